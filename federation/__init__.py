@@ -1,0 +1,1 @@
+"""Everything about upstream banks. Never imports :mod:`proxy`."""

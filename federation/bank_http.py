@@ -1,0 +1,94 @@
+"""One way to call a bank over HTTP: bounded time, bounded size, JSON or nothing.
+
+Every call to a bank goes through :func:`call_bank` so that the bank's
+``timeout`` is always applied and a slow or broken bank turns into one of two
+exceptions the callers map to OAuth errors.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+# Discovery documents, JWKS and token responses are a few kB; 1 MiB is plenty.
+MAX_BODY = 1024 * 1024
+
+
+class BankUnreachable(Exception):
+    """The bank did not answer in time, or the connection failed."""
+
+
+@dataclass(frozen=True)
+class BankReply:
+    status: int
+    body: Any  # the parsed JSON body; None when the body was not JSON
+    content_type: str
+
+    def json_object(self) -> dict[str, Any] | None:
+        return self.body if isinstance(self.body, dict) else None
+
+    def error_code(self) -> str:
+        """The bank's OAuth ``error`` code, made safe for a log line."""
+        obj = self.json_object()
+        code = obj.get("error") if obj else None
+        return safe_text(code, 64) if isinstance(code, str) else "-"
+
+
+async def call_bank(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    time_limit: float,
+    data: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> BankReply:
+    """Send one request to the bank and read its (JSON) answer within ``time_limit`` seconds.
+
+    Raises :class:`BankUnreachable` on a timeout, a connection failure or an
+    oversized body; any HTTP status is returned to the caller to judge.
+    """
+    try:
+        async with session.request(
+            method,
+            url,
+            data=dict(data) if data is not None else None,
+            headers={"Accept": "application/json", **(headers or {})},
+            timeout=aiohttp.ClientTimeout(total=time_limit),
+            ssl=ssl_context if ssl_context is not None else True,
+            allow_redirects=False,
+        ) as resp:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in resp.content.iter_chunked(64 * 1024):
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise BankUnreachable(f"{method} {url}: body larger than {MAX_BODY} bytes")
+                chunks.append(chunk)
+            return BankReply(resp.status, _parse_json(b"".join(chunks)), resp.content_type)
+    except TimeoutError as exc:
+        raise BankUnreachable(f"{method} {url}: no answer within {time_limit}s") from exc
+    except aiohttp.ClientError as exc:
+        raise BankUnreachable(f"{method} {url}: {type(exc).__name__}") from exc
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+_UNSAFE = re.compile(r"[^\x20-\x7e]")
+
+
+def safe_text(value: str, limit: int = 200) -> str:
+    """Bank-supplied text trimmed to printable ASCII, for log details only."""
+    return _UNSAFE.sub("?", value)[:limit]

@@ -1,0 +1,85 @@
+"""The sandbox bank as an aiohttp application: discovery, JWKS, and the routes."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from federation.sandbox.appkeys import BANK
+from federation.sandbox.authorize import authorize, decide
+from federation.sandbox.bank import ACR_VALUES, SandboxBank
+from federation.sandbox.client_auth import ASSERTION_ALGS
+from federation.sandbox.models import RecordedRequest
+from federation.sandbox.resources import introspect, userinfo
+from federation.sandbox.token_endpoint import token
+
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+ID_TOKEN_CLAIMS = ("sub", "iss", "aud", "azp", "exp", "iat", "nonce", "acr", "amr", "auth_time")
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+@web.middleware
+async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Keep every request as received, before any handler judges it."""
+    form: dict[str, str] = {}
+    if request.method == "POST" and request.content_type in _FORM_TYPES:
+        form = {k: str(v) for k, v in (await request.post()).items()}
+    request.app[BANK].requests.append(
+        RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            form=form,
+            headers=dict(request.headers),
+        )
+    )
+    return await handler(request)
+
+
+async def metadata(request: web.Request) -> web.Response:
+    bank = request.app[BANK]
+    iss = bank.issuer
+    return web.json_response(
+        {
+            "issuer": iss,
+            "authorization_endpoint": f"{iss}/authorize",
+            "token_endpoint": f"{iss}/token",
+            "userinfo_endpoint": f"{iss}/userinfo",
+            "jwks_uri": f"{iss}/jwks",
+            "introspection_endpoint": f"{iss}/introspect",
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": AUTH_METHODS,
+            "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
+            "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+            "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
+            "id_token_signing_alg_values_supported": [bank.alg],
+            "subject_types_supported": ["public"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "claims_supported": [*ID_TOKEN_CLAIMS, *bank.user.claims],
+            "acr_values_supported": list(ACR_VALUES),
+            "claims_parameter_supported": False,
+            "request_parameter_supported": False,
+            "authorization_response_iss_parameter_supported": bank.iss_parameter,
+        }
+    )
+
+
+async def jwks(request: web.Request) -> web.Response:
+    return web.json_response(request.app[BANK].jwks())
+
+
+def create_app(bank: SandboxBank) -> web.Application:
+    app = web.Application(middlewares=[record])
+    app[BANK] = bank
+    app.router.add_get("/.well-known/openid-configuration", metadata)
+    app.router.add_get("/jwks", jwks)
+    app.router.add_get("/authorize", authorize)
+    app.router.add_post("/authorize/decide", decide)
+    app.router.add_post("/token", token)
+    app.router.add_route("GET", "/userinfo", userinfo)
+    app.router.add_route("POST", "/userinfo", userinfo)
+    app.router.add_post("/introspect", introspect)
+    return app

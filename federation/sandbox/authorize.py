@@ -1,0 +1,151 @@
+"""GET /authorize and POST /authorize/decide.
+
+One error path (node-oidc-provider): until the client and its exact redirect URI
+are known, an error is an HTML page; after that, a redirect with error, state, iss.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import secrets
+from collections.abc import Mapping
+
+from aiohttp import web
+from yarl import URL
+
+from federation.sandbox.appkeys import BANK
+from federation.sandbox.bank import DEFAULT_ACR, SandboxBank
+from federation.sandbox.models import AuthRequest
+
+# RFC 7636 §4.2: code_challenge = BASE64URL(SHA256(verifier)), 43 characters for S256.
+_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+class AuthorizeError(Exception):
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        redirect_uri: str | None = None,
+        state: str | None = None,
+    ) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+        self.redirect_uri = redirect_uri  # None: not verified, never redirect
+        self.state = state
+
+
+def page(title: str, body: str, status: int = 200) -> web.Response:
+    text = (
+        f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title>"
+        f"</head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
+    return web.Response(text=text, status=status, content_type="text/html")
+
+
+def redirect_back(bank: SandboxBank, redirect_uri: str, params: dict[str, str]) -> web.Response:
+    if bank.iss_parameter:
+        params["iss"] = bank.issuer  # RFC 9207 §2
+    location = URL(redirect_uri).update_query(params)
+    return web.Response(status=302, headers={"Location": str(location)})
+
+
+def error_response(bank: SandboxBank, exc: AuthorizeError) -> web.Response:
+    if exc.redirect_uri is None:
+        return page("Sandbox bank: error", f"<p>{html.escape(exc.description)}</p>", 400)
+    params = {"error": exc.error, "error_description": exc.description}
+    if exc.state is not None:
+        params["state"] = exc.state
+    return redirect_back(bank, exc.redirect_uri, params)
+
+
+def parse_request(bank: SandboxBank, q: Mapping[str, str]) -> AuthRequest:
+    client = bank.clients.get(q.get("client_id", ""))
+    if client is None:
+        raise AuthorizeError("invalid_request", "unknown client_id")
+    redirect_uri = q.get("redirect_uri", "")
+    if redirect_uri not in client.redirect_uris:  # exact string match
+        raise AuthorizeError("invalid_request", "redirect_uri is not registered for this client")
+    state = q.get("state")
+
+    def fail(error: str, description: str) -> AuthorizeError:
+        return AuthorizeError(error, description, redirect_uri, state)
+
+    if q.get("response_type") != "code":
+        raise fail("unsupported_response_type", "response_type must be code")
+    if "openid" not in q.get("scope", "").split():
+        raise fail("invalid_scope", "scope must contain openid")
+    if not state:
+        raise fail("invalid_request", "state is required")
+    if not q.get("nonce"):
+        raise fail("invalid_request", "nonce is required")
+    if q.get("code_challenge_method") != "S256":
+        raise fail("invalid_request", "code_challenge_method must be S256")
+    challenge = q.get("code_challenge", "")
+    if not _CHALLENGE.match(challenge):
+        raise fail("invalid_request", "code_challenge must be a base64url SHA-256 (43 chars)")
+    acr_values = q.get("acr_values", "").split()
+    return AuthRequest(
+        client_id=client.client_id,
+        redirect_uri=redirect_uri,
+        state=state,
+        nonce=q["nonce"],
+        scope=q["scope"],
+        code_challenge=challenge,
+        acr=acr_values[0] if acr_values else DEFAULT_ACR,
+        login_hint=q.get("login_hint"),
+    )
+
+
+def approve(bank: SandboxBank, req: AuthRequest) -> web.Response:
+    return redirect_back(bank, req.redirect_uri, {"code": bank.issue_code(req), "state": req.state})
+
+
+def denied(bank: SandboxBank, req: AuthRequest) -> web.Response:
+    exc = AuthorizeError(
+        "access_denied", "the user denied the request", req.redirect_uri, req.state
+    )
+    return error_response(bank, exc)
+
+
+def consent_page(bank: SandboxBank, req: AuthRequest) -> web.Response:
+    handle = secrets.token_urlsafe(32)
+    bank.pending[handle] = req
+    esc = html.escape
+    body = (
+        f"<p>{esc(str(bank.user.claims.get('name', bank.user.sub)))}, sign in to "
+        f"<strong>{esc(req.client_id)}</strong>?</p>"
+        f'<form method="post" action="{esc(bank.issuer)}/authorize/decide">'
+        f'<input type="hidden" name="handle" value="{esc(handle)}">'
+        '<button type="submit" name="decision" value="approve">Approve</button> '
+        '<button type="submit" name="decision" value="deny">Deny</button>'
+        "</form>"
+    )
+    return page("Sandbox bank", body)
+
+
+async def authorize(request: web.Request) -> web.Response:
+    bank: SandboxBank = request.app[BANK]
+    try:
+        req = parse_request(bank, request.query)
+    except AuthorizeError as exc:
+        return error_response(bank, exc)
+    if bank.deny:
+        return denied(bank, req)
+    if bank.auto_approve:
+        return approve(bank, req)
+    return consent_page(bank, req)
+
+
+async def decide(request: web.Request) -> web.Response:
+    bank: SandboxBank = request.app[BANK]
+    form = await request.post()
+    decision = form.get("decision")
+    if decision not in ("approve", "deny"):
+        return page("Sandbox bank: error", "<p>decision must be approve or deny</p>", 400)
+    req = bank.pending.pop(str(form.get("handle", "")), None)
+    if req is None:
+        return page("Sandbox bank: error", "<p>unknown or used request handle</p>", 400)
+    return approve(bank, req) if decision == "approve" else denied(bank, req)

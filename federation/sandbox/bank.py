@@ -1,0 +1,153 @@
+"""The sandbox bank's state: registrations, knobs tests turn, and everything it
+has issued. One object, all in memory; the aiohttp handlers only read and write it."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from federation.sandbox.keys import SigningKey, generate_key
+from federation.sandbox.models import (
+    AccessGrant,
+    AuthRequest,
+    CodeGrant,
+    NoRecordedRequest,
+    RecordedRequest,
+    RefreshGrant,
+    SandboxClient,
+    SandboxUser,
+)
+
+CODE_LIFETIME = 60
+DEFAULT_ACR = "urn:sandbox:loa:substantial"
+ACR_VALUES = (DEFAULT_ACR, "urn:sandbox:loa:high")
+AMR = ("pwd", "mfa")
+ID_TOKEN_FAULTS = (
+    "wrong_key",
+    "alg_none",
+    "wrong_aud",
+    "wrong_iss",
+    "expired",
+    "wrong_nonce",
+    "unknown_kid",
+)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class SandboxBank:
+    """A fake upstream OpenID Provider. Set the knobs between requests."""
+
+    def __init__(
+        self,
+        issuer: str = "",
+        clients: Iterable[SandboxClient] = (),
+        *,
+        user: SandboxUser | None = None,
+        auto_approve: bool = True,
+        alg: str = "ES256",
+    ) -> None:
+        self.issuer = issuer.rstrip("/")
+        self.clients: dict[str, SandboxClient] = {c.client_id: c for c in clients}
+        self.user = user if user is not None else SandboxUser()
+        self.auto_approve = auto_approve
+        self.alg = alg
+        # knobs
+        self.deny = False
+        self.token_delay = 0.0
+        self._id_token_fault: str | None = None
+        self.refuse_refresh = False
+        self.access_token_lifetime = 300
+        self.issue_refresh_tokens = True
+        self.iss_parameter = True
+        # observations
+        self.requests: list[RecordedRequest] = []
+        # state
+        self.key: SigningKey = generate_key(alg)
+        self.pending: dict[str, AuthRequest] = {}
+        self.codes: dict[str, CodeGrant] = {}
+        self.access_tokens: dict[str, AccessGrant] = {}
+        self.refresh_tokens: dict[str, RefreshGrant] = {}
+        self.seen_assertion_ids: set[str] = set()
+
+    @property
+    def id_token_fault(self) -> str | None:
+        """The defect of the next ID tokens (one of ``ID_TOKEN_FAULTS``), or None."""
+        return self._id_token_fault
+
+    @id_token_fault.setter
+    def id_token_fault(self, fault: str | None) -> None:
+        if fault is not None and fault not in ID_TOKEN_FAULTS:
+            raise ValueError(f"unknown id_token_fault {fault!r}; use one of {ID_TOKEN_FAULTS}")
+        self._id_token_fault = fault
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.issuer}/token"
+
+    def rotate_keys(self) -> None:
+        """A new signing key with a new kid; /jwks serves only the new one from now on."""
+        self.key = generate_key(self.alg)
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [dict(self.key.public_jwk)]}
+
+    def last(self, path: str) -> RecordedRequest:
+        """The last request received on ``path`` (e.g. ``"/token"``)."""
+        for recorded in reversed(self.requests):
+            if recorded.path == path:
+                return recorded
+        raise NoRecordedRequest(f"the sandbox bank received no request to {path}")
+
+    # -- issuing ---------------------------------------------------------
+
+    def issue_code(self, request: AuthRequest) -> str:
+        now = int(time.time())
+        code = new_token()
+        self.codes[code] = CodeGrant(
+            request=request, sub=self.user.sub, auth_time=now, expires_at=now + CODE_LIFETIME
+        )
+        return code
+
+    def consume_code(self, code: str) -> CodeGrant | None:
+        """The code's grant, once: a second call gets None (codes are single use)."""
+        grant = self.codes.pop(code, None)
+        if grant is None or grant.expires_at <= time.time():
+            return None
+        return grant
+
+    def issue_access_token(self, client_id: str, sub: str, scope: str) -> str:
+        now = int(time.time())
+        token = new_token()
+        self.access_tokens[token] = AccessGrant(
+            client_id=client_id,
+            sub=sub,
+            scope=scope,
+            issued_at=now,
+            expires_at=now + self.access_token_lifetime,
+        )
+        return token
+
+    def active_access_token(self, token: str) -> AccessGrant | None:
+        grant = self.access_tokens.get(token)
+        if grant is None or grant.expires_at <= time.time():
+            return None
+        return grant
+
+    def issue_refresh_token(self, grant: RefreshGrant) -> str:
+        token = new_token()
+        self.refresh_tokens[token] = grant
+        return token
+
+    def user_claims(self, scope: str) -> dict[str, Any]:
+        """The user's claims the scope asks for: all with ``profile``; email ones with ``email``."""
+        scopes = scope.split()
+        if "profile" in scopes:
+            return dict(self.user.claims)
+        if "email" in scopes:
+            return {k: v for k, v in self.user.claims.items() if k.startswith("email")}
+        return {}

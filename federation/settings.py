@@ -1,0 +1,49 @@
+"""A bank's settings, as the operator wrote them in ``config.yaml``.
+
+The proxy's config loader builds these; federation code only reads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+ClientAuth = Literal[
+    "client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth"
+]
+BankKind = Literal["oidc", "ciba"]
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    cert: str  # path to a PEM certificate (already resolved against the config folder)
+    key: str  # path to its PEM private key
+
+
+@dataclass(frozen=True)
+class BankSettings:
+    id: str
+    kind: BankKind
+    issuer: str
+    client_id: str
+    client_auth: ClientAuth
+    acr_values: tuple[str, ...]
+    upstream_acr_values: tuple[str, ...] = ()
+    timeout: float = 10.0
+    client_secret: str | None = None
+    # private_key_jwt: the private key as a JWK JSON string or PEM text (file contents)
+    private_key: str | None = None
+    tls: TlsSettings | None = None
+    userinfo: bool = False
+    scopes: tuple[str, ...] = ("openid",)
+    use_par: bool = False
+    authentication_level: str | None = None
+    # merchant claim name -> bank claim name
+    claims: Mapping[str, str] = field(default_factory=dict)
+    interstitial: bool = False
+    fallback_acr: str | None = None
+    jwks_cooldown: float = 5.0
+    native: bool = True
+    # seconds of clock skew tolerated when checking exp/iat of the bank's ID token
+    leeway: float = 30.0

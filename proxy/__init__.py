@@ -1,0 +1,1 @@
+"""The merchant-facing authorization server."""

@@ -1,0 +1,77 @@
+"""``create_app(config)`` builds everything; resources live in ``cleanup_ctx``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from federation.registry import build_adapters
+from proxy.clients import ClientRegistry
+from proxy.context import SERVICES, Services
+from proxy.endpoints import discovery, health
+from proxy.endpoints.authorize import authorize
+from proxy.endpoints.callback import callback
+from proxy.endpoints.introspect import introspect
+from proxy.endpoints.revoke import revoke_endpoint
+from proxy.endpoints.token import token
+from proxy.endpoints.userinfo import userinfo
+from proxy.errors import error_middleware
+from proxy.jose import Cipher, Signer
+from proxy.logs import access_log_middleware
+from proxy.settings import Config
+from proxy.store import open_store
+
+# OAuth requests are small; refuse large bodies early (answered as a JSON 413)
+MAX_BODY = 64 * 1024
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(
+        middlewares=[access_log_middleware, error_middleware], client_max_size=MAX_BODY
+    )
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        store = open_store(config.store)
+        http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=30),
+            headers={"User-Agent": "app2app-proxy"},
+        )
+        svc = Services(
+            config=config,
+            store=store,
+            signer=Signer(config.keys.signing),
+            cipher=Cipher(config.keys.token_encryption),
+            clients=ClientRegistry(config.clients, config.resource_servers),
+            http=http,
+            adapters=build_adapters(config.banks, http),
+        )
+        app[SERVICES] = svc
+        try:
+            yield
+        finally:
+            await http.close()
+            await store.close()
+
+    app.cleanup_ctx.append(resources)
+    add_routes(app)
+    return app
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/.well-known/openid-configuration", discovery.openid_configuration)
+    app.router.add_get("/.well-known/apple-app-site-association",
+                       discovery.apple_app_site_association)
+    app.router.add_get("/.well-known/assetlinks.json", discovery.assetlinks)
+    app.router.add_get("/jwks", discovery.jwks)
+    app.router.add_route("GET", "/authorize", authorize)
+    app.router.add_route("POST", "/authorize", authorize)
+    app.router.add_get("/callback/{bank_id}", callback)
+    app.router.add_post("/token", token)
+    app.router.add_post("/introspect", introspect)
+    app.router.add_post("/revoke", revoke_endpoint)
+    app.router.add_route("GET", "/userinfo", userinfo)
+    app.router.add_route("POST", "/userinfo", userinfo)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)

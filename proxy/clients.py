@@ -1,0 +1,110 @@
+"""Who is calling: merchant clients at /token and /revoke, resource servers at /introspect."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import unquote_plus
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from proxy.errors import OAuthError
+from proxy.settings import ClientSettings, ResourceServer
+
+
+@dataclass(frozen=True)
+class BasicCredentials:
+    client_id: str
+    secret: str
+
+
+def basic_credentials(request: web.Request) -> BasicCredentials | None:
+    """RFC 6749 §2.3.1: "The client identifier is encoded using the
+    application/x-www-form-urlencoded encoding algorithm ..., and the encoded value
+    is used as the username; the client password is encoded using the same
+    algorithm and used as the password." Malformed headers are invalid_client."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise invalid_client("malformed Basic authorization header", basic=True) from exc
+    user, sep, password = decoded.partition(":")
+    if not sep:
+        raise invalid_client("malformed Basic authorization header", basic=True)
+    return BasicCredentials(unquote_plus(user), unquote_plus(password))
+
+
+def invalid_client(description: str, *, basic: bool) -> OAuthError:
+    """RFC 6749 §5.2: "If the client attempted to authenticate via the "Authorization"
+    request header field, the authorization server MUST respond with an HTTP 401
+    (Unauthorized) status code and include the "WWW-Authenticate" response header field
+    matching the authentication scheme used by the client." """
+    headers = {"WWW-Authenticate": 'Basic realm="app2app-proxy"'} if basic else {}
+    return OAuthError("invalid_client", description, status=401, headers=headers)
+
+
+def _secret_matches(expected: str | None, given: str) -> bool:
+    return expected is not None and hmac.compare_digest(expected.encode(), given.encode())
+
+
+class ClientRegistry:
+    def __init__(
+        self, clients: tuple[ClientSettings, ...], resource_servers: tuple[ResourceServer, ...]
+    ) -> None:
+        self._clients = {c.client_id: c for c in clients}
+        self._resource_servers = {r.client_id: r for r in resource_servers}
+
+    def get(self, client_id: str | None) -> ClientSettings | None:
+        return self._clients.get(client_id) if client_id else None
+
+    def authenticate(
+        self, request: web.Request, form: MultiDictProxy[str] | Mapping[str, str]
+    ) -> ClientSettings:
+        """Authenticate a merchant client at /token or /revoke.
+
+        RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in
+        each request." A public client only identifies itself with ``client_id``.
+        """
+        basic = basic_credentials(request)
+        posted_secret = form.get("client_secret")
+        if basic is not None and posted_secret is not None:
+            raise OAuthError("invalid_request", "use one client authentication method, not two")
+        if "client_assertion" in form:
+            raise invalid_client("client assertions are not accepted for this client", basic=False)
+        if basic is not None:
+            if form.get("client_id") not in (None, basic.client_id):
+                raise OAuthError("invalid_request", "client_id differs from the authenticated one")
+            client = self.get(basic.client_id)
+            if client is None or client.type != "confidential":
+                raise invalid_client("unknown client or wrong credentials", basic=True)
+            if not _secret_matches(client.client_secret, basic.secret):
+                raise invalid_client("unknown client or wrong credentials", basic=True)
+            return client
+        client_id = form.get("client_id")
+        client = self.get(client_id)
+        if client is None:
+            raise invalid_client("unknown client or wrong credentials", basic=False)
+        if client.type == "public":
+            if posted_secret is not None:
+                raise invalid_client("a public client has no secret", basic=False)
+            return client
+        if posted_secret is None or not _secret_matches(client.client_secret, posted_secret):
+            raise invalid_client("unknown client or wrong credentials", basic=False)
+        return client
+
+    def authenticate_resource_server(self, request: web.Request) -> ResourceServer:
+        """Resource servers authenticate with HTTP Basic (RFC 7662 §2.1)."""
+        basic = basic_credentials(request)
+        if basic is None:
+            raise invalid_client("authenticate with HTTP Basic", basic=True)
+        server = self._resource_servers.get(basic.client_id)
+        if server is None or not _secret_matches(server.client_secret, basic.secret):
+            raise invalid_client("unknown resource server or wrong credentials", basic=True)
+        return server

@@ -1,0 +1,187 @@
+"""``clients:`` (merchant apps), ``resource_servers:`` (merchant APIs) and ``apps:``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Literal
+
+from jwcrypto import jwk
+from jwcrypto.common import JWException
+
+from proxy.config.env import UNRESOLVED
+from proxy.config.errors import Problems, item
+from proxy.config.reader import Section, describe
+from proxy.config.urls import check_https, check_redirect_uri
+from proxy.settings import AndroidApp, Apps, ClientSettings, IosApp, ResourceServer
+
+CLIENT_KEYS = (
+    "client_id", "type", "redirect_uris", "acr_values", "default_acr", "scopes",
+    "native_callback_uris", "client_secret", "jwks",
+)  # fmt: skip
+CLIENT_TYPES: tuple[Literal["public", "confidential"], ...] = ("public", "confidential")
+RESOURCE_SERVER_KEYS = ("client_id", "client_secret", "receive_bank_token")
+# assetlinks.json: SHA-256 of the signing certificate, upper-case hex pairs joined by ':'
+_FINGERPRINT = re.compile(r"[0-9A-F]{2}(:[0-9A-F]{2}){31}")
+
+
+def read_clients(top: Section, routes: Mapping[str, str]) -> list[tuple[str, ClientSettings]]:
+    """Each client with its key path. ``routes``: acr value -> id of the bank it routes to."""
+    entries = top.items("clients")
+    if not entries and top.raw("clients") in (None, []) and not top.broken:
+        top.report("clients", "at least one client is needed")
+    clients: list[tuple[str, ClientSettings]] = []
+    for path, value in entries:
+        client = _read_client(Section(value, path, top.problems, CLIENT_KEYS), routes)
+        if client is not None:
+            clients.append((path, client))
+    return clients
+
+
+def _read_client(s: Section, routes: Mapping[str, str]) -> ClientSettings | None:
+    kind = s.choice("type", CLIENT_TYPES)
+    redirect_uris = _uris(s, "redirect_uris", check_redirect_uri, required=True)
+    acr_items = s.text_items("acr_values")
+    acr_values = None if s.raw("acr_values") is None else tuple(acr for _, acr in acr_items)
+    if s.raw("acr_values") == []:
+        s.report("acr_values", "must not be empty (leave it out to allow every bank)")
+    for path, acr in acr_items:
+        if acr not in routes:
+            s.problems.add(path, _no_route(acr, routes))
+    default_acr = s.opt_text("default_acr")
+    if default_acr is not None:
+        if acr_values is not None and default_acr not in acr_values:
+            s.report("default_acr", f"{default_acr!r} is not in this client's acr_values")
+        elif default_acr not in routes:
+            s.report("default_acr", _no_route(default_acr, routes))
+    client_secret = s.opt_text("client_secret", secret=True)
+    jwks = _jwks(s)
+    if kind == "confidential" and not (s.has("client_secret") or s.has("jwks")):
+        s.problems.add(s.path, "a confidential client needs client_secret, or jwks "
+                       "(its public keys, for private_key_jwt)")  # fmt: skip
+    if kind == "public":
+        for key in ("client_secret", "jwks"):
+            if s.has(key):
+                s.report(key, "a public client has no credentials; remove it, "
+                         "or make the client confidential")  # fmt: skip
+    client = ClientSettings(
+        client_id=s.text("client_id", required=True),
+        type=kind or "public",
+        redirect_uris=redirect_uris,
+        acr_values=acr_values,
+        default_acr=default_acr,
+        scopes=s.texts("scopes", ("openid",), required=s.has("scopes")),
+        native_callback_uris=_uris(s, "native_callback_uris", check_https),
+        client_secret=client_secret,
+        jwks=jwks,
+    )
+    return None if s.broken else client
+
+
+def _uris(
+    s: Section, key: str, check: Callable[[str], str | None], *, required: bool = False
+) -> tuple[str, ...]:
+    uris: list[str] = []
+    for path, uri in s.text_items(key, required=required):
+        problem = check(uri)
+        if problem:
+            s.problems.add(path, problem)
+        elif uri in uris:
+            s.problems.add(path, "is listed twice")
+        uris.append(uri)
+    return tuple(uris)
+
+
+def _no_route(acr: str, routes: Mapping[str, str]) -> str:
+    known = ", ".join(routes) or "none"
+    return f"{acr!r} does not route to any bank (acr values of the banks: {known})"
+
+
+def _jwks(s: Section) -> dict[str, object] | None:
+    """A client's public JWKS, ``{keys: [...]}``; private keys are refused."""
+    value = s.raw("jwks")
+    if value is None:
+        return None
+    keys = value.get("keys") if isinstance(value, Mapping) else None
+    if not isinstance(value, Mapping) or not isinstance(keys, list) or not keys:
+        s.report(
+            "jwks", f"must be a JWKS: a mapping with a non-empty keys list (got {describe(value)})"
+        )
+        return None
+    ok = True
+    for index, entry in enumerate(keys):
+        path = item(f"{s.at('jwks')}.keys", index)
+        try:
+            if not isinstance(entry, Mapping) or UNRESOLVED in entry.values():
+                raise ValueError(f"must be a mapping (got {describe(entry)})")
+            key = jwk.JWK(**entry)
+        except (JWException, ValueError, TypeError) as exc:
+            detail = f": {exc}" if str(exc) else ""
+            s.problems.add(path, f"is not a valid JWK{detail}")
+            ok = False
+            continue
+        if key.has_private or key.get("kty") == "oct":
+            s.problems.add(
+                path, "holds a private or symmetric key; list only the client's public keys"
+            )
+            ok = False
+    return {str(k): v for k, v in value.items()} if ok else None
+
+
+def read_resource_servers(top: Section) -> list[tuple[str, ResourceServer]]:
+    """Each resource server with its key path."""
+    servers: list[tuple[str, ResourceServer]] = []
+    for path, value in top.items("resource_servers"):
+        s = Section(value, path, top.problems, RESOURCE_SERVER_KEYS)
+        server = ResourceServer(
+            client_id=s.text("client_id", required=True),
+            client_secret=s.text("client_secret", required=True, secret=True),
+            receive_bank_token=s.flag("receive_bank_token", False),
+        )
+        if not s.broken:
+            servers.append((path, server))
+    return servers
+
+
+def check_client_ids(
+    clients: list[tuple[str, ClientSettings]],
+    servers: list[tuple[str, ResourceServer]],
+    problems: Problems,
+) -> None:
+    """client_ids are unique across clients and resource servers (both authenticate
+    at the same endpoints)."""
+    seen: dict[str, str] = {}
+    named = [(path, c.client_id) for path, c in clients] + [(p, r.client_id) for p, r in servers]
+    for path, client_id in named:
+        if client_id in seen:
+            problems.add(
+                f"{path}.client_id", f"{client_id!r} is already the client_id of {seen[client_id]}"
+            )
+        elif client_id:
+            seen[client_id] = path
+
+
+def read_apps(top: Section) -> Apps:
+    apps = top.section("apps", ("ios", "android"))
+    ios: list[IosApp] = []
+    for path, value in apps.items("ios"):
+        s = Section(value, path, top.problems, ("app_id", "paths"))
+        app_id = s.text("app_id", required=True)
+        if app_id and "." not in app_id:
+            s.report("app_id", f"must be TEAMID.bundle.id, like ABCDE12345.com.example.app "
+                     f"(got {app_id!r})")  # fmt: skip
+        ios.append(IosApp(app_id=app_id, paths=s.texts("paths", required=True)))
+    android: list[AndroidApp] = []
+    for path, value in apps.items("android"):
+        s = Section(value, path, top.problems, ("package", "sha256_cert_fingerprints"))
+        package = s.text("package", required=True)
+        prints = tuple(p.upper() for p in s.texts("sha256_cert_fingerprints", required=True))
+        for index, fingerprint in enumerate(prints):
+            if not _FINGERPRINT.fullmatch(fingerprint):
+                s.problems.add(
+                    item(s.at("sha256_cert_fingerprints"), index),
+                    "must be 32 hex pairs joined by ':', like 14:6D:E9:...:C5 "
+                    f"(got {fingerprint!r})",
+                )
+        android.append(AndroidApp(package=package, sha256_cert_fingerprints=prints))
+    return Apps(ios=tuple(ios), android=tuple(android))

@@ -1,0 +1,159 @@
+"""Key material named in the config: signing keys, a bank's private key, the
+token encryption key, TLS client certificates."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from jwcrypto import jwk
+from jwcrypto.common import JWException
+
+from proxy.config.errors import Problems, child
+from proxy.config.reader import Section
+
+GENERATE_KEY = (
+    "python -c 'import secrets,base64;print(base64.urlsafe_b64encode("
+    'secrets.token_bytes(32)).rstrip(b"=").decode())\''
+)
+_B64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+
+# kty (and crv) -> the one JWS alg we sign with for that key
+_SIGNING_ALGS = {("EC", "P-256"): "ES256", ("OKP", "Ed25519"): "EdDSA", ("RSA", None): "RS256"}
+_MIN_RSA_BITS = 2048
+SUPPORTED = "EC P-256 (ES256), OKP Ed25519 (EdDSA), RSA of 2048 bits or more (RS256)"
+
+
+class KeyFileError(Exception):
+    """A key file is missing, unreadable or not what it should be."""
+
+
+def resolve(base_dir: Path, name: str) -> Path:
+    """``name`` taken relative to the config file's folder (unless absolute)."""
+    return (base_dir / Path(name).expanduser()).resolve()
+
+
+def read_private_key(path: Path) -> tuple[jwk.JWK, str]:
+    """The private key in ``path`` (a JWK in JSON, or PEM), and the file's text."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise KeyFileError(f"cannot read {path}: {reason}") from exc
+    try:
+        if text.lstrip().startswith("{"):
+            key = jwk.JWK.from_json(text)
+        else:
+            key = jwk.JWK.from_pem(text.encode())
+    except (JWException, ValueError, TypeError) as exc:
+        detail = f": {exc}" if str(exc) else ""
+        raise KeyFileError(
+            f"{path} does not hold a private JWK (JSON) or a PEM private key{detail}"
+        ) from exc
+    if not key.has_private or key.get("kty") == "oct":
+        raise KeyFileError(f"{path} holds a public key; a private key is needed")
+    return key, text
+
+
+def signing_key(path: Path) -> jwk.JWK:
+    """The signing key in ``path``, with its ``kid`` and ``alg`` set."""
+    key, _ = read_private_key(path)
+    kty = key.get("kty")
+    crv = key.get("crv") if kty != "RSA" else None
+    alg = _SIGNING_ALGS.get((str(kty), crv))
+    if alg is None:
+        kind = f"{kty} {crv}" if crv else str(kty)
+        raise KeyFileError(f"{path}: unsupported key type {kind}; supported: {SUPPORTED}")
+    if kty == "RSA":
+        bits = int(key.get_op_key("sign").key_size)
+        if bits < _MIN_RSA_BITS:
+            raise KeyFileError(f"{path}: RSA key of {bits} bits; at least {_MIN_RSA_BITS} needed")
+    if key.get("alg") not in (None, alg):
+        raise KeyFileError(f"{path}: alg is {key.get('alg')!r}, but a {kty} key here signs {alg}")
+    if key.get("use") not in (None, "sig"):
+        raise KeyFileError(f"{path}: use is {key.get('use')!r}; a signing key needs 'sig'")
+    if not key.get("kid"):
+        key["kid"] = key.thumbprint()  # RFC 7638
+    if not key.get("alg"):
+        key["alg"] = alg
+    return key
+
+
+def read_signing_keys(keys: Section, base_dir: Path) -> tuple[jwk.JWK, ...]:
+    """``keys.signing``: a list of ``{file: path}``; the first is the active key."""
+    entries = keys.items("signing", required=True)
+    if keys.raw("signing") == []:
+        keys.report("signing", "needs at least one entry, like - file: keys/signing.jwk")
+    found: list[jwk.JWK] = []
+    seen: dict[str, str] = {}
+    for path, value in entries:
+        entry = Section(value, path, keys.problems, ("file",))
+        name = entry.text("file", required=True)
+        if not name:
+            continue
+        try:
+            key = signing_key(resolve(base_dir, name))
+        except KeyFileError as exc:
+            entry.report("file", str(exc))
+            continue
+        kid = str(key.get("kid"))
+        if kid in seen:
+            entry.report("file", f"kid {kid!r} is already used by {seen[kid]}; kids must be unique")
+            continue
+        seen[kid] = path
+        found.append(key)
+    return tuple(found)
+
+
+def read_token_encryption(keys: Section) -> bytes:
+    """``keys.token_encryption``: 32 bytes, base64url with or without padding."""
+    value = keys.text("token_encryption", required=True, secret=True)
+    if not value:
+        return b""
+    raw = b""
+    if _B64URL.fullmatch(value):
+        try:
+            raw = base64.urlsafe_b64decode(value.rstrip("=") + "=" * (-len(value.rstrip("=")) % 4))
+        except ValueError:
+            raw = b""
+    if len(raw) != 32:
+        keys.report(
+            "token_encryption",
+            f"must be 32 random bytes, base64url (generate one with: {GENERATE_KEY})",
+        )
+    return raw
+
+
+def check_tls_files(tls: Section, base_dir: Path) -> tuple[str, str] | None:
+    """``tls: {cert, key}``: both PEM files, resolved; None when either is wrong."""
+    cert_name = tls.text("cert", required=True)
+    key_name = tls.text("key", required=True)
+    ok = bool(cert_name and key_name)
+    cert = resolve(base_dir, cert_name) if cert_name else None
+    key = resolve(base_dir, key_name) if key_name else None
+    if cert is not None and not _pem_ok(tls.problems, child(tls.path, "cert"), cert, True):
+        ok = False
+    if key is not None and not _pem_ok(tls.problems, child(tls.path, "key"), key, False):
+        ok = False
+    return (str(cert), str(key)) if ok and cert and key else None
+
+
+def _pem_ok(problems: Problems, path: str, file: Path, certificate: bool) -> bool:
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        problems.add(path, f"cannot read {file}: {exc.strerror or exc}")
+        return False
+    try:
+        if certificate:
+            x509.load_pem_x509_certificates(data)
+        else:
+            load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        what = "a PEM certificate" if certificate else "an unencrypted PEM private key"
+        problems.add(path, f"{file} does not hold {what} ({exc})")
+        return False
+    return True

@@ -1,0 +1,146 @@
+"""Read ``config.yaml`` into :class:`proxy.settings.Config`, or list every problem."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from proxy.config.banks import acr_routes, read_banks
+from proxy.config.clients import check_client_ids, read_apps, read_clients, read_resource_servers
+from proxy.config.env import Protected, substitute
+from proxy.config.errors import ConfigError, Problems
+from proxy.config.keys import read_signing_keys, read_token_encryption
+from proxy.config.reader import Section
+from proxy.config.urls import check_issuer
+from proxy.settings import Config, Keys, Lifetimes, Listen, StoreSettings, Subject
+
+TOP_KEYS = (
+    "issuer", "listen", "store", "keys", "lifetimes", "subject", "banks", "clients", "apps",
+    "resource_servers",
+)  # fmt: skip
+STORE_SCHEMES = ("redis", "rediss", "redis+sentinel", "unix", "memory")
+LIFETIMES = tuple(Lifetimes.__dataclass_fields__)
+SUBJECT_TYPES: tuple[Literal["pairwise", "bank"], ...] = ("pairwise", "bank")
+
+
+def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
+    """The config in the YAML file at ``path``; ``environ`` defaults to ``os.environ``.
+
+    Raises :class:`ConfigError` listing every problem found.
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError([f"{file}: cannot read the config file: {reason}"]) from exc
+    protected = Protected(text)
+    try:
+        data = protected.restore(yaml.safe_load(protected.text))
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{file}: {_yaml_problem(exc)}"]) from exc
+    env = os.environ if environ is None else environ
+    return parse_config(data, file.resolve().parent, env)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if mark is None:
+        return f"invalid YAML: {problem}"
+    # (the column may be off on a line holding ${...}: see env.Protected)
+    return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+
+
+def parse_config(data: object, base_dir: Path, environ: Mapping[str, str]) -> Config:
+    """The config from already-parsed YAML; relative paths are taken from ``base_dir``."""
+    problems = Problems()
+    if data is None:
+        raise ConfigError(["config: the file is empty"])
+    top = Section(substitute(data, environ, problems), "", problems, TOP_KEYS)
+    # read in the order of the file's sections, so the problems come in that order too
+    issuer = _issuer(top)
+    listen = _listen(top)
+    store = _store(top)
+    keys = _keys(top, base_dir)
+    lifetimes = _lifetimes(top)
+    subject = _subject(top)
+    banks = read_banks(top, base_dir)
+    clients = read_clients(top, acr_routes(banks))
+    apps = read_apps(top)
+    servers = read_resource_servers(top)
+    check_client_ids(clients, servers, problems)
+    problems.raise_if_any()
+    return Config(
+        issuer=issuer,
+        keys=keys,
+        listen=listen,
+        store=store,
+        lifetimes=lifetimes,
+        subject=subject,
+        banks=banks,
+        clients=tuple(client for _, client in clients),
+        apps=apps,
+        resource_servers=tuple(server for _, server in servers),
+    )
+
+
+def _issuer(top: Section) -> str:
+    issuer = top.text("issuer", required=True)
+    problem = check_issuer(issuer) if issuer else None
+    if problem:
+        top.report("issuer", problem)
+    return issuer.rstrip("/")
+
+
+def _listen(top: Section) -> Listen:
+    s = top.section("listen", ("host", "port"))
+    default = Listen()
+    return Listen(
+        host=s.text("host", default.host, required=s.has("host")),
+        port=s.integer("port", default.port, minimum=1, maximum=65535),
+    )
+
+
+def _store(top: Section) -> StoreSettings:
+    s = top.section("store", ("url", "cluster", "prefix"))
+    default = StoreSettings()
+    url = s.text("url", default.url, required=s.has("url"))
+    scheme = url.partition("://")[0] if "://" in url else ""
+    if url and scheme not in STORE_SCHEMES:
+        # the url may hold a password: show its scheme only
+        got = f"scheme {scheme!r}" if scheme else "no scheme://"
+        allowed = ", ".join(f"{x}://" for x in STORE_SCHEMES)
+        s.report("url", f"must start with one of {allowed} (got {got})")
+    cluster = s.flag("cluster", default.cluster)
+    if cluster and scheme not in ("redis", "rediss", ""):
+        s.report("cluster", f"Redis Cluster needs a redis:// or rediss:// url (got {scheme}://)")
+    return StoreSettings(url=url, cluster=cluster, prefix=s.text("prefix", default.prefix))
+
+
+def _keys(top: Section, base_dir: Path) -> Keys:
+    keys = top.section("keys", ("signing", "token_encryption"), required=True)
+    return Keys(
+        signing=read_signing_keys(keys, base_dir), token_encryption=read_token_encryption(keys)
+    )
+
+
+def _lifetimes(top: Section) -> Lifetimes:
+    s = top.section("lifetimes", LIFETIMES)
+    default = Lifetimes()
+    values = {name: s.positive(name, getattr(default, name)) for name in LIFETIMES}
+    return Lifetimes(**values)
+
+
+def _subject(top: Section) -> Subject:
+    s = top.section("subject", ("type", "salt"))
+    kind = s.choice("type", SUBJECT_TYPES, "pairwise")
+    salt = s.opt_text("salt", secret=True)
+    if kind == "pairwise" and salt is None and not s.has("salt"):
+        s.report("salt", "is required with type pairwise (a long random secret; keep it "
+                 "forever: changing it changes every user's sub)")  # fmt: skip
+    return Subject(type=kind or "pairwise", salt=salt)

@@ -1,0 +1,131 @@
+"""The authorization request, checked as a list of small named checks.
+
+Until the client and its redirect_uri are verified, a failure is an HTML page
+(never a redirect: RFC 6749 §4.1.2.1 "the authorization server SHOULD inform the
+resource owner of the error and MUST NOT automatically redirect the user-agent to
+the invalid redirection URI"). After that, every failure is redirected to the
+client with ``error``, ``state`` and ``iss``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from ipaddress import ip_address
+from urllib.parse import urlsplit
+
+from proxy.errors import OAuthError
+from proxy.settings import ClientSettings
+
+Params = Mapping[str, str]
+
+
+def check_client(client: ClientSettings | None, params: Params) -> ClientSettings:
+    if "client_id" not in params:
+        raise OAuthError("invalid_request", "client_id is missing")
+    if client is None:
+        raise OAuthError("invalid_client", "this client_id is not registered")
+    return client
+
+
+def _is_loopback(host: str | None) -> bool:
+    try:
+        return host is not None and ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def redirect_uri_matches(registered: str, given: str) -> bool:
+    """Exact string match (RFC 9700 §4.1.3), except RFC 8252 §7.3 for loopback IP
+    redirects: "The authorization server MUST allow any port to be specified at the time
+    of the request for loopback IP redirect URIs"."""
+    if registered == given:
+        return True
+    reg, req = urlsplit(registered), urlsplit(given)
+    return (
+        reg.scheme == req.scheme == "http"
+        and _is_loopback(reg.hostname)
+        and reg.hostname == req.hostname
+        and (reg.path, reg.query) == (req.path, req.query)
+        and req.port is not None
+    )
+
+
+def check_redirect_uri(client: ClientSettings, params: Params) -> str:
+    """OIDC Core §3.1.2.1: redirect_uri is REQUIRED."""
+    given = params.get("redirect_uri")
+    if given is None:
+        raise OAuthError("invalid_request", "redirect_uri is missing")
+    if not any(redirect_uri_matches(r, given) for r in client.redirect_uris):
+        raise OAuthError("invalid_request", "redirect_uri is not registered for this client")
+    return given
+
+
+# --- checks whose failures are redirected to the verified redirect_uri ---------------
+
+Check = Callable[[ClientSettings, Params], None]
+
+
+def check_response_type(client: ClientSettings, params: Params) -> None:
+    if "response_type" not in params:
+        raise OAuthError("invalid_request", "response_type is missing")
+    if params["response_type"] != "code":
+        raise OAuthError("unsupported_response_type", "only response_type=code is supported")
+
+
+def check_response_mode(client: ClientSettings, params: Params) -> None:
+    if params.get("response_mode", "query") != "query":
+        raise OAuthError("invalid_request", "only response_mode=query is supported")
+
+
+def check_no_request_object(client: ClientSettings, params: Params) -> None:
+    """OIDC Core §6: servers that do not support them answer request_not_supported /
+    request_uri_not_supported."""
+    if "request" in params:
+        raise OAuthError("request_not_supported", "request objects are not supported")
+    if "request_uri" in params:
+        raise OAuthError("request_uri_not_supported", "request_uri is not supported here")
+
+
+def check_scope(client: ClientSettings, params: Params) -> None:
+    scope = params.get("scope", "").split()
+    if "openid" not in scope:
+        raise OAuthError("invalid_scope", "scope must include openid")
+    unknown = sorted(set(scope) - set(client.scopes))
+    if unknown:
+        raise OAuthError("invalid_scope", f"scope not allowed for this client: {' '.join(unknown)}")
+
+
+_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+def check_pkce(client: ClientSettings, params: Params) -> None:
+    """PKCE S256 is required. RFC 7636 §4.3: code_challenge_method "Defaults to "plain"
+    if not present in the request", so a missing method is plain, and refused; RFC 9700
+    §2.1.1: "Authorization servers MUST support PKCE"."""
+    if "code_challenge" not in params:
+        raise OAuthError("invalid_request", "code_challenge is required (PKCE with S256)")
+    if params.get("code_challenge_method") != "S256":
+        raise OAuthError("invalid_request", "code_challenge_method must be S256")
+    if not _CHALLENGE.match(params["code_challenge"]):
+        raise OAuthError("invalid_request", "code_challenge must be a base64url SHA-256 hash")
+
+
+def check_prompt(client: ClientSettings, params: Params) -> None:
+    """OIDC Core §3.1.2.6: with prompt=none and no way to log in without the user, the
+    answer is login_required; a bank login always needs the user."""
+    prompt = params.get("prompt", "").split()
+    if "none" in prompt:
+        if len(prompt) > 1:
+            raise OAuthError("invalid_request", "prompt=none cannot be combined")
+        raise OAuthError("login_required", "a bank login needs the user")
+
+
+REDIRECTED_CHECKS: tuple[Check, ...] = (
+    check_response_type,
+    check_response_mode,
+    check_no_request_object,
+    check_scope,
+    check_pkce,
+    check_prompt,
+)

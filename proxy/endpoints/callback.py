@@ -1,0 +1,57 @@
+"""GET /callback/{bank_id}: the bank's redirect back; finish at the bank, issue a code."""
+
+from __future__ import annotations
+
+import structlog
+from aiohttp import web
+
+from federation.protocol import BankError
+from proxy.context import SERVICES
+from proxy.endpoints.authorize import callback_uri
+from proxy.errors import OAuthError, RedirectTarget, redirect_url, unavailable
+from proxy.forms import single_values
+from proxy.grants import issue_code
+from proxy.records import Transaction
+from proxy.store import StoreUnavailable
+
+log = structlog.get_logger("proxy.callback")
+
+
+async def callback(request: web.Request) -> web.StreamResponse:
+    svc = request.app[SERVICES]
+    bank_id = request.match_info["bank_id"]
+    if svc.bank(bank_id) is None:
+        raise OAuthError("invalid_request", "no bank is configured at this callback", status=404)
+    structlog.contextvars.bind_contextvars(bank_id=bank_id)
+    params = single_values(request.query)
+    state = params.get("state")
+    if state is None:
+        raise OAuthError("invalid_request", "the bank's response has no state")
+    # the transaction is taken once: a second callback with the same state finds a marker
+    consumed = await svc.store.consume(Transaction.kind, state, now=svc.now(), marker_ttl=None)
+    if consumed is None:
+        raise OAuthError("invalid_request", "this login is unknown or has expired; start again")
+    if consumed.replay:
+        raise OAuthError("invalid_request", "this login was already completed; start again")
+    txn = Transaction.from_json(consumed.payload)
+    structlog.contextvars.bind_contextvars(client_id=txn.client_id)
+    target = RedirectTarget(txn.redirect_uri, txn.state, svc.issuer)
+    if txn.bank_id != bank_id:
+        # dex's rule: the callback's bank is checked against the one remembered with the
+        # request before any bank code runs.
+        raise OAuthError(
+            "invalid_request", "the response came back from another bank than the login used",
+            redirect=target, detail=f"transaction bank {txn.bank_id}, callback bank {bank_id}",
+        )
+    try:
+        result = await svc.adapters[bank_id].finish(
+            txn.conn_data, params, callback_uri(svc, bank_id)
+        )
+        code = await issue_code(svc, txn, result)
+    except BankError as exc:
+        raise OAuthError(exc.error, exc.description, redirect=target, detail=exc.detail) from exc
+    except StoreUnavailable as exc:
+        raise unavailable(target) from exc
+    log.info("login_completed")
+    location = redirect_url(target, {"code": code})
+    return web.Response(status=302, headers={"Location": location, "Cache-Control": "no-store"})

@@ -1,0 +1,82 @@
+"""Discovery (OIDC Discovery §3, RFC 8414 §2), /jwks, and the app association files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from proxy.context import SERVICES, Services
+
+CACHE = {"Cache-Control": "public, max-age=300"}
+
+
+def metadata(svc: Services) -> dict[str, Any]:
+    issuer = svc.issuer
+    banks = svc.config.banks
+    scopes = sorted({s for c in svc.config.clients for s in c.scopes})
+    claims = sorted({"sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "amr",
+                     "authentication_level"} | {m for b in banks for m in b.claims})
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "jwks_uri": f"{issuer}/jwks",
+        "introspection_endpoint": f"{issuer}/introspect",
+        "revocation_endpoint": f"{issuer}/revoke",
+        "scopes_supported": scopes,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "subject_types_supported": [
+            "pairwise" if svc.config.subject.type == "pairwise" else "public"
+        ],
+        "id_token_signing_alg_values_supported": [svc.signer.alg],
+        "token_endpoint_auth_methods_supported": [
+            "none", "client_secret_basic", "client_secret_post",
+        ],
+        "revocation_endpoint_auth_methods_supported": [
+            "none", "client_secret_basic", "client_secret_post",
+        ],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "introspection_signing_alg_values_supported": [svc.signer.alg],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": claims,
+        "acr_values_supported": [acr for b in banks for acr in b.acr_values],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+    }
+
+
+async def openid_configuration(request: web.Request) -> web.StreamResponse:
+    return web.json_response(metadata(request.app[SERVICES]), headers=CACHE)
+
+
+async def jwks(request: web.Request) -> web.StreamResponse:
+    return web.json_response(request.app[SERVICES].signer.jwks, headers=CACHE)
+
+
+async def apple_app_site_association(request: web.Request) -> web.StreamResponse:
+    apps = request.app[SERVICES].config.apps
+    details = [{"appIDs": [a.app_id], "components": [{"/": p} for p in a.paths]}
+               for a in apps.ios]
+    return web.json_response({"applinks": {"details": details}}, headers=CACHE)
+
+
+async def assetlinks(request: web.Request) -> web.StreamResponse:
+    apps = request.app[SERVICES].config.apps
+    statements = [
+        {
+            "relation": ["delegate_permission/common.handle_all_urls"],
+            "target": {
+                "namespace": "android_app",
+                "package_name": a.package,
+                "sha256_cert_fingerprints": list(a.sha256_cert_fingerprints),
+            },
+        }
+        for a in apps.android
+    ]
+    return web.json_response(statements, headers=CACHE)

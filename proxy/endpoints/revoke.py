@@ -1,0 +1,26 @@
+"""POST /revoke: RFC 7009."""
+
+from __future__ import annotations
+
+import structlog
+from aiohttp import web
+
+from proxy.context import SERVICES
+from proxy.errors import OAuthError
+from proxy.forms import read_params
+from proxy.grants import revoke
+
+
+async def revoke_endpoint(request: web.Request) -> web.StreamResponse:
+    svc = request.app[SERVICES]
+    params = await read_params(request)
+    client = svc.clients.authenticate(request, params)
+    structlog.contextvars.bind_contextvars(client_id=client.client_id)
+    token = params.get("token")
+    if token is None:
+        raise OAuthError("invalid_request", "token is missing")
+    await revoke(svc, client, token, params.get("token_type_hint"))
+    # RFC 7009 §2.2: "The authorization server responds with HTTP status code 200 if
+    # the token has been revoked successfully or if the client submitted an invalid
+    # token."
+    return web.Response(status=200, headers={"Cache-Control": "no-store"})

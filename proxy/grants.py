@@ -1,0 +1,311 @@
+"""Grants and the tokens minted from them: code exchange, refresh rotation, revocation.
+
+A grant is one login. Every code and token names its grant and is valid only
+while the grant record exists, so revoking a grant is deleting one key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from federation.protocol import BankError, BankResult, BankTokens
+from proxy.context import Services
+from proxy.errors import OAuthError
+from proxy.idtoken import id_token
+from proxy.records import AccessToken, Code, Grant, RefreshToken, RotatedPair, Transaction
+from proxy.settings import ClientSettings
+from proxy.subject import merchant_subject
+from proxy.tokens import ACCESS_TOKEN, AUTHORIZATION_CODE, GRANT, REFRESH_TOKEN, new_value
+
+log = structlog.get_logger("proxy.grants")
+
+OFFLINE_ACCESS = "offline_access"
+
+
+def invalid_grant(description: str) -> OAuthError:
+    return OAuthError("invalid_grant", description)
+
+
+def _grant_ttl(svc: Services, scope: tuple[str, ...]) -> int:
+    lifetimes = svc.config.lifetimes
+    if OFFLINE_ACCESS in scope:
+        return lifetimes.refresh_token
+    return lifetimes.authorization_code + lifetimes.access_token
+
+
+async def issue_code(svc: Services, txn: Transaction, result: BankResult) -> str:
+    """After a successful bank login: create the grant and a single-use code for it."""
+    bank = svc.bank(txn.bank_id)
+    assert bank is not None  # the callback checked it
+    identity = result.identity
+    claims = {
+        merchant: identity.claims[bank_claim]
+        for merchant, bank_claim in bank.claims.items()
+        if bank_claim in identity.claims
+    }
+    grant = Grant(
+        grant_id=new_value(GRANT),
+        client_id=txn.client_id,
+        sub=merchant_subject(svc.config.subject, bank.id, identity.sub),
+        scope=txn.scope,
+        acr=txn.acr,
+        amr=identity.amr,
+        auth_time=identity.auth_time or svc.now(),
+        bank_id=bank.id,
+        authentication_level=bank.authentication_level,
+        claims=claims,
+        bank_tokens=svc.cipher.encrypt(result.tokens.to_dict()),
+        nonce=txn.nonce,
+    )
+    code = new_value(AUTHORIZATION_CODE)
+    await svc.store.upsert(Grant.kind, grant.grant_id, grant.to_json(), _grant_ttl(svc, txn.scope))
+    record = Code(grant.grant_id, txn.client_id, txn.redirect_uri, txn.code_challenge)
+    await svc.store.upsert(
+        Code.kind, code, record.to_json(), svc.config.lifetimes.authorization_code
+    )
+    return code
+
+
+def _check_pkce(verifier: str | None, challenge: str) -> None:
+    """RFC 7636 §4.6: "If the values are equal, the token endpoint MUST continue processing
+    as normal (as defined by OAuth 2.0 [RFC6749]). If the values are not equal, an error
+    response indicating "invalid_grant" as described in Section 5.2 of [RFC6749] MUST be
+    returned." """
+    if not verifier:
+        raise OAuthError("invalid_request", "code_verifier is required (PKCE)")
+    if not 43 <= len(verifier) <= 128:
+        raise invalid_grant("code_verifier must be 43 to 128 characters (RFC 7636 §4.1)")
+    if create_s256_code_challenge(verifier) != challenge:
+        raise invalid_grant("code_verifier does not match the code_challenge")
+
+
+async def exchange_code(
+    svc: Services, client: ClientSettings, form: Mapping[str, str]
+) -> dict[str, Any]:
+    code = form.get("code")
+    if not code:
+        raise OAuthError("invalid_request", "code is required")
+    lifetimes = svc.config.lifetimes
+    consumed = await svc.store.consume(
+        Code.kind,
+        code,
+        now=svc.now(),
+        marker_ttl=max(lifetimes.authorization_code, lifetimes.access_token),
+    )
+    if consumed is None:
+        raise invalid_grant("the authorization code is unknown or expired")
+    if consumed.replay:
+        # RFC 6749 §4.1.2: "If an authorization code is used more than once, the
+        # authorization server MUST deny the request and SHOULD revoke (when possible)
+        # all tokens previously issued based on that authorization code."
+        grant_id = consumed.payload.get("grant_id")
+        if grant_id:
+            await svc.store.revoke_grant(grant_id)
+        log.warning("code_replayed", grant=grant_id and grant_id[:12])
+        raise invalid_grant("the authorization code was already used")
+    record = Code.from_json(consumed.payload)
+    # RFC 6749 §4.1.3: "ensure that the authorization code was issued to the
+    # authenticated confidential client, or if the client is public, ensure that the
+    # code was issued to "client_id" in the request"
+    if record.client_id != client.client_id:
+        raise invalid_grant("the authorization code was issued to another client")
+    # "ensure that the "redirect_uri" parameter is present if the "redirect_uri"
+    # parameter was included in the initial authorization request ..., and if
+    # included ensure that their values are identical."
+    if form.get("redirect_uri") != record.redirect_uri:
+        raise invalid_grant("redirect_uri differs from the one in the authorization request")
+    _check_pkce(form.get("code_verifier"), record.code_challenge)
+    grant = await _live_grant(svc, record.grant_id)
+    return await _mint(svc, grant, grant.scope, nonce=grant.nonce)
+
+
+async def _live_grant(svc: Services, grant_id: str) -> Grant:
+    data = await svc.store.find(Grant.kind, grant_id)
+    if data is None:
+        raise invalid_grant("the grant was revoked or has expired")
+    return Grant.from_json(data)
+
+
+async def _mint(
+    svc: Services, grant: Grant, scope: tuple[str, ...], *, nonce: str | None
+) -> dict[str, Any]:
+    """Mint an access token (and a refresh token under offline_access) for ``grant``."""
+    lifetimes = svc.config.lifetimes
+    now = svc.now()
+    access_token = new_value(ACCESS_TOKEN)
+    at = AccessToken(
+        grant_id=grant.grant_id,
+        client_id=grant.client_id,
+        scope=scope,
+        sub=grant.sub,
+        acr=grant.acr,
+        authentication_level=grant.authentication_level,
+        bank_id=grant.bank_id,
+        iat=now,
+        exp=now + lifetimes.access_token,
+        bank_tokens=grant.bank_tokens,
+    )
+    await svc.store.upsert(AccessToken.kind, access_token, at.to_json(), lifetimes.access_token)
+    response: dict[str, Any] = {
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": lifetimes.access_token,
+        "scope": " ".join(scope),
+    }
+    if "openid" in grant.scope:
+        response["id_token"] = id_token(svc, grant, access_token, nonce=nonce)
+    if OFFLINE_ACCESS in grant.scope:
+        refresh_token = new_value(REFRESH_TOKEN)
+        rt = RefreshToken(grant.grant_id, grant.client_id, grant.scope, now,
+                          now + lifetimes.refresh_token)
+        await svc.store.upsert(
+            RefreshToken.kind, refresh_token, rt.to_json(), lifetimes.refresh_token
+        )
+        response["refresh_token"] = refresh_token
+    return response
+
+
+def _requested_scope(form: Mapping[str, str], granted: tuple[str, ...]) -> tuple[str, ...]:
+    """RFC 6749 §6: "The requested scope MUST NOT include any scope not originally
+    granted by the resource owner, and if omitted is treated as equal to the scope
+    originally granted by the resource owner." """
+    requested = form.get("scope")
+    if requested is None:
+        return granted
+    scope = tuple(dict.fromkeys(requested.split()))
+    if not set(scope) <= set(granted):
+        raise OAuthError("invalid_scope", "scope exceeds the scope originally granted")
+    return scope
+
+
+async def refresh(
+    svc: Services, client: ClientSettings, form: Mapping[str, str]
+) -> dict[str, Any]:
+    token = form.get("refresh_token")
+    if not token:
+        raise OAuthError("invalid_request", "refresh_token is required")
+    existing = await svc.store.find(RefreshToken.kind, token)
+    # RFC 6749 §6: "validate the refresh token and ensure that it was issued to the
+    # authenticated client"
+    if existing is not None and existing["client_id"] != client.client_id:
+        raise invalid_grant("the refresh token was issued to another client")
+    consumed = await svc.store.consume(RefreshToken.kind, token, now=svc.now(), marker_ttl=None)
+    if consumed is None:
+        raise invalid_grant("the refresh token is unknown or expired")
+    if consumed.replay:
+        return await _retry_within_grace(svc, client, token, consumed.payload)
+    rt = RefreshToken.from_json(consumed.payload)
+    if rt.client_id != client.client_id:
+        raise invalid_grant("the refresh token was issued to another client")
+    scope = _requested_scope(form, rt.scope)
+    grant = await _live_grant(svc, rt.grant_id)
+    try:
+        grant = await _refresh_bank_tokens(svc, grant)
+    except BankError as exc:
+        if exc.error == "temporarily_unavailable":
+            # nothing lost: the refresh token comes back as it was, the client retries
+            await svc.store.upsert(RefreshToken.kind, token, rt.to_json(),
+                                   max(1, rt.exp - svc.now()))
+            raise OAuthError("temporarily_unavailable", exc.description, status=503,
+                             headers={"Retry-After": "1"}, detail=exc.detail) from exc
+        await svc.store.revoke_grant(grant.grant_id)
+        raise invalid_grant("the bank refused to refresh its tokens; log in again") from exc
+    if not await svc.store.replace(Grant.kind, grant.grant_id, grant.to_json(),
+                                   svc.config.lifetimes.refresh_token):
+        raise invalid_grant("the grant was revoked")
+    response = await _mint(svc, grant, scope, nonce=None)
+    pair = {**response, "exp": svc.now() + int(response["expires_in"])}
+    await svc.store.upsert(
+        RotatedPair.kind, token,
+        RotatedPair(grant.grant_id, client.client_id, svc.cipher.encrypt(pair)).to_json(),
+        svc.config.lifetimes.refresh_grace + 1,
+    )
+    return response
+
+
+async def _refresh_bank_tokens(svc: Services, grant: Grant) -> Grant:
+    """Refresh at the bank when its access token would expire before the new merchant
+    access token does. The refresh token's single-use consume makes this single-flight
+    per grant, across instances."""
+    tokens = BankTokens.from_dict(svc.cipher.decrypt(grant.bank_tokens))
+    horizon = svc.now() + svc.config.lifetimes.access_token
+    if tokens.refresh_token is None or tokens.expires_at is None or tokens.expires_at > horizon:
+        return grant
+    adapter = svc.adapters.get(grant.bank_id)
+    if adapter is None:
+        raise BankError("server_error", "the bank of this grant is no longer configured")
+    fresh = await adapter.refresh(tokens)
+    log.info("bank_tokens_refreshed", bank_id=grant.bank_id)
+    return dataclasses.replace(grant, bank_tokens=svc.cipher.encrypt(fresh.to_dict()))
+
+
+async def _retry_within_grace(
+    svc: Services, client: ClientSettings, token: str, marker: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A refresh token used again: inside ``refresh_grace`` the client gets the pair the
+    first use produced (a lost response is retried); after it, RFC 9700 §4.14.2: the
+    authorization server "cannot determine which party submitted the invalid refresh
+    token, it will revoke the active refresh token", here the whole grant."""
+    grant_id = marker.get("grant_id")
+    grace = svc.config.lifetimes.refresh_grace
+    if grant_id is None:
+        raise invalid_grant("the refresh token is unknown or expired")
+    if svc.now() - int(marker.get("consumed_at", 0)) > grace:
+        await svc.store.revoke_grant(grant_id)
+        log.warning("refresh_token_reused", grant=grant_id[:12])
+        raise invalid_grant("the refresh token was already used; the grant is revoked")
+    deadline = time.monotonic() + grace
+    while True:
+        data = await svc.store.find(RotatedPair.kind, token)
+        if data is not None:
+            rotated = RotatedPair.from_json(data)
+            if rotated.client_id != client.client_id:
+                raise invalid_grant("the refresh token was issued to another client")
+            pair = svc.cipher.decrypt(rotated.pair)
+            pair["expires_in"] = max(0, int(pair.pop("exp")) - svc.now())
+            return pair
+        if time.monotonic() > deadline or await svc.store.find(Grant.kind, grant_id) is None:
+            raise invalid_grant("the refresh token was already used")
+        await asyncio.sleep(0.05)
+
+
+async def active_access_token(svc: Services, token: str) -> AccessToken | None:
+    """The access token's record while it is valid: not expired, not revoked, its grant
+    alive. Refresh tokens and codes are never found here (another kind)."""
+    data = await svc.store.find(AccessToken.kind, token)
+    if data is None:
+        return None
+    at = AccessToken.from_json(data)
+    if at.exp <= svc.now() or await svc.store.find(Grant.kind, at.grant_id) is None:
+        return None
+    return at
+
+
+async def revoke(svc: Services, client: ClientSettings, token: str, hint: str | None) -> None:
+    """RFC 7009 §2.1: revoking a refresh token revokes its grant; an access token is
+    destroyed alone. "If the server is unable to locate the token using the given hint,
+    it MUST extend its search across all of its supported token types." """
+    kinds = (RefreshToken.kind, AccessToken.kind)
+    if hint == "access_token":
+        kinds = (AccessToken.kind, RefreshToken.kind)
+    for kind in kinds:
+        data = await svc.store.find(kind, token)
+        if data is None:
+            continue
+        # "verifies whether the token was issued to the client making the revocation
+        # request. If this validation fails, the request is refused"
+        if data["client_id"] != client.client_id:
+            raise OAuthError("invalid_request", "the token was not issued to this client")
+        if kind == RefreshToken.kind:
+            await svc.store.revoke_grant(data["grant_id"])
+        else:
+            await svc.store.destroy(kind, token)
+        log.info("token_revoked", kind=kind)
+        return

@@ -1,0 +1,63 @@
+"""structlog as JSON lines, one summary line per request.
+
+Log lines carry the route pattern, never the raw path or query: both can hold
+codes and handles. Tokens appear only as :func:`proxy.tokens.fingerprint`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import uuid
+from typing import TextIO
+
+import structlog
+from aiohttp import web
+
+from proxy.errors import Handler
+
+log = structlog.get_logger("proxy.access")
+
+
+def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
+        cache_logger_on_first_use=False,
+    )
+
+
+def _route(request: web.Request) -> str:
+    info = request.match_info
+    resource = info.route.resource if info.route is not None else None
+    return resource.canonical if resource is not None else "<unmatched>"
+
+
+@web.middleware
+async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=uuid.uuid4().hex)
+    start = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        log.info(
+            "request",
+            method=request.method,
+            route=_route(request),
+            status=status,
+            duration_ms=round((time.perf_counter() - start) * 1000, 2),
+        )

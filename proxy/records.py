@@ -1,0 +1,106 @@
+"""The records the proxy keeps in the store, one dataclass per kind.
+
+Kinds and what keys them (the store hashes every id):
+``txn`` (the proxy's state toward the bank), ``code`` (merchant authorization
+code), ``grant`` (one login: identity and encrypted bank tokens), ``at`` / ``rt``
+(merchant access / refresh tokens, naming their grant), ``rt_next`` (the pair a
+rotated refresh token became, encrypted, kept for the grace window).
+A token is valid only while its grant record exists: revoking a grant is
+deleting one key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+
+class Record:
+    kind: ClassVar[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        values = {
+            k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names
+        }
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Transaction(Record):
+    kind: ClassVar[str] = "txn"
+    client_id: str
+    redirect_uri: str
+    state: str | None
+    nonce: str | None
+    code_challenge: str
+    scope: tuple[str, ...]
+    acr: str
+    bank_id: str
+    conn_data: dict[str, Any]
+    grant_id: None = None  # consume markers read it; a transaction has no grant yet
+
+
+@dataclass(frozen=True)
+class Grant(Record):
+    kind: ClassVar[str] = "grant"
+    grant_id: str
+    client_id: str
+    sub: str
+    scope: tuple[str, ...]
+    acr: str
+    amr: tuple[str, ...]
+    auth_time: int
+    bank_id: str
+    authentication_level: str | None
+    claims: dict[str, Any]
+    bank_tokens: str  # JWE of federation.protocol.BankTokens.to_dict()
+    nonce: str | None = None
+
+
+@dataclass(frozen=True)
+class Code(Record):
+    kind: ClassVar[str] = "code"
+    grant_id: str
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+
+
+@dataclass(frozen=True)
+class AccessToken(Record):
+    kind: ClassVar[str] = "at"
+    grant_id: str
+    client_id: str
+    scope: tuple[str, ...]
+    sub: str
+    acr: str
+    authentication_level: str | None
+    bank_id: str
+    iat: int
+    exp: int
+    bank_tokens: str  # JWE, as in Grant
+
+
+@dataclass(frozen=True)
+class RefreshToken(Record):
+    kind: ClassVar[str] = "rt"
+    grant_id: str
+    client_id: str
+    scope: tuple[str, ...]
+    iat: int
+    exp: int
+
+
+@dataclass(frozen=True)
+class RotatedPair(Record):
+    kind: ClassVar[str] = "rt_next"
+    grant_id: str
+    client_id: str
+    pair: str  # JWE of the token response the rotation produced, with its "exp"

@@ -1,0 +1,104 @@
+"""The operator's configuration, parsed once into frozen dataclasses.
+
+:mod:`proxy.config` reads ``config.yaml`` into these; everything else reads
+only these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from jwcrypto import jwk
+
+from federation.settings import BankSettings
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    url: str = "redis://127.0.0.1:6379/0"
+    cluster: bool = False
+    # every key starts with this: several deployments (or test runs) can share a Redis
+    prefix: str = "a2a:"
+
+
+@dataclass(frozen=True)
+class Keys:
+    # first is active; all are published in /jwks. Private JWKs, each with a kid.
+    signing: tuple[jwk.JWK, ...]
+    # 32 raw bytes (the config holds them base64url) that encrypt bank tokens at rest
+    token_encryption: bytes
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    transaction: int = 600
+    authorization_code: int = 60
+    access_token: int = 300
+    refresh_token: int = 2592000
+    id_token: int = 300
+    refresh_grace: int = 10
+
+
+@dataclass(frozen=True)
+class Subject:
+    type: Literal["pairwise", "bank"] = "pairwise"
+    salt: str | None = None  # required for pairwise
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    client_id: str
+    type: Literal["public", "confidential"]
+    redirect_uris: tuple[str, ...]
+    acr_values: tuple[str, ...] | None = None  # None: every bank
+    default_acr: str | None = None
+    scopes: tuple[str, ...] = ("openid",)
+    native_callback_uris: tuple[str, ...] = ()
+    client_secret: str | None = None  # confidential with client_secret_basic/post
+    jwks: dict[str, object] | None = None  # confidential with private_key_jwt (public JWKS)
+
+
+@dataclass(frozen=True)
+class IosApp:
+    app_id: str
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AndroidApp:
+    package: str
+    sha256_cert_fingerprints: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Apps:
+    ios: tuple[IosApp, ...] = ()
+    android: tuple[AndroidApp, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResourceServer:
+    client_id: str
+    client_secret: str
+    receive_bank_token: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    issuer: str  # no trailing slash
+    keys: Keys
+    listen: Listen = field(default_factory=Listen)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    lifetimes: Lifetimes = field(default_factory=Lifetimes)
+    subject: Subject = field(default_factory=Subject)
+    banks: tuple[BankSettings, ...] = ()
+    clients: tuple[ClientSettings, ...] = ()
+    apps: Apps = field(default_factory=Apps)
+    resource_servers: tuple[ResourceServer, ...] = ()

@@ -1,0 +1,74 @@
+"""The store contract (node-oidc-provider's adapter shape).
+
+Records are JSON objects addressed by ``(kind, id)``. ``id`` is the raw token,
+code, handle or grant id; a store keeps only ``sha256(id)`` in its keys, never
+the id itself. Every record has a TTL: nothing lives forever.
+
+Every atomic operation touches exactly one key, so the same code runs on Redis
+Cluster without cross-slot scripts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class StoreUnavailable(Exception):
+    """The store did not answer (in time). The HTTP layer turns it into a 503."""
+
+
+@dataclass(frozen=True)
+class Consumed:
+    """What :meth:`Store.consume` found.
+
+    ``replay`` False: this call consumed the record; ``payload`` is the record.
+    ``replay`` True: an earlier call consumed it; ``payload`` is the marker that
+    call left: ``{"grant_id": <the record's grant_id or None>, "consumed_at": <now of that call>}``.
+    """
+
+    payload: dict[str, Any]
+    replay: bool
+
+
+class Store(Protocol):
+    async def upsert(self, kind: str, id: str, payload: Mapping[str, Any], ttl: int) -> None:
+        """Create or replace the record; it expires after ``ttl`` seconds (ttl >= 1)."""
+        ...
+
+    async def replace(self, kind: str, id: str, payload: Mapping[str, Any], ttl: int) -> bool:
+        """Overwrite the record only if it still exists (never resurrects a revoked grant);
+        False when it does not."""
+        ...
+
+    async def find(self, kind: str, id: str) -> dict[str, Any] | None:
+        """The record, or None if it never existed, expired, was destroyed or consumed."""
+        ...
+
+    async def consume(
+        self, kind: str, id: str, *, now: int, marker_ttl: int | None
+    ) -> Consumed | None:
+        """Atomically take a record once.
+
+        The first call gets the record and replaces it with a marker
+        ``{"grant_id", "consumed_at": now}`` that lives ``marker_ttl`` seconds
+        (None: whatever TTL the record had left). Later calls get the marker with
+        ``replay=True``, so a replayed code is told from an unknown one (None).
+        Two concurrent calls: exactly one gets ``replay=False``.
+        """
+        ...
+
+    async def destroy(self, kind: str, id: str) -> None:
+        """Delete the record (or marker); deleting a missing record is not an error."""
+        ...
+
+    async def revoke_grant(self, grant_id: str) -> None:
+        """Destroy the grant record: every token that names this grant stops being valid."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers."""
+        ...
+
+    async def close(self) -> None: ...

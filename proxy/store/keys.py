@@ -1,0 +1,51 @@
+"""How records are laid out in a store: their keys and their consume markers.
+
+fosite's rule: a token is stored by its hash, never by its value. A key holds
+``sha256(id)`` (base64url, no padding), so a dump of the store or a ``MONITOR``
+session shows no usable token, code or handle.
+
+Both stores write the same marker when a record is consumed, so they behave
+alike: ``{"__consumed": true, "grant_id": ..., "consumed_at": ...}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+# The field that tells a consume marker from a record. Records must not use it.
+MARKER_FIELD = "__consumed"
+
+
+def record_key(prefix: str, kind: str, id: str) -> str:
+    """``{prefix}{kind}:{b64url(sha256(id))}``; the raw id never appears in it."""
+    if not kind or ":" in kind:
+        raise ValueError(f"record kind must be non-empty and contain no ':', got {kind!r}")
+    digest = hashlib.sha256(id.encode("utf-8")).digest()
+    return f"{prefix}{kind}:{base64.urlsafe_b64encode(digest).rstrip(b'=').decode('ascii')}"
+
+
+def encode_record(payload: Mapping[str, Any], ttl: int) -> str:
+    """The JSON text a store keeps, once the arguments of a write are checked."""
+    if ttl < 1:
+        raise ValueError(f"ttl must be at least 1 second, got {ttl}")
+    # a record that carried the marker field would read back as consumed
+    if MARKER_FIELD in payload:
+        raise ValueError(f"a record must not have the field {MARKER_FIELD!r}")
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def is_marker(value: Mapping[str, Any]) -> bool:
+    return bool(value.get(MARKER_FIELD))
+
+
+def new_marker(record: Mapping[str, Any], now: int) -> dict[str, Any]:
+    return {MARKER_FIELD: True, "grant_id": record.get("grant_id"), "consumed_at": now}
+
+
+def replay_payload(marker: Mapping[str, Any]) -> dict[str, Any]:
+    """What a later consume is told: the marker without its internal field."""
+    return {"grant_id": marker.get("grant_id"), "consumed_at": marker.get("consumed_at")}

@@ -1,0 +1,230 @@
+"""The Redis store: one JSON string per key, each set with a TTL.
+
+It fails fast. A Redis that is down or stuck must turn into a 503 within a
+second, not hang requests: short socket timeouts, one immediate retry on a
+broken connection (so the first call after Redis restarts goes through on a
+fresh connection), a bounded pool that callers wait on only briefly, and every
+redis-py error turned into :class:`StoreUnavailable`.
+
+``redis://``, ``rediss://`` and ``unix://`` URLs name one server (``cluster:
+true`` treats the URL as one node of a Redis Cluster, and the client discovers
+the rest); ``redis+sentinel://h1:26379,h2:26379/service_name[/db]`` asks
+Sentinel for the service's master. Every operation touches one key, so all of
+them work on Cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError, RedisClusterException, RedisError
+
+from proxy.settings import StoreSettings
+from proxy.store.base import Consumed, StoreUnavailable
+from proxy.store.keys import MARKER_FIELD, encode_record, is_marker, record_key, replay_payload
+
+SENTINEL_SCHEME = "redis+sentinel"
+DEFAULT_SENTINEL_PORT = 26379
+
+# KEYS[1] the record; ARGV[1] now, ARGV[2] marker TTL in seconds or "" to keep
+# the record's remaining TTL. Returns nil (no record), {1, marker} (consumed
+# before) or {0, record} (consumed now, marker left in its place).
+_CONSUME = f"""
+local raw = redis.call('GET', KEYS[1])
+if not raw then return nil end
+local ok, value = pcall(cjson.decode, raw)
+if not ok or type(value) ~= 'table' then
+  return redis.error_reply('a2a consume: value is not a JSON object')
+end
+if value['{MARKER_FIELD}'] then return {{1, raw}} end
+local grant_id = value['grant_id']
+if grant_id == nil then grant_id = cjson.null end
+local marker = cjson.encode({{
+  ['{MARKER_FIELD}'] = true, grant_id = grant_id, consumed_at = tonumber(ARGV[1])
+}})
+if ARGV[2] == '' then
+  redis.call('SET', KEYS[1], marker, 'KEEPTTL')
+else
+  redis.call('SET', KEYS[1], marker, 'EX', ARGV[2])
+end
+return {{0, raw}}
+"""
+
+# KEYS[1] the record; ARGV[1] the new value, ARGV[2] its TTL in seconds. Sets it
+# only over a live record (not a consume marker): 1 if it did, else 0.
+_REPLACE = f"""
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local ok, value = pcall(cjson.decode, raw)
+if not ok or type(value) ~= 'table' or value['{MARKER_FIELD}'] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+
+def _fail_fast(max_connections: int) -> dict[str, Any]:
+    """Connection options every client gets, whatever the topology."""
+    return {
+        "socket_connect_timeout": 0.25,
+        "socket_timeout": 0.5,
+        "health_check_interval": 0,
+        # redis-py's default is 3 retries with exponential backoff, on timeouts
+        # too: seconds, not milliseconds, against a dead server. One immediate
+        # retry on a broken connection only; a timeout is not retried.
+        "retry": Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
+        "max_connections": max_connections,
+        "decode_responses": True,
+    }
+
+
+def redacted(url: str) -> str:
+    """The URL without credentials or query, fit for logs and error messages."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+class RedisStore:
+    def __init__(
+        self,
+        client: Redis | RedisCluster,
+        prefix: str,
+        name: str,
+        *,
+        also_close: tuple[Redis, ...] = (),
+    ) -> None:
+        """``name`` names the store in errors; it must hold no secret (see :func:`redacted`).
+
+        ``also_close``: clients :meth:`close` closes too (Sentinel's own).
+        """
+        self._client = client
+        self._also_close = also_close
+        self._prefix = prefix
+        self._name = name
+        self._consume = client.register_script(_CONSUME)
+        self._replace = client.register_script(_REPLACE)
+
+    @classmethod
+    def from_settings(cls, settings: StoreSettings, *, max_connections: int = 64) -> RedisStore:
+        url = settings.url
+        options = _fail_fast(max_connections)
+        client: Redis | RedisCluster
+        sentinels: tuple[Redis, ...] = ()
+        if urlsplit(url).scheme == SENTINEL_SCHEME:
+            client, sentinels = _sentinel_master(url, options)
+        elif settings.cluster:
+            client = RedisCluster.from_url(url, **options)
+        else:
+            # Wait up to 0.5 s for a free connection rather than fail at once.
+            pool = BlockingConnectionPool.from_url(url, timeout=0.5, **options)
+            client = Redis.from_pool(pool)
+        name = f"Redis store {redacted(url)}"
+        return cls(client, settings.prefix, name, also_close=sentinels)
+
+    async def upsert(self, kind: str, id: str, payload: Mapping[str, Any], ttl: int) -> None:
+        text = encode_record(payload, ttl)
+        with self._translated():
+            await self._client.set(self._key(kind, id), text, ex=ttl)
+
+    async def replace(self, kind: str, id: str, payload: Mapping[str, Any], ttl: int) -> bool:
+        text = encode_record(payload, ttl)
+        with self._translated():
+            done = await self._replace(keys=[self._key(kind, id)], args=[text, ttl])
+        return bool(done)
+
+    async def find(self, kind: str, id: str) -> dict[str, Any] | None:
+        with self._translated():
+            text = await self._client.get(self._key(kind, id))
+        if text is None:
+            return None
+        value: dict[str, Any] = json.loads(text)
+        return None if is_marker(value) else value
+
+    async def consume(
+        self, kind: str, id: str, *, now: int, marker_ttl: int | None
+    ) -> Consumed | None:
+        args = [now, "" if marker_ttl is None else marker_ttl]
+        with self._translated():
+            result = await self._consume(keys=[self._key(kind, id)], args=args)
+        if result is None:
+            return None
+        replay, text = result
+        value: dict[str, Any] = json.loads(text)
+        if replay:
+            return Consumed(payload=replay_payload(value), replay=True)
+        return Consumed(payload=value, replay=False)
+
+    async def destroy(self, kind: str, id: str) -> None:
+        with self._translated():
+            await self._client.delete(self._key(kind, id))
+
+    async def revoke_grant(self, grant_id: str) -> None:
+        await self.destroy("grant", grant_id)
+
+    async def ping(self) -> None:
+        with self._translated():
+            await self._client.ping()
+
+    async def close(self) -> None:
+        with self._translated():
+            for sentinel in self._also_close:
+                await sentinel.aclose()
+            await self._client.aclose()
+
+    def _key(self, kind: str, id: str) -> str:
+        return record_key(self._prefix, kind, id)
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except (RedisError, RedisClusterException) as exc:
+            # redis-py's messages name hosts and commands, never values or passwords
+            # (Sentinel's repr every sentinel client, so they are cut short).
+            detail = str(exc)[:200]
+            raise StoreUnavailable(
+                f"{self._name} unavailable: {type(exc).__name__}: {detail}"
+            ) from exc
+
+
+def _sentinel_master(url: str, options: dict[str, Any]) -> tuple[Redis, tuple[Redis, ...]]:
+    """``redis+sentinel://[user:password@]host[:port][,host[:port]...]/service_name[/db]``.
+
+    Credentials are the master's; the sentinels get the same socket timeouts.
+    """
+    parts = urlsplit(url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    sentinels = [_host_port(hp) for hp in hosts.split(",") if hp]
+    path = [unquote(p) for p in parts.path.split("/") if p]
+    if not sentinels or not 1 <= len(path) <= 2:
+        raise ValueError(
+            f"store url {redacted(url)!r}: expected "
+            f"{SENTINEL_SCHEME}://host:port[,host:port]/service_name[/db]"
+        )
+    master: dict[str, Any] = dict(options, db=int(path[1]) if len(path) == 2 else 0)
+    if userinfo:
+        username, has_password, password = userinfo.partition(":")
+        master["username"] = unquote(username) or None
+        master["password"] = unquote(password) if has_password else None
+    sentinel_options = {k: v for k, v in options.items() if k.startswith("socket_") or k == "retry"}
+    sentinel = Sentinel(sentinels, sentinel_kwargs=sentinel_options)  # type: ignore[no-untyped-call]
+    client: Redis = sentinel.master_for(path[0], **master)
+    return client, tuple(sentinel.sentinels)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port``."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else DEFAULT_SENTINEL_PORT
+    host, colon, port = text.partition(":")
+    return host, int(port) if colon else DEFAULT_SENTINEL_PORT

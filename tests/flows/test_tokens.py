@@ -1,0 +1,161 @@
+"""Codes, refresh rotation, revocation, introspection of the bank token."""
+
+from __future__ import annotations
+
+import asyncio
+
+from proxy.settings import Lifetimes
+from tests.flows.conftest import (
+    CONFIDENTIAL,
+    CONFIDENTIAL_SECRET,
+    PUBLIC,
+    RS_BANK,
+    RS_PLAIN,
+    World,
+    WorldFactory,
+)
+
+
+async def test_code_replay_is_refused_and_revokes_the_first_tokens(world: World) -> None:
+    login = await world.proxy.login()
+    first = await world.proxy.exchange(login)
+    tokens = await first.json()
+    replay = await world.proxy.exchange(login)
+    assert replay.status == 400
+    assert (await replay.json())["error"] == "invalid_grant"
+    assert await world.proxy.introspect(tokens["access_token"]) == {"active": False}
+    refreshed = await world.proxy.refresh(tokens["refresh_token"])
+    assert (await refreshed.json())["error"] == "invalid_grant"
+
+
+async def test_unknown_code_and_wrong_verifier(world: World) -> None:
+    login = await world.proxy.login()
+    wrong = await world.proxy.exchange(login, code_verifier="x" * 43)
+    assert (wrong.status, (await wrong.json())["error"]) == (400, "invalid_grant")
+    login.params["code"] = "a2a_ac_unknown"
+    unknown = await world.proxy.exchange(login)
+    assert (await unknown.json())["error"] == "invalid_grant"
+
+
+async def test_confidential_client_authentication(world: World) -> None:
+    login = await world.proxy.login(client_id=CONFIDENTIAL)
+    form = {"grant_type": "authorization_code", "code": login.code,
+            "redirect_uri": login_redirect(), "code_verifier": login.verifier}
+    bad = await world.proxy.post("/token", form, auth=(CONFIDENTIAL, "wrong"))
+    assert bad.status == 401
+    assert bad.headers["WWW-Authenticate"].startswith("Basic")
+    assert (await bad.json())["error"] == "invalid_client"
+    login2 = await world.proxy.login(client_id=CONFIDENTIAL)
+    form["code"] = login2.code
+    form["code_verifier"] = login2.verifier
+    ok = await world.proxy.post("/token", form, auth=(CONFIDENTIAL, CONFIDENTIAL_SECRET))
+    assert ok.status == 200, await ok.text()
+    login3 = await world.proxy.login(client_id=CONFIDENTIAL)
+    post = await world.proxy.post("/token", {**form, "code": login3.code,
+                                             "code_verifier": login3.verifier,
+                                             "client_id": CONFIDENTIAL,
+                                             "client_secret": CONFIDENTIAL_SECRET})
+    assert post.status == 200, await post.text()
+
+
+def login_redirect() -> str:
+    from tests.flows.conftest import APP_REDIRECT
+
+    return APP_REDIRECT
+
+
+async def test_refresh_rotation_grace_and_reuse(world_factory: WorldFactory) -> None:
+    world: World = await world_factory(lifetimes=Lifetimes(refresh_grace=1))
+    tokens = await world.proxy.tokens()
+    first = await world.proxy.refresh(tokens["refresh_token"])
+    assert first.status == 200
+    pair = await first.json()
+    assert pair["refresh_token"] != tokens["refresh_token"]
+    assert pair["access_token"] != tokens["access_token"]
+    assert "nonce" not in pair
+    # a retry inside the grace window gets the same new pair
+    retry = await world.proxy.refresh(tokens["refresh_token"])
+    assert retry.status == 200
+    again = await retry.json()
+    assert (again["access_token"], again["refresh_token"]) == (
+        pair["access_token"], pair["refresh_token"])
+    assert (await world.proxy.introspect(pair["access_token"]))["active"] is True
+    # reuse after the window revokes the whole grant
+    await asyncio.sleep(2.1)
+    reuse = await world.proxy.refresh(tokens["refresh_token"])
+    assert (reuse.status, (await reuse.json())["error"]) == (400, "invalid_grant")
+    assert await world.proxy.introspect(pair["access_token"]) == {"active": False}
+    after = await world.proxy.refresh(pair["refresh_token"])
+    assert (await after.json())["error"] == "invalid_grant"
+
+
+async def test_refresh_by_another_client_is_refused(world: World) -> None:
+    tokens = await world.proxy.tokens()
+    resp = await world.proxy.post("/token", {"grant_type": "refresh_token",
+                                             "refresh_token": tokens["refresh_token"]},
+                                  auth=(CONFIDENTIAL, CONFIDENTIAL_SECRET))
+    assert (await resp.json())["error"] == "invalid_grant"
+    ok = await world.proxy.refresh(tokens["refresh_token"])
+    assert ok.status == 200
+
+
+async def test_bank_tokens_refreshed_when_they_expire_first(world: World) -> None:
+    world.bank_a.access_token_lifetime = 60  # shorter than the merchant's 300 s
+    tokens = await world.proxy.tokens()
+    before = (await world.proxy.introspect(tokens["access_token"], rs=RS_BANK))
+    resp = await world.proxy.refresh(tokens["refresh_token"])
+    assert resp.status == 200, await resp.text()
+    pair = await resp.json()
+    after = await world.proxy.introspect(pair["access_token"], rs=RS_BANK)
+    assert after["bank_access_token"] != before["bank_access_token"]
+    assert world.bank_a.last("/token").form["grant_type"] == "refresh_token"
+
+
+async def test_bank_refusing_refresh_gives_invalid_grant(world: World) -> None:
+    world.bank_a.access_token_lifetime = 60
+    tokens = await world.proxy.tokens()
+    world.bank_a.refuse_refresh = True
+    resp = await world.proxy.refresh(tokens["refresh_token"])
+    assert (resp.status, (await resp.json())["error"]) == (400, "invalid_grant")
+    assert await world.proxy.introspect(tokens["access_token"]) == {"active": False}
+
+
+async def test_revocation(world: World) -> None:
+    tokens = await world.proxy.tokens()
+    # RFC 7009 §2.2: an unknown token answers 200
+    unknown = await world.proxy.post("/revoke", {"token": "nope", "client_id": PUBLIC})
+    assert unknown.status == 200
+    at = await world.proxy.post("/revoke", {"token": tokens["access_token"],
+                                            "token_type_hint": "access_token",
+                                            "client_id": PUBLIC})
+    assert at.status == 200
+    assert await world.proxy.introspect(tokens["access_token"]) == {"active": False}
+    refreshed = await world.proxy.refresh(tokens["refresh_token"])
+    assert refreshed.status == 200  # revoking an access token leaves the grant
+    pair = await refreshed.json()
+    rt = await world.proxy.post("/revoke", {"token": pair["refresh_token"], "client_id": PUBLIC})
+    assert rt.status == 200
+    assert await world.proxy.introspect(pair["access_token"]) == {"active": False}
+    assert (await (await world.proxy.refresh(pair["refresh_token"])).json())["error"] == (
+        "invalid_grant")
+
+
+async def test_introspection_visibility_of_the_bank_token(world: World) -> None:
+    tokens = await world.proxy.tokens()
+    plain = await world.proxy.introspect(tokens["access_token"], rs=RS_PLAIN)
+    assert plain["active"] is True and "bank_access_token" not in plain
+    allowed = await world.proxy.introspect(tokens["access_token"], rs=RS_BANK)
+    bank_token = allowed["bank_access_token"]
+    # the bank token is the one the bank issued: its userinfo accepts it
+    resp = await world.proxy.http.get(f"{world.bank_a.issuer}/userinfo",
+                                      headers={"Authorization": f"Bearer {bank_token}"})
+    assert resp.status == 200
+    # refresh tokens and unknown tokens are not active access tokens
+    assert await world.proxy.introspect(tokens["refresh_token"], rs=RS_BANK) == {"active": False}
+    assert await world.proxy.introspect("a2a_at_unknown", rs=RS_BANK) == {"active": False}
+    unauthenticated = await world.proxy.post("/introspect", {"token": tokens["access_token"]})
+    assert unauthenticated.status == 401
+    assert (await unauthenticated.json())["error"] == "invalid_client"
+    wrong = await world.proxy.post("/introspect", {"token": tokens["access_token"]},
+                                   auth=(RS_PLAIN[0], "wrong"))
+    assert wrong.status == 401

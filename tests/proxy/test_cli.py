@@ -1,0 +1,59 @@
+"""The command line: check-config, keys generate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from jwcrypto import jwk
+
+from proxy.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_check_config_lists_every_problem_and_fails(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("TOKEN_ENCRYPTION_KEY", "SUBJECT_SALT", "SANDBOX_BANK_SECRET",
+                 "DEMO_API_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "config.yaml").write_text((ROOT / "config.yaml").read_text())
+    assert main(["check-config", str(tmp_path / "config.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "keys.token_encryption: environment variable TOKEN_ENCRYPTION_KEY is not set" in err
+    assert "banks[0].client_secret" in err
+    assert "keys.signing[0].file" in err
+
+
+def test_check_config_ok(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                         tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text((ROOT / "config.yaml").read_text())
+    (tmp_path / "keys").mkdir()
+    assert main(["keys", "generate"]) == 0
+    (tmp_path / "keys" / "signing.jwk").write_text(capsys.readouterr().out)
+    monkeypatch.setenv("TOKEN_ENCRYPTION_KEY", "A" * 43)
+    for name in ("SUBJECT_SALT", "SANDBOX_BANK_SECRET", "DEMO_API_SECRET"):
+        monkeypatch.setenv(name, "value-" + name)
+    assert main(["check-config", str(tmp_path / "config.yaml")]) == 0
+    assert "OK" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("alg", "kty"), [("ES256", "EC"), ("EdDSA", "OKP"), ("RS256", "RSA")])
+def test_keys_generate_prints_a_private_jwk(capsys: pytest.CaptureFixture[str], alg: str,
+                                            kty: str) -> None:
+    assert main(["keys", "generate", "--alg", alg]) == 0
+    params = json.loads(capsys.readouterr().out)
+    key = jwk.JWK(**params)
+    assert key.has_private and params["kty"] == kty and params["alg"] == alg
+    assert params["kid"] == key.thumbprint()
+
+
+def test_python_dash_m_proxy() -> None:
+    result = subprocess.run([sys.executable, "-m", "proxy", "check-config", "/nonexistent.yaml"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 2
+    assert "/nonexistent.yaml" in result.stderr

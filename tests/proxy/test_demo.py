@@ -1,0 +1,45 @@
+"""`app2app-proxy demo`: the repo's config.yaml, the embedded store, a whole login."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import unused_port
+
+from proxy.config import load_config
+from proxy.demo import DEMO_ENV, _prepare, demo_servers
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_demo_login_through_the_sandbox_page(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy_port, bank_port, app_port = unused_port(), unused_port(), unused_port()
+    monkeypatch.setenv("ISSUER", f"http://127.0.0.1:{proxy_port}")
+    monkeypatch.setenv("PORT", str(proxy_port))
+    monkeypatch.setenv("SANDBOX_ISSUER", f"http://127.0.0.1:{bank_port}")
+    monkeypatch.setenv("DEMO_APP_REDIRECT", f"http://127.0.0.1:{app_port}/callback")
+    for name in DEMO_ENV:
+        monkeypatch.delenv(name, raising=False)
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    _prepare(tmp_path / "config.yaml")
+    assert (tmp_path / "keys" / "signing.jwk").stat().st_mode & 0o077 == 0
+    config = load_config(tmp_path / "config.yaml")
+    assert config.store.url == "memory://"
+
+    async with demo_servers(config) as start_url, aiohttp.ClientSession() as http:
+        consent = await http.get(start_url)  # app -> proxy /authorize -> sandbox page
+        page = await consent.text()
+        assert consent.status == 200 and "Approve" in page
+        handle = re.search(r'name="handle" value="([^"]+)"', page)
+        assert handle is not None
+        done = await http.post(f"http://127.0.0.1:{bank_port}/authorize/decide",
+                               data={"handle": handle.group(1), "decision": "approve"})
+        text = await done.text()
+        assert done.status == 200, text
+        assert "Logged in through the sandbox bank" in text
+        assert "Alice Sandbox" in text

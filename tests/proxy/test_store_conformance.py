@@ -1,0 +1,275 @@
+"""One contract, two stores: every test here runs against Redis and the embedded store."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+import redis.asyncio
+
+from proxy.settings import StoreSettings
+from proxy.store import Consumed, Store, open_store
+from proxy.store.memory import MemoryStore
+
+Peek = Callable[[], Awaitable[dict[str, float]]]
+
+NOW = 1_700_000_000
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    if request.param == "memory":
+        settings = StoreSettings(url="memory://", prefix="a2a-test:")
+    else:
+        url = request.getfixturevalue("redis_url")
+        settings = StoreSettings(url=url, prefix=request.getfixturevalue("store_prefix"))
+    opened = open_store(settings)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def peek(store: Store, request: pytest.FixtureRequest) -> Peek:
+    """Every key the store holds for this test, with its remaining TTL in seconds."""
+
+    async def memory_keys() -> dict[str, float]:
+        assert isinstance(store, MemoryStore)
+        now = time.monotonic()
+        return {key: exp - now for key, (_, exp) in store._entries.items() if exp > now}
+
+    async def redis_keys() -> dict[str, float]:
+        prefix = request.getfixturevalue("store_prefix")
+        client = redis.asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
+        try:
+            found: dict[str, float] = {}
+            async for key in client.scan_iter(match=f"{prefix}*"):
+                found[key.decode()] = await client.pttl(key) / 1000
+            return found
+        finally:
+            await client.aclose()
+
+    return memory_keys if isinstance(store, MemoryStore) else redis_keys
+
+
+def new_id() -> str:
+    return "a2a_ac_" + secrets.token_urlsafe(32)
+
+
+def sha256_b64url(value: str) -> str:
+    digest = hashlib.sha256(value.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+async def test_upsert_find_roundtrip(store: Store) -> None:
+    code = new_id()
+    payload = {"grant_id": "g1", "nested": {"list": [1, 2.5, "ü", None], "empty": {}}, "n": 2**53}
+    await store.upsert("code", code, payload, 60)
+    assert await store.find("code", code) == payload
+    assert await store.find("code", new_id()) is None
+    assert await store.find("token", code) is None  # kinds are separate namespaces
+
+
+async def test_upsert_replaces(store: Store) -> None:
+    code = new_id()
+    await store.upsert("code", code, {"v": 1}, 60)
+    await store.upsert("code", code, {"v": 2}, 60)
+    assert await store.find("code", code) == {"v": 2}
+
+
+async def test_replace_only_a_live_record(store: Store, peek: Peek) -> None:
+    live, consumed, revoked, missing = new_id(), new_id(), new_id(), new_id()
+    for code in (live, consumed, revoked):
+        await store.upsert("code", code, {"v": 1}, 60)
+    await store.consume("code", consumed, now=NOW, marker_ttl=60)
+    await store.destroy("code", revoked)
+
+    assert await store.replace("code", live, {"v": 2}, 300) is True
+    assert await store.find("code", live) == {"v": 2}
+    assert await store.replace("code", consumed, {"v": 2}, 300) is False
+    assert await store.replace("code", revoked, {"v": 2}, 300) is False  # not resurrected
+    assert await store.replace("code", missing, {"v": 2}, 300) is False
+
+    assert await store.find("code", revoked) is None
+    assert await store.find("code", missing) is None
+    assert await store.consume("code", consumed, now=NOW, marker_ttl=60) == Consumed(
+        payload={"grant_id": None, "consumed_at": NOW}, replay=True
+    )
+    ttls = sorted((await peek()).values())
+    assert len(ttls) == 2
+    assert 0 < ttls[0] <= 60 and 290 < ttls[1] <= 300  # the marker's, and the new TTL
+
+
+async def test_stored_state_is_a_copy(store: Store) -> None:
+    code = new_id()
+    scopes = ["openid"]
+    await store.upsert("code", code, {"grant_id": "g1", "scopes": scopes}, 60)
+    scopes.append("email")
+    found = await store.find("code", code)
+    assert found == {"grant_id": "g1", "scopes": ["openid"]}
+    found["scopes"].append("profile")
+    assert await store.find("code", code) == {"grant_id": "g1", "scopes": ["openid"]}
+
+
+async def test_payload_must_not_carry_the_marker_field(store: Store) -> None:
+    code = new_id()
+    await store.upsert("code", code, {}, 60)
+    with pytest.raises(ValueError, match="__consumed"):
+        await store.upsert("code", new_id(), {"__consumed": True}, 60)
+    with pytest.raises(ValueError, match="__consumed"):
+        await store.replace("code", code, {"__consumed": True}, 60)
+
+
+async def test_ttl_below_one_second_is_refused(store: Store) -> None:
+    code = new_id()
+    await store.upsert("code", code, {}, 60)
+    with pytest.raises(ValueError, match="ttl"):
+        await store.upsert("code", new_id(), {}, 0)
+    with pytest.raises(ValueError, match="ttl"):
+        await store.replace("code", code, {}, 0)
+
+
+async def test_expiry(store: Store) -> None:
+    """One sleep for everything about TTLs running out."""
+    plain, keep_ttl, own_ttl = new_id(), new_id(), new_id()
+    for code in (plain, keep_ttl, own_ttl):
+        await store.upsert("code", code, {"grant_id": "g1"}, 1)
+    assert (await store.consume("code", keep_ttl, now=NOW, marker_ttl=None)) is not None
+    assert (await store.consume("code", own_ttl, now=NOW, marker_ttl=30)) is not None
+
+    await asyncio.sleep(1.2)
+
+    assert await store.find("code", plain) is None
+    assert await store.consume("code", plain, now=NOW, marker_ttl=30) is None
+    # marker_ttl=None: the marker went when the record would have
+    assert await store.consume("code", keep_ttl, now=NOW, marker_ttl=30) is None
+    # marker_ttl=30: the marker outlives the record
+    assert await store.consume("code", own_ttl, now=NOW + 1, marker_ttl=30) == Consumed(
+        payload={"grant_id": "g1", "consumed_at": NOW}, replay=True
+    )
+
+
+async def test_keys_are_hashes_of_ids(store: Store, peek: Peek) -> None:
+    code, grant = new_id(), "grant-" + secrets.token_hex(16)
+    await store.upsert("code", code, {"grant_id": grant}, 60)
+    await store.upsert("grant", grant, {"sub": "alice"}, 60)
+
+    keys = await peek()
+    assert len(keys) == 2
+    for key in keys:
+        assert code not in key and grant not in key
+    suffixes = {":".join(key.rsplit(":", 2)[-2:]) for key in keys}
+    assert suffixes == {f"code:{sha256_b64url(code)}", f"grant:{sha256_b64url(grant)}"}
+
+
+async def test_every_key_has_a_ttl(store: Store, peek: Peek) -> None:
+    ids = [new_id() for _ in range(4)]
+    for code in ids:
+        await store.upsert("code", code, {"grant_id": "g1"}, 100)
+    await store.consume("code", ids[0], now=NOW, marker_ttl=None)
+    await store.consume("code", ids[1], now=NOW, marker_ttl=10)
+    await store.consume("code", ids[1], now=NOW, marker_ttl=10)  # replay changes nothing
+    await store.destroy("code", ids[2])
+    await store.upsert("grant", "g1", {"sub": "alice"}, 200)
+
+    ttls = await peek()
+    assert len(ttls) == 4
+    assert all(ttl > 0 for ttl in ttls.values()), ttls
+    by_hash = {key.rsplit(":", 1)[-1]: ttl for key, ttl in ttls.items()}
+    by_id = {code: by_hash.get(sha256_b64url(code)) for code in ids}
+    assert by_id[ids[2]] is None  # destroyed
+    assert 90 < (by_id[ids[0]] or 0) <= 100  # marker kept the record's remaining TTL
+    assert 0 < (by_id[ids[1]] or 0) <= 10  # marker got its own
+    assert 90 < (by_id[ids[3]] or 0) <= 100
+
+
+async def test_consume_once_then_replay(store: Store) -> None:
+    code = new_id()
+    payload = {"grant_id": "g1", "client_id": "shop", "scopes": ["openid"]}
+    await store.upsert("code", code, payload, 60)
+
+    first = await store.consume("code", code, now=NOW, marker_ttl=60)
+    assert first == Consumed(payload=payload, replay=False)
+
+    second = await store.consume("code", code, now=NOW + 5, marker_ttl=60)
+    assert second == Consumed(payload={"grant_id": "g1", "consumed_at": NOW}, replay=True)
+    assert await store.find("code", code) is None
+
+
+async def test_consume_unknown(store: Store) -> None:
+    assert await store.consume("code", new_id(), now=NOW, marker_ttl=60) is None
+
+
+async def test_concurrent_consume_has_one_winner(store: Store) -> None:
+    code = new_id()
+    await store.upsert("code", code, {"grant_id": "g1"}, 60)
+    results = await asyncio.gather(
+        *(store.consume("code", code, now=NOW + i, marker_ttl=60) for i in range(20))
+    )
+    assert all(result is not None for result in results)
+    winners = [r for r in results if r is not None and not r.replay]
+    assert len(winners) == 1
+    assert winners[0].payload == {"grant_id": "g1"}
+    replays = {(r.payload["grant_id"], r.payload["consumed_at"]) for r in results if r and r.replay}
+    assert len(replays) == 1 and replays.pop()[0] == "g1"
+
+
+@pytest.mark.parametrize("payload", [{"grant_id": None}, {"other": 1}])
+async def test_consume_without_grant_id(store: Store, payload: dict[str, object]) -> None:
+    code = new_id()
+    await store.upsert("code", code, payload, 60)
+    assert await store.consume("code", code, now=NOW, marker_ttl=None) == Consumed(
+        payload=payload, replay=False
+    )
+    assert await store.consume("code", code, now=NOW, marker_ttl=None) == Consumed(
+        payload={"grant_id": None, "consumed_at": NOW}, replay=True
+    )
+
+
+async def test_destroy(store: Store, peek: Peek) -> None:
+    code, consumed = new_id(), new_id()
+    await store.upsert("code", code, {"grant_id": "g1"}, 60)
+    await store.upsert("code", consumed, {"grant_id": "g1"}, 60)
+    await store.consume("code", consumed, now=NOW, marker_ttl=60)
+
+    await store.destroy("code", code)
+    await store.destroy("code", consumed)  # a marker goes too
+    await store.destroy("code", new_id())  # missing: not an error
+
+    assert await store.find("code", code) is None
+    assert await store.consume("code", consumed, now=NOW, marker_ttl=60) is None
+    assert await peek() == {}
+
+
+async def test_revoke_grant(store: Store) -> None:
+    grant, other = "grant-" + secrets.token_hex(16), "grant-" + secrets.token_hex(16)
+    await store.upsert("grant", grant, {"sub": "alice"}, 60)
+    await store.upsert("grant", other, {"sub": "bob"}, 60)
+    await store.revoke_grant(grant)
+    await store.revoke_grant(grant)  # twice: not an error
+    assert await store.find("grant", grant) is None
+    assert await store.find("grant", other) == {"sub": "bob"}
+
+
+async def test_ping(store: Store) -> None:
+    await store.ping()
+
+
+# The embedded store only: expired entries must not pile up.
+
+
+async def test_memory_store_sweeps_expired_entries() -> None:
+    now = [0.0]
+    store = MemoryStore("a2a-test:", sweep_interval=60, clock=lambda: now[0])
+    for _ in range(100):
+        await store.upsert("code", new_id(), {}, 10)
+    now[0] = 30.0
+    await store.upsert("code", new_id(), {}, 100)
+    assert len(store) == 101  # expired, not yet swept
+    now[0] = 61.0
+    await store.upsert("code", new_id(), {}, 100)
+    assert len(store) == 2

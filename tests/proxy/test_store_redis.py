@@ -1,0 +1,164 @@
+"""What only the Redis store does: fail fast when Redis is gone, recover when it is back."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import pytest
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.sentinel import SentinelConnectionPool
+
+from proxy.settings import StoreSettings
+from proxy.store import StoreUnavailable, open_store
+from proxy.store.memory import MemoryStore
+from proxy.store.redis import RedisStore
+
+NOW = 1_700_000_000
+
+
+class RedisServer(Protocol):
+    """What the ``redis_server_factory`` fixture (tests/conftest.py) hands out."""
+
+    url: str
+    port: int
+
+    def stop(self) -> None: ...
+
+    def start(self) -> None: ...
+
+
+def operations(store: RedisStore) -> dict[str, Callable[[], Awaitable[object]]]:
+    return {
+        "upsert": lambda: store.upsert("code", "c1", {"grant_id": "g1"}, 60),
+        "replace": lambda: store.replace("code", "c1", {"grant_id": "g1"}, 60),
+        "find": lambda: store.find("code", "c1"),
+        "consume": lambda: store.consume("code", "c1", now=NOW, marker_ttl=60),
+        "destroy": lambda: store.destroy("code", "c1"),
+        "revoke_grant": lambda: store.revoke_grant("g1"),
+        "ping": lambda: store.ping(),
+    }
+
+
+async def test_stopped_redis_fails_fast_and_recovers(
+    redis_server_factory: Callable[[], RedisServer],
+) -> None:
+    server = redis_server_factory()
+    store = open_store(StoreSettings(url=server.url, prefix="a2a-test:"))
+    assert isinstance(store, RedisStore)
+    try:
+        for op in operations(store).values():
+            await op()
+
+        server.stop()
+        for name, op in operations(store).items():
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable, match=re.escape("Redis store redis://127.0.0.1")):
+                await op()
+            assert time.monotonic() - started < 1.0, name
+
+        server.start()  # same port, empty
+        assert await store.find("code", "c1") is None
+        for op in operations(store).values():
+            await op()
+        await store.upsert("code", "c2", {"grant_id": "g2"}, 60)
+        assert await store.find("code", "c2") == {"grant_id": "g2"}
+    finally:
+        await store.close()
+
+
+async def test_redis_restart_under_pooled_connections(
+    redis_server_factory: Callable[[], RedisServer],
+) -> None:
+    """Connections opened before a restart are stale; the first call after it still works."""
+    server = redis_server_factory()
+    store = open_store(StoreSettings(url=server.url, prefix="a2a-test:"))
+    try:
+        await store.upsert("code", "c1", {}, 60)
+        server.stop()
+        server.start()
+        started = time.monotonic()
+        await store.upsert("code", "c1", {"v": 1}, 60)
+        assert await store.find("code", "c1") == {"v": 1}
+        assert time.monotonic() - started < 1.0
+    finally:
+        await store.close()
+
+
+async def test_error_names_the_store_without_secrets(
+    redis_server_factory: Callable[[], RedisServer],
+) -> None:
+    server = redis_server_factory()
+    server.stop()
+    url = server.url.replace("redis://", "redis://user:s3cr3t@") + "?password=s3cr3t"
+    store = open_store(StoreSettings(url=url))
+    try:
+        with pytest.raises(StoreUnavailable) as caught:
+            await store.ping()
+        assert f"127.0.0.1:{server.port}/0" in str(caught.value)
+        assert "s3cr3t" not in str(caught.value)
+    finally:
+        await store.close()
+
+
+def test_client_is_built_to_fail_fast() -> None:
+    store = open_store(StoreSettings(url="redis://127.0.0.1:6379/0"))
+    assert isinstance(store, RedisStore)
+    client = store._client
+    assert isinstance(client, Redis)
+    pool = client.connection_pool
+    assert isinstance(pool, BlockingConnectionPool)
+    assert pool.max_connections == 64
+    assert pool.timeout == 0.5
+    kwargs = pool.connection_kwargs
+    assert kwargs["socket_connect_timeout"] == 0.25
+    assert kwargs["socket_timeout"] == 0.5
+    assert kwargs["health_check_interval"] == 0
+    assert kwargs["retry"].get_retries() == 1
+
+
+def test_open_store_picks_the_store() -> None:
+    assert isinstance(open_store(StoreSettings(url="memory://")), MemoryStore)
+    for url in ("redis://localhost/0", "rediss://localhost/0", "unix:///run/redis.sock?db=1"):
+        assert isinstance(open_store(StoreSettings(url=url)), RedisStore)
+
+
+def test_unknown_scheme() -> None:
+    with pytest.raises(ValueError, match=r"unknown scheme 'mongodb://'.*memory://.*redis://"):
+        open_store(StoreSettings(url="mongodb://localhost/0"))
+
+
+async def test_cluster_and_sentinel_construct() -> None:
+    """No Cluster or Sentinel to run against yet: they are built right and fail fast."""
+    cluster = open_store(StoreSettings(url="redis://127.0.0.1:1/0", cluster=True))
+    assert isinstance(cluster, RedisStore) and isinstance(cluster._client, RedisCluster)
+
+    sentinel = open_store(
+        StoreSettings(url="redis+sentinel://u:pw@127.0.0.1:1,[::1]:2,localhost/mymaster/2")
+    )
+    assert isinstance(sentinel, RedisStore) and isinstance(sentinel._client, Redis)
+    pool = sentinel._client.connection_pool
+    assert isinstance(pool, SentinelConnectionPool)
+    assert pool.service_name == "mymaster"
+    assert pool.connection_kwargs["db"] == 2
+    assert pool.connection_kwargs["password"] == "pw"
+    hosts = [
+        (s.connection_pool.connection_kwargs["host"], s.connection_pool.connection_kwargs["port"])
+        for s in sentinel._also_close
+    ]
+    assert hosts == [("127.0.0.1", 1), ("::1", 2), ("localhost", 26379)]
+
+    for store in (cluster, sentinel):
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            await store.ping()
+        assert time.monotonic() - started < 1.0
+        await store.close()
+
+
+def test_sentinel_url_needs_a_service() -> None:
+    with pytest.raises(ValueError, match="service_name"):
+        open_store(StoreSettings(url="redis+sentinel://127.0.0.1:26379"))
