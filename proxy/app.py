@@ -43,7 +43,8 @@ def create_app(config: Config) -> web.Application:
             store=store,
             signer=Signer(config.keys.signing),
             cipher=Cipher(config.keys.token_encryption),
-            clients=ClientRegistry(config.clients, config.resource_servers),
+            clients=ClientRegistry(config.clients, config.resource_servers,
+                                   issuer=config.issuer, store=store),
             http=http,
             adapters=build_adapters(config.banks, http),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
@@ -12,8 +13,10 @@ from urllib.parse import unquote_plus
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from proxy.client_assertion import asserted_client_id, verify_assertion
 from proxy.errors import OAuthError
 from proxy.settings import ClientSettings, ResourceServer
+from proxy.store import Store
 
 
 @dataclass(frozen=True)
@@ -56,15 +59,22 @@ def _secret_matches(expected: str | None, given: str) -> bool:
 
 class ClientRegistry:
     def __init__(
-        self, clients: tuple[ClientSettings, ...], resource_servers: tuple[ResourceServer, ...]
+        self,
+        clients: tuple[ClientSettings, ...],
+        resource_servers: tuple[ResourceServer, ...],
+        *,
+        issuer: str,
+        store: Store,
     ) -> None:
+        self._issuer = issuer
+        self._store = store
         self._clients = {c.client_id: c for c in clients}
         self._resource_servers = {r.client_id: r for r in resource_servers}
 
     def get(self, client_id: str | None) -> ClientSettings | None:
         return self._clients.get(client_id) if client_id else None
 
-    def authenticate(
+    async def authenticate(
         self, request: web.Request, form: MultiDictProxy[str] | Mapping[str, str]
     ) -> ClientSettings:
         """Authenticate a merchant client at /token or /revoke.
@@ -74,10 +84,18 @@ class ClientRegistry:
         """
         basic = basic_credentials(request)
         posted_secret = form.get("client_secret")
-        if basic is not None and posted_secret is not None:
+        assertion = form.get("client_assertion")
+        if sum(x is not None for x in (basic, posted_secret, assertion)) > 1:
             raise OAuthError("invalid_request", "use one client authentication method, not two")
-        if "client_assertion" in form:
-            raise invalid_client("client assertions are not accepted for this client", basic=False)
+        if assertion is not None:
+            client = self.get(asserted_client_id(form))
+            if client is None:
+                raise invalid_client("unknown client or wrong credentials", basic=False)
+            # the audience is this server: its issuer, or the endpoint's URL (from the
+            # configured issuer, never from the Host header)
+            audiences = [self._issuer, f"{self._issuer}/token", f"{self._issuer}{request.path}"]
+            await verify_assertion(client, assertion, audiences, self._store, int(time.time()))
+            return client
         if basic is not None:
             if form.get("client_id") not in (None, basic.client_id):
                 raise OAuthError("invalid_request", "client_id differs from the authenticated one")

@@ -8,7 +8,6 @@ receives the code on its redirect URI, redeems it and shows what it got.
 from __future__ import annotations
 
 import asyncio
-import base64
 import html
 import json
 import os
@@ -28,6 +27,7 @@ from proxy.config import load_config
 from proxy.keygen import generate_signing_key
 from proxy.logs import configure_logging
 from proxy.settings import Config
+from proxy.tokens import new_value
 
 DEMO_ENV = ("TOKEN_ENCRYPTION_KEY", "SUBJECT_SALT", "SANDBOX_BANK_SECRET", "DEMO_API_SECRET")
 
@@ -41,9 +41,7 @@ def _prepare(config_path: Path) -> None:
         key_file.chmod(0o600)
         print(f"demo: generated a signing key in {key_file}")
     for name in DEMO_ENV:
-        os.environ.setdefault(
-            name, base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
-        )
+        os.environ.setdefault(name, new_value())  # 32 random bytes, base64url
 
 
 def _sandbox_for(config: Config) -> SandboxBank:

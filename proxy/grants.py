@@ -300,9 +300,11 @@ async def revoke(svc: Services, client: ClientSettings, token: str, hint: str | 
         if data is None:
             continue
         # "verifies whether the token was issued to the client making the revocation
-        # request. If this validation fails, the request is refused"
+        # request. If this validation fails, the request is refused and the client is
+        # informed of the error"; RFC 6749 §5.2 names the error for a grant "issued to
+        # another client": invalid_grant.
         if data["client_id"] != client.client_id:
-            raise OAuthError("invalid_request", "the token was not issued to this client")
+            raise invalid_grant("the token was issued to another client")
         if kind == RefreshToken.kind:
             await svc.store.revoke_grant(data["grant_id"])
         else:

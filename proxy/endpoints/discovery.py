@@ -6,9 +6,11 @@ from typing import Any
 
 from aiohttp import web
 
+from proxy.client_assertion import ALGS as ASSERTION_ALGS
 from proxy.context import SERVICES, Services
 
 CACHE = {"Cache-Control": "public, max-age=300"}
+CLIENT_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
 
 
 def metadata(svc: Services) -> dict[str, Any]:
@@ -33,12 +35,10 @@ def metadata(svc: Services) -> dict[str, Any]:
             "pairwise" if svc.config.subject.type == "pairwise" else "public"
         ],
         "id_token_signing_alg_values_supported": [svc.signer.alg],
-        "token_endpoint_auth_methods_supported": [
-            "none", "client_secret_basic", "client_secret_post",
-        ],
-        "revocation_endpoint_auth_methods_supported": [
-            "none", "client_secret_basic", "client_secret_post",
-        ],
+        "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
+        "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
         "introspection_signing_alg_values_supported": [svc.signer.alg],
         "code_challenge_methods_supported": ["S256"],

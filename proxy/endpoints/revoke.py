@@ -14,7 +14,7 @@ from proxy.grants import revoke
 async def revoke_endpoint(request: web.Request) -> web.StreamResponse:
     svc = request.app[SERVICES]
     params = await read_params(request)
-    client = svc.clients.authenticate(request, params)
+    client = await svc.clients.authenticate(request, params)
     structlog.contextvars.bind_contextvars(client_id=client.client_id)
     token = params.get("token")
     if token is None:

@@ -19,7 +19,7 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 async def token(request: web.Request) -> web.StreamResponse:
     svc = request.app[SERVICES]
     params = await read_params(request)
-    client = svc.clients.authenticate(request, params)
+    client = await svc.clients.authenticate(request, params)
     structlog.contextvars.bind_contextvars(client_id=client.client_id)
     grant_type = params.get("grant_type")
     if grant_type == "authorization_code":

@@ -37,6 +37,11 @@ class Store(Protocol):
         """Create or replace the record; it expires after ``ttl`` seconds (ttl >= 1)."""
         ...
 
+    async def add(self, kind: str, id: str, payload: Mapping[str, Any], ttl: int) -> bool:
+        """Create the record only if no record (or marker) has this id; False when one
+        does. Two concurrent adds of one id: exactly one gets True."""
+        ...
+
     async def replace(self, kind: str, id: str, payload: Mapping[str, Any], ttl: int) -> bool:
         """Overwrite the record only if it still exists (never resurrects a revoked grant);
         False when it does not."""

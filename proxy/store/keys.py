@@ -10,11 +10,12 @@ alike: ``{"__consumed": true, "grant_id": ..., "consumed_at": ...}``.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
+
+from proxy.tokens import b64url
 
 # The field that tells a consume marker from a record. Records must not use it.
 MARKER_FIELD = "__consumed"
@@ -25,7 +26,7 @@ def record_key(prefix: str, kind: str, id: str) -> str:
     if not kind or ":" in kind:
         raise ValueError(f"record kind must be non-empty and contain no ':', got {kind!r}")
     digest = hashlib.sha256(id.encode("utf-8")).digest()
-    return f"{prefix}{kind}:{base64.urlsafe_b64encode(digest).rstrip(b'=').decode('ascii')}"
+    return f"{prefix}{kind}:{b64url(digest)}"
 
 
 def encode_record(payload: Mapping[str, Any], ttl: int) -> str:

@@ -46,6 +46,14 @@ class MemoryStore:
         text = encode_record(payload, ttl)
         self._put(record_key(self._prefix, kind, id), text, self._clock() + ttl)
 
+    async def add(self, kind: str, id: str, payload: Mapping[str, Any], ttl: int) -> bool:
+        text = encode_record(payload, ttl)
+        key = record_key(self._prefix, kind, id)
+        if self._get(key) is not None:
+            return False
+        self._put(key, text, self._clock() + ttl)
+        return True
+
     async def replace(self, kind: str, id: str, payload: Mapping[str, Any], ttl: int) -> bool:
         text = encode_record(payload, ttl)
         key = record_key(self._prefix, kind, id)

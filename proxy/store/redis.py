@@ -135,6 +135,12 @@ class RedisStore:
         with self._translated():
             await self._client.set(self._key(kind, id), text, ex=ttl)
 
+    async def add(self, kind: str, id: str, payload: Mapping[str, Any], ttl: int) -> bool:
+        text = encode_record(payload, ttl)
+        with self._translated():
+            done = await self._client.set(self._key(kind, id), text, ex=ttl, nx=True)
+        return bool(done)
+
     async def replace(self, kind: str, id: str, payload: Mapping[str, Any], ttl: int) -> bool:
         text = encode_record(payload, ttl)
         with self._translated():

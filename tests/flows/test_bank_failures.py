@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.flows.conftest import ACR_A, ACR_B, World, WorldFactory, app_redirect_params
+from tests.flows.harness import ACR_A, ACR_B, World, WorldFactory, app_redirect_params
 
 
 async def failed_login(world: World, **overrides: str) -> dict[str, str]:

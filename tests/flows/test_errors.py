@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.flows.conftest import APP_REDIRECT, World, app_redirect_params
+from tests.flows.harness import APP_REDIRECT, World, app_redirect_params
 
 
 @pytest.mark.parametrize(

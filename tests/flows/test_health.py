@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.flows.conftest import ACR_A, ACR_B, World, WorldFactory
+from tests.flows.harness import ACR_A, ACR_B, World, WorldFactory
 
 
 async def test_discovery_and_jwks(world: World) -> None:

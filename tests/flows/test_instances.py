@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from proxy.settings import StoreSettings
 from tests.conftest import RedisServer
-from tests.flows.conftest import World, WorldFactory, app_redirect_params
+from tests.flows.harness import World, WorldFactory, app_redirect_params
 
 
 async def test_two_instances_share_one_login(world: World) -> None:

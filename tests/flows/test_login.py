@@ -6,7 +6,7 @@ import jwt
 import pytest
 
 from federation.sandbox import SandboxBank
-from tests.flows.conftest import (
+from tests.flows.harness import (
     ACR_A,
     ACR_B,
     APP_REDIRECT,

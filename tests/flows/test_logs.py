@@ -10,7 +10,7 @@ import pytest
 import structlog
 
 from proxy.logs import configure_logging
-from tests.flows.conftest import CONFIDENTIAL_SECRET, RS_BANK, World
+from tests.flows.harness import CONFIDENTIAL_SECRET, RS_BANK, World
 
 
 @pytest.fixture

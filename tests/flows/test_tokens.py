@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from proxy.settings import Lifetimes
-from tests.flows.conftest import (
+from tests.flows.harness import (
     CONFIDENTIAL,
     CONFIDENTIAL_SECRET,
     PUBLIC,
@@ -59,7 +59,7 @@ async def test_confidential_client_authentication(world: World) -> None:
 
 
 def login_redirect() -> str:
-    from tests.flows.conftest import APP_REDIRECT
+    from tests.flows.harness import APP_REDIRECT
 
     return APP_REDIRECT
 
@@ -125,6 +125,12 @@ async def test_revocation(world: World) -> None:
     # RFC 7009 §2.2: an unknown token answers 200
     unknown = await world.proxy.post("/revoke", {"token": "nope", "client_id": PUBLIC})
     assert unknown.status == 200
+    other = await world.proxy.post("/revoke", {"token": tokens["refresh_token"]},
+                                   auth=(CONFIDENTIAL, CONFIDENTIAL_SECRET))
+    assert (other.status, (await other.json())["error"]) == (400, "invalid_grant")
+    bad_auth = await world.proxy.post("/revoke", {"token": tokens["refresh_token"]},
+                                      auth=(CONFIDENTIAL, "wrong"))
+    assert (bad_auth.status, (await bad_auth.json())["error"]) == (401, "invalid_client")
     at = await world.proxy.post("/revoke", {"token": tokens["access_token"],
                                             "token_type_hint": "access_token",
                                             "client_id": PUBLIC})
@@ -159,3 +165,29 @@ async def test_introspection_visibility_of_the_bank_token(world: World) -> None:
     wrong = await world.proxy.post("/introspect", {"token": tokens["access_token"]},
                                    auth=(RS_PLAIN[0], "wrong"))
     assert wrong.status == 401
+
+
+async def test_concurrent_refreshes_refresh_the_bank_once(world: World) -> None:
+    world.bank_a.access_token_lifetime = 60
+    tokens = await world.proxy.tokens()
+    world.bank_a.token_delay = 0.3  # both requests are in flight while the bank answers
+    first, second = await asyncio.gather(world.proxy.refresh(tokens["refresh_token"]),
+                                         world.proxy.refresh(tokens["refresh_token"]))
+    assert (first.status, second.status) == (200, 200)
+    a, b = await first.json(), await second.json()
+    assert (a["access_token"], a["refresh_token"]) == (b["access_token"], b["refresh_token"])
+    bank_refreshes = [r for r in world.bank_a.requests
+                      if r.path == "/token" and r.form.get("grant_type") == "refresh_token"]
+    assert len(bank_refreshes) == 1
+
+
+async def test_bank_unreachable_during_refresh_loses_nothing(world_factory: WorldFactory) -> None:
+    world: World = await world_factory(bank_a_overrides={"timeout": 0.3})
+    world.bank_a.access_token_lifetime = 60
+    tokens = await world.proxy.tokens()
+    world.bank_a.token_delay = 1
+    resp = await world.proxy.refresh(tokens["refresh_token"])
+    assert (resp.status, (await resp.json())["error"]) == (503, "temporarily_unavailable")
+    world.bank_a.token_delay = 0
+    again = await world.proxy.refresh(tokens["refresh_token"])
+    assert again.status == 200, await again.text()

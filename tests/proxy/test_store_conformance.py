@@ -81,6 +81,19 @@ async def test_upsert_replaces(store: Store) -> None:
     assert await store.find("code", code) == {"v": 2}
 
 
+async def test_add_only_when_absent(store: Store) -> None:
+    jti, consumed = new_id(), new_id()
+    assert await store.add("jti", jti, {"v": 1}, 60) is True
+    assert await store.add("jti", jti, {"v": 2}, 60) is False
+    assert await store.find("jti", jti) == {"v": 1}
+    await store.upsert("code", consumed, {"v": 1}, 60)
+    await store.consume("code", consumed, now=NOW, marker_ttl=60)
+    assert await store.add("code", consumed, {"v": 2}, 60) is False  # a marker counts
+    racers = new_id()
+    results = await asyncio.gather(*(store.add("jti", racers, {"n": n}, 60) for n in range(20)))
+    assert results.count(True) == 1
+
+
 async def test_replace_only_a_live_record(store: Store, peek: Peek) -> None:
     live, consumed, revoked, missing = new_id(), new_id(), new_id(), new_id()
     for code in (live, consumed, revoked):

@@ -1,0 +1,282 @@
+"""Whole logins: the proxy on a real port, sandbox banks over HTTP, real Redis.
+
+``world`` starts two sandbox banks and one proxy; ``world.login()`` plays the
+merchant app and the user's browser up to the code on the merchant redirect URI.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import secrets
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import unused_port
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from jwcrypto import jwk
+
+from federation.sandbox import SandboxBank, SandboxClient, serve_sandbox
+from federation.settings import BankSettings
+from proxy.app import create_app
+from proxy.keygen import generate_signing_key
+from proxy.settings import (
+    ClientSettings,
+    Config,
+    Keys,
+    Lifetimes,
+    ResourceServer,
+    StoreSettings,
+    Subject,
+)
+
+APP_REDIRECT = "https://app.merchant.example/auth/callback"
+ACR_A = "urn:merchant:acr:bank-a"
+ACR_B = "urn:merchant:acr:bank-b"
+PUBLIC = "merchant-ios"
+CONFIDENTIAL = "merchant-web"
+CONFIDENTIAL_SECRET = "web-secret-" + "x" * 20
+RS_PLAIN = ("orders-api", "orders-secret-" + "y" * 20)
+RS_BANK = ("payments-api", "payments-secret-" + "z" * 20)
+
+_SIGNING_KEY = generate_signing_key("ES256")
+JWT_CLIENT = "merchant-backend"
+JWT_CLIENT_KEY = jwk.JWK.generate(kty="EC", crv="P-256", kid="backend-1")
+
+
+def bank_client_key() -> jwk.JWK:
+    return jwk.JWK.generate(kty="EC", crv="P-256", kid="merchant-at-bank-1")
+
+
+def make_config(
+    issuer: str,
+    store: StoreSettings,
+    banks: list[BankSettings],
+    lifetimes: Lifetimes | None = None,
+) -> Config:
+    return Config(
+        issuer=issuer,
+        keys=Keys(signing=(_SIGNING_KEY,), token_encryption=secrets.token_bytes(32)),
+        store=store,
+        lifetimes=lifetimes or Lifetimes(),
+        subject=Subject(type="pairwise", salt="test-salt"),
+        banks=tuple(banks),
+        clients=(
+            ClientSettings(
+                client_id=PUBLIC, type="public", redirect_uris=(APP_REDIRECT,),
+                default_acr=ACR_A, scopes=("openid", "profile", "offline_access"),
+            ),
+            ClientSettings(
+                client_id=CONFIDENTIAL, type="confidential", redirect_uris=(APP_REDIRECT,),
+                acr_values=(ACR_A,), scopes=("openid", "profile", "offline_access"),
+                client_secret=CONFIDENTIAL_SECRET,
+            ),
+            ClientSettings(
+                client_id=JWT_CLIENT, type="confidential", redirect_uris=(APP_REDIRECT,),
+                scopes=("openid", "profile"),
+                jwks={"keys": [JWT_CLIENT_KEY.export(private_key=False, as_dict=True)]},
+            ),
+        ),
+        resource_servers=(
+            ResourceServer(*RS_PLAIN, receive_bank_token=False),
+            ResourceServer(*RS_BANK, receive_bank_token=True),
+        ),
+    )
+
+
+@dataclass
+class Login:
+    """What the merchant app holds after the redirect back to it."""
+
+    params: dict[str, str]
+    verifier: str
+    nonce: str
+    state: str
+
+    @property
+    def code(self) -> str:
+        return self.params["code"]
+
+
+@dataclass
+class Proxy:
+    issuer: str
+    config: Config
+    http: aiohttp.ClientSession
+
+    async def authorize(self, **overrides: str | None) -> tuple[aiohttp.ClientResponse, Login]:
+        verifier = secrets.token_urlsafe(48)
+        login = Login({}, verifier, secrets.token_urlsafe(16), secrets.token_urlsafe(16))
+        params: dict[str, str | None] = {
+            "response_type": "code", "client_id": PUBLIC, "redirect_uri": APP_REDIRECT,
+            "scope": "openid profile offline_access", "state": login.state,
+            "nonce": login.nonce, "code_challenge": create_s256_code_challenge(verifier),
+            "code_challenge_method": "S256",
+        }
+        params.update(overrides)
+        query = {k: v for k, v in params.items() if v is not None}
+        resp = await self.http.get(f"{self.issuer}/authorize", params=query,
+                                   allow_redirects=False)
+        await resp.read()
+        return resp, login
+
+    async def follow(self, resp: aiohttp.ClientResponse) -> aiohttp.ClientResponse:
+        """Follow redirects (bank authorize, proxy callback) until the merchant app."""
+        while resp.status in (302, 303) and not resp.headers["Location"].startswith(
+            APP_REDIRECT
+        ):
+            resp = await self.http.get(resp.headers["Location"], allow_redirects=False)
+            await resp.read()
+        return resp
+
+    async def login(self, **overrides: str | None) -> Login:
+        resp, login = await self.authorize(**overrides)
+        assert resp.status == 302, await resp.text()
+        final = await self.follow(resp)
+        assert final.status == 302, await final.text()
+        login.params = app_redirect_params(final)
+        return login
+
+    async def post(self, path: str, data: Mapping[str, str],
+                   auth: tuple[str, str] | None = None,
+                   headers: Mapping[str, str] | None = None) -> aiohttp.ClientResponse:
+        all_headers = dict(headers or {})
+        if auth:
+            all_headers["Authorization"] = aiohttp.encode_basic_auth(*auth)
+        resp = await self.http.post(f"{self.issuer}{path}", data=dict(data),
+                                    headers=all_headers, allow_redirects=False)
+        await resp.read()
+        return resp
+
+    async def exchange(self, login: Login, client_id: str = PUBLIC,
+                       **extra: str) -> aiohttp.ClientResponse:
+        form = {"grant_type": "authorization_code", "code": login.code,
+                "redirect_uri": APP_REDIRECT, "client_id": client_id,
+                "code_verifier": login.verifier, **extra}
+        return await self.post("/token", form)
+
+    async def tokens(self, **overrides: str | None) -> dict[str, Any]:
+        login = await self.login(**overrides)
+        resp = await self.exchange(login)
+        assert resp.status == 200, await resp.text()
+        body: dict[str, Any] = await resp.json()
+        return body
+
+    async def refresh(self, refresh_token: str, client_id: str = PUBLIC) -> aiohttp.ClientResponse:
+        return await self.post("/token", {"grant_type": "refresh_token",
+                                          "refresh_token": refresh_token,
+                                          "client_id": client_id})
+
+    async def introspect(self, token: str, rs: tuple[str, str] = RS_PLAIN) -> dict[str, Any]:
+        resp = await self.post("/introspect", {"token": token}, auth=rs)
+        assert resp.status == 200, await resp.text()
+        body: dict[str, Any] = await resp.json()
+        return body
+
+
+def app_redirect_params(resp: aiohttp.ClientResponse) -> dict[str, str]:
+    location = resp.headers["Location"]
+    assert location.startswith(APP_REDIRECT + "?"), location
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+@asynccontextmanager
+async def run_proxy(config: Config, port: int) -> AsyncIterator[None]:
+    runner = web.AppRunner(create_app(config), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield
+    finally:
+        await runner.cleanup()
+
+
+def bank_settings(bank: SandboxBank, bank_id: str, acr: str, **overrides: Any) -> BankSettings:
+    client = bank.clients[next(iter(bank.clients))]
+    settings = BankSettings(
+        id=bank_id, kind="oidc", issuer=bank.issuer, client_id=client.client_id,
+        client_auth=client.auth_method,  # type: ignore[arg-type]
+        acr_values=(acr,), upstream_acr_values=("urn:sandbox:loa:high",), timeout=2.0,
+        client_secret=client.secret, scopes=("openid", "profile"),
+        authentication_level="sca",
+        claims={"name": "name", "given_name": "given_name", "family_name": "family_name"},
+        jwks_cooldown=0.0,
+    )
+    return dataclasses.replace(settings, **overrides)
+
+
+@dataclass
+class World:
+    """Two sandbox banks and a proxy on one Redis prefix."""
+
+    bank_a: SandboxBank
+    bank_b: SandboxBank
+    proxy: Proxy
+    store: StoreSettings
+    stack: AsyncExitStack
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    async def another_proxy(self) -> Proxy:
+        """A second instance with the same config (same Redis, same keys)."""
+        port = unused_port()
+        config = dataclasses.replace(self.proxy.config, issuer=self.proxy.issuer)
+        await self.stack.enter_async_context(run_proxy(config, port))
+        return Proxy(f"http://127.0.0.1:{port}", config, self.proxy.http)
+
+
+WorldFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def world_factory(redis_url: str, store_prefix: str) -> AsyncIterator[WorldFactory]:
+    async with AsyncExitStack() as stack:
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+
+        async def build(
+            auth_a: str = "client_secret_basic",
+            store: StoreSettings | None = None,
+            lifetimes: Lifetimes | None = None,
+            bank_a_overrides: Mapping[str, Any] | None = None,
+        ) -> World:
+            port = unused_port()
+            issuer = f"http://127.0.0.1:{port}"
+            key = bank_client_key()
+            public_jwks = {"keys": [key.export(private_key=False, as_dict=True)]}
+            bank_a = SandboxBank(clients=[SandboxClient(
+                "merchant-at-a", [f"{issuer}/callback/bank-a"], auth_a,
+                secret="bank-a-secret-" + "s" * 20 if auth_a != "private_key_jwt" else None,
+                jwks=public_jwks if auth_a == "private_key_jwt" else None,
+            )])
+            bank_b = SandboxBank(clients=[SandboxClient(
+                "merchant-at-b", [f"{issuer}/callback/bank-b"], "client_secret_post",
+                secret="bank-b-secret-" + "t" * 20,
+            )], user=None)
+            await stack.enter_async_context(serve_sandbox(bank_a))
+            await stack.enter_async_context(serve_sandbox(bank_b))
+            a_extra: dict[str, Any] = dict(bank_a_overrides or {})
+            if auth_a == "private_key_jwt":
+                a_extra["private_key"] = key.export(private_key=True)
+            banks = [bank_settings(bank_a, "bank-a", ACR_A, **a_extra),
+                     bank_settings(bank_b, "bank-b", ACR_B)]
+            store_settings = store or StoreSettings(url=redis_url, prefix=store_prefix)
+            config = make_config(issuer, store_settings, banks, lifetimes)
+            await stack.enter_async_context(run_proxy(config, port))
+            return World(bank_a, bank_b, Proxy(issuer, config, http), store_settings, stack)
+
+        yield build
+
+
+@pytest.fixture
+async def world(world_factory: WorldFactory) -> World:
+    built: World = await world_factory()
+    return built
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
