@@ -22,7 +22,14 @@ from proxy.idtoken import id_token
 from proxy.records import AccessToken, Code, Grant, RefreshToken, RotatedPair, Transaction
 from proxy.settings import ClientSettings
 from proxy.subject import merchant_subject
-from proxy.tokens import ACCESS_TOKEN, AUTHORIZATION_CODE, GRANT, REFRESH_TOKEN, new_value
+from proxy.tokens import (
+    ACCESS_TOKEN,
+    AUTHORIZATION_CODE,
+    GRANT,
+    REFRESH_TOKEN,
+    fingerprint,
+    new_value,
+)
 
 log = structlog.get_logger("proxy.grants")
 
@@ -108,7 +115,7 @@ async def exchange_code(
         grant_id = consumed.payload.get("grant_id")
         if grant_id:
             await svc.store.revoke_grant(grant_id)
-        log.warning("code_replayed", grant=grant_id and grant_id[:12])
+        log.warning("code_replayed", grant=grant_id and fingerprint(grant_id))
         raise invalid_grant("the authorization code was already used")
     record = Code.from_json(consumed.payload)
     # RFC 6749 §4.1.3: "ensure that the authorization code was issued to the
@@ -259,7 +266,7 @@ async def _retry_within_grace(
         raise invalid_grant("the refresh token is unknown or expired")
     if svc.now() - int(marker.get("consumed_at", 0)) > grace:
         await svc.store.revoke_grant(grant_id)
-        log.warning("refresh_token_reused", grant=grant_id[:12])
+        log.warning("refresh_token_reused", grant=fingerprint(grant_id))
         raise invalid_grant("the refresh token was already used; the grant is revoked")
     deadline = time.monotonic() + grace
     while True:

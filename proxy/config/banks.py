@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import NamedTuple, get_args
 
+from federation.registry import ADAPTERS
 from federation.settings import BankKind, BankSettings, ClientAuth, TlsSettings
 from proxy.config.errors import Problems
 from proxy.config.keys import KeyFileError, check_tls_files, read_private_key, resolve
@@ -18,7 +19,8 @@ BANK_KEYS = (
     "authentication_level", "claims", "interstitial", "fallback_acr", "jwks_cooldown",
     "native", "leeway",
 )  # fmt: skip
-KINDS: tuple[BankKind, ...] = get_args(BankKind)
+# only the kinds that have an adapter: "ciba" is refused until its adapter exists
+KINDS: tuple[BankKind, ...] = tuple(k for k in get_args(BankKind) if k in ADAPTERS)
 CLIENT_AUTHS: tuple[ClientAuth, ...] = get_args(ClientAuth)
 SECRET_AUTHS = ("client_secret_basic", "client_secret_post")
 # the id is a path segment: /callback/{id}

@@ -27,8 +27,11 @@ from federation.settings import BankSettings
 from proxy.app import create_app
 from proxy.keygen import generate_signing_key
 from proxy.settings import (
+    AndroidApp,
+    Apps,
     ClientSettings,
     Config,
+    IosApp,
     Keys,
     Lifetimes,
     ResourceServer,
@@ -82,6 +85,10 @@ def make_config(
                 scopes=("openid", "profile"),
                 jwks={"keys": [JWT_CLIENT_KEY.export(private_key=False, as_dict=True)]},
             ),
+        ),
+        apps=Apps(
+            ios=(IosApp("TEAMID.com.merchant.app", ("/callback/*", "/resume/*")),),
+            android=(AndroidApp("com.merchant.app", (":".join(["AB"] * 32),)),),
         ),
         resource_servers=(
             ResourceServer(*RS_PLAIN, receive_bank_token=False),

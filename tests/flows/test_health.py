@@ -36,3 +36,16 @@ async def test_readyz_reports_banks_but_a_bank_down_does_not_fail_it(
     assert body["banks"]["bank-a"]["metadata"] == "unavailable"
     assert body["banks"]["bank-b"]["metadata"] == "ok"
     assert (await world.proxy.http.get(f"{world.proxy.issuer}/healthz")).status == 200
+
+
+async def test_app_association_files(world: World) -> None:
+    aasa = await (await world.proxy.http.get(
+        f"{world.proxy.issuer}/.well-known/apple-app-site-association")).json()
+    assert aasa == {"applinks": {"details": [{
+        "appIDs": ["TEAMID.com.merchant.app"],
+        "components": [{"/": "/callback/*"}, {"/": "/resume/*"}]}]}}
+    links = await (await world.proxy.http.get(
+        f"{world.proxy.issuer}/.well-known/assetlinks.json")).json()
+    assert links[0]["target"]["package_name"] == "com.merchant.app"
+    assert links[0]["relation"] == ["delegate_permission/common.handle_all_urls"]
+    assert len(links[0]["target"]["sha256_cert_fingerprints"][0].split(":")) == 32

@@ -48,7 +48,7 @@ ENV = {
 }
 FINGERPRINT = ":".join(["AB"] * 32)
 
-# The DESIGN.md example, grown a little: a second (ciba, private_key_jwt) bank
+# The DESIGN.md example, grown a little: a second (private_key_jwt) bank
 # and a confidential client.
 GOOD_YAML = f"""
 issuer: https://login.merchant.example/
@@ -83,7 +83,7 @@ banks:
     fallback_acr: urn:merchant:acr:bank-b
   - id: bank-b
     acr_values: [urn:merchant:acr:bank-b, urn:merchant:acr:bank-b-high]
-    kind: ciba
+    kind: oidc
     issuer: https://auth.bank-b.example/
     client_id: merchant-b
     client_auth: private_key_jwt
@@ -234,7 +234,7 @@ def test_good_config_round_trip(
         ),
         BankSettings(
             id="bank-b",
-            kind="ciba",
+            kind="oidc",
             issuer="https://auth.bank-b.example/",  # a bank's issuer is kept exactly
             client_id="merchant-b",
             client_auth="private_key_jwt",
@@ -432,7 +432,8 @@ BAD: list[tuple[Mutations, str]] = [
         {"banks[1].acr_values": ["urn:merchant:acr:bank-b", "urn:merchant:acr:bank-a"]},
         "banks[1].acr_values[1]: 'urn:merchant:acr:bank-a' already routes to bank 'bank-a'",
     ),
-    ({"banks[0].kind": "saml"}, "banks[0].kind: must be one of oidc, ciba (got 'saml')"),
+    ({"banks[0].kind": "saml"}, "banks[0].kind: must be one of oidc (got 'saml')"),
+    ({"banks[0].kind": "ciba"}, "banks[0].kind: must be one of oidc (got 'ciba')"),
     ({"banks[0].kind": DELETE}, "banks[0].kind: is required"),
     ({"banks[0].issuer": "http://auth.bank-a.example"}, "banks[0].issuer: must use https"),
     ({"banks[0].issuer": DELETE}, "banks[0].issuer: is required"),
