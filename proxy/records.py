@@ -44,7 +44,6 @@ class Transaction(Record):
     acr: str
     bank_id: str
     conn_data: dict[str, Any]
-    grant_id: None = None  # consume markers read it; a transaction has no grant yet
 
 
 @dataclass(frozen=True)
