@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -34,6 +35,7 @@ from proxy.tokens import (
 log = structlog.get_logger("proxy.grants")
 
 OFFLINE_ACCESS = "offline_access"
+_VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 
 
 def invalid_grant(description: str) -> OAuthError:
@@ -87,8 +89,10 @@ def _check_pkce(verifier: str | None, challenge: str) -> None:
     returned." """
     if not verifier:
         raise OAuthError("invalid_request", "code_verifier is required (PKCE)")
-    if not 43 <= len(verifier) <= 128:
-        raise invalid_grant("code_verifier must be 43 to 128 characters (RFC 7636 §4.1)")
+    # RFC 7636 §4.1: code-verifier = 43*128unreserved, unreserved = ALPHA / DIGIT /
+    # "-" / "." / "_" / "~"
+    if not _VERIFIER.fullmatch(verifier):
+        raise invalid_grant("code_verifier must be 43 to 128 unreserved characters")
     if create_s256_code_challenge(verifier) != challenge:
         raise invalid_grant("code_verifier does not match the code_challenge")
 
