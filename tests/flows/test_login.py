@@ -5,11 +5,9 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from federation.sandbox import SandboxBank
 from tests.flows.harness import (
     ACR_A,
     ACR_B,
-    APP_REDIRECT,
     PUBLIC,
     RS_BANK,
     World,
@@ -17,12 +15,10 @@ from tests.flows.harness import (
 )
 
 
-def verify_id_token(world: World, token: str, nonce: str | None) -> dict[str, object]:
-    jwks = jwt.PyJWKSet.from_dict(world.proxy.config.keys.signing[0].export(
-        private_key=False, as_dict=True) and {"keys": [world.proxy.config.keys.signing[0].export(
-            private_key=False, as_dict=True)]})
-    header = jwt.get_unverified_header(token)
-    key = next(k for k in jwks.keys if k.key_id == header["kid"])
+async def verify_id_token(world: World, token: str, nonce: str | None) -> dict[str, object]:
+    """Verify as a merchant app would: with the key the proxy publishes at /jwks."""
+    jwks = await (await world.proxy.http.get(f"{world.proxy.issuer}/jwks")).json()
+    key = jwt.PyJWKSet.from_dict(jwks)[jwt.get_unverified_header(token)["kid"]]
     claims: dict[str, object] = jwt.decode(token, key.key, algorithms=["ES256"],
                                            audience=PUBLIC, issuer=world.proxy.issuer)
     assert claims.get("nonce") == nonce
@@ -65,7 +61,7 @@ async def test_happy_path_with_each_bank_client_auth(world_factory: WorldFactory
     assert body["access_token"].startswith("a2a_at_")
     assert body["refresh_token"].startswith("a2a_rt_")
     assert body["expires_in"] == 300
-    claims = verify_id_token(world, body["id_token"], login.nonce)
+    claims = await verify_id_token(world, body["id_token"], login.nonce)
     assert claims["acr"] == ACR_A
     assert claims["name"] == "Alice Sandbox"
     assert claims["authentication_level"] == "sca"
@@ -100,5 +96,4 @@ async def test_two_banks_routed_by_acr_values(world: World) -> None:
 async def test_default_acr_when_none_requested(world: World) -> None:
     body = await world.proxy.tokens()
     assert (await world.proxy.introspect(body["access_token"]))["acr"] == ACR_A
-    assert isinstance(world.bank_a, SandboxBank)
-    assert APP_REDIRECT
+    assert world.bank_a.last("/authorize").query["redirect_uri"].endswith("/callback/bank-a")

@@ -6,6 +6,7 @@ import asyncio
 
 from proxy.settings import Lifetimes
 from tests.flows.harness import (
+    APP_REDIRECT,
     CONFIDENTIAL,
     CONFIDENTIAL_SECRET,
     PUBLIC,
@@ -40,7 +41,7 @@ async def test_unknown_code_and_wrong_verifier(world: World) -> None:
 async def test_confidential_client_authentication(world: World) -> None:
     login = await world.proxy.login(client_id=CONFIDENTIAL)
     form = {"grant_type": "authorization_code", "code": login.code,
-            "redirect_uri": login_redirect(), "code_verifier": login.verifier}
+            "redirect_uri": APP_REDIRECT, "code_verifier": login.verifier}
     bad = await world.proxy.post("/token", form, auth=(CONFIDENTIAL, "wrong"))
     assert bad.status == 401
     assert bad.headers["WWW-Authenticate"].startswith("Basic")
@@ -56,12 +57,6 @@ async def test_confidential_client_authentication(world: World) -> None:
                                              "client_id": CONFIDENTIAL,
                                              "client_secret": CONFIDENTIAL_SECRET})
     assert post.status == 200, await post.text()
-
-
-def login_redirect() -> str:
-    from tests.flows.harness import APP_REDIRECT
-
-    return APP_REDIRECT
 
 
 async def test_refresh_rotation_grace_and_reuse(world_factory: WorldFactory) -> None:
