@@ -1,6 +1,7 @@
 """The redirect adapter for banks of ``kind: oidc``: authorization code + PKCE.
 
-``start`` builds the bank's authorization URL (optionally pushed, RFC 9126);
+``start`` builds the bank's authorization URL (optionally pushed, RFC 9126), or a
+request to its ``native_authorization_endpoint`` for browser-less App2App;
 ``finish`` checks the callback, exchanges the code and validates the ID token;
 ``refresh`` uses the bank's refresh token. Every failure is a BankError.
 """
@@ -11,43 +12,14 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from federation.bank_http import BankReply, BankUnreachable, call_bank
-from federation.client_auth import BankClientAuth
-from federation.idtoken import validate_id_token
-from federation.jwks import JwksCache
-from federation.metadata import MetadataUnavailable, ProviderMetadata
-from federation.oidc_params import (
-    authorization_url,
-    bank_error,
-    check_callback_iss,
-    identity_from_claims,
-    tokens_from_response,
-)
-from federation.protocol import BankError, BankResult, BankTokens, RedirectStart, StartRequest
-from federation.settings import BankSettings
-
-TIMEOUT_TEXT = "the bank did not answer in time"
+from federation.oidc_base import OidcBankBase
+from federation.oidc_params import authorization_url, bank_error, check_callback_iss
+from federation.protocol import BankError, BankResult, RedirectStart, StartRequest
 
 
-class OidcRedirectAdapter:
-    def __init__(
-        self,
-        settings: BankSettings,
-        session: aiohttp.ClientSession,
-        *,
-        metadata: ProviderMetadata | None = None,
-        jwks: JwksCache | None = None,
-    ) -> None:
-        self.settings = settings
-        self._session = session
-        self._auth = BankClientAuth(settings)
-        tls = self._auth.ssl_context
-        self.metadata = metadata or ProviderMetadata(settings, session, ssl_context=tls)
-        self.jwks = jwks or JwksCache(self.metadata, session, ssl_context=tls)
-
+class OidcRedirectAdapter(OidcBankBase):
     async def start(self, request: StartRequest) -> RedirectStart:
         doc = await self._doc()
         nonce = secrets.token_urlsafe(32)
@@ -67,13 +39,22 @@ class OidcRedirectAdapter:
         if request.login_hint:
             params["login_hint"] = request.login_hint
         endpoint = self._endpoint(doc, "authorization_endpoint", mtls=False)
+        native = self._native_endpoint(doc, request)
+        if native is not None:
+            # draft-zehavi-oauth-app2app-browserless-07 §3.4: authorization servers
+            # processing a native authorization request "MUST also: Forward the
+            # native_callback_uri in their requests to Downstream Authorization Servers".
+            assert request.native_callback_uri is not None
+            params["native_callback_uri"] = request.native_callback_uri
+            endpoint = native
         par = doc.get("pushed_authorization_request_endpoint")
         use_par = self.settings.use_par or doc.get("require_pushed_authorization_requests") is True
         if use_par and isinstance(par, str):
             request_uri = await self._push(doc, params)
             params = {"client_id": self.settings.client_id, "request_uri": request_uri}
         url = authorization_url(endpoint, params)
-        return RedirectStart(url=url, conn_data={"nonce": nonce, "code_verifier": verifier})
+        conn_data = {"nonce": nonce, "code_verifier": verifier}
+        return RedirectStart(url=url, conn_data=conn_data, native=native is not None)
 
     async def finish(
         self, conn_data: Mapping[str, Any], params: Mapping[str, str], redirect_uri: str
@@ -104,91 +85,19 @@ class OidcRedirectAdapter:
                 "the bank refused the code exchange",
                 f"token endpoint: HTTP {reply.status}, error {reply.error_code()}",
             )
-        id_token = body.get("id_token")
-        if not isinstance(id_token, str):
-            raise BankError(
-                "server_error", "the bank sent no ID token", "token response: no id_token"
-            )
-        tokens = tokens_from_response(body)
-        if tokens is None:
-            raise BankError(
-                "server_error", "the bank sent no tokens", "token response: no access_token"
-            )
-        claims = await validate_id_token(
-            id_token, settings=self.settings, metadata_doc=doc, jwks=self.jwks, nonce=nonce
-        )
-        if self.settings.userinfo:
-            claims = await self._with_userinfo(doc, claims, tokens.access_token)
-        return BankResult(identity_from_claims(claims), tokens)
-
-    async def refresh(self, tokens: BankTokens) -> BankTokens:
-        if not tokens.refresh_token:
-            raise BankError("invalid_grant", "the bank gave no refresh token", "no refresh token")
-        doc = await self._doc()
-        reply = await self._token_request(
-            doc, {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token}
-        )
-        body = reply.json_object()
-        fresh = (
-            tokens_from_response(body, previous=tokens) if reply.status == 200 and body else None
-        )
-        if fresh is None:
-            raise BankError(
-                "invalid_grant",
-                "the bank refused to refresh the login",
-                f"refresh: HTTP {reply.status}, error {reply.error_code()}",
-            )
-        return fresh
-
-    async def status(self) -> Mapping[str, Any]:
-        try:
-            return await self.metadata.status()
-        except Exception as exc:  # readiness must never fail because of a bank
-            return {"metadata": "unavailable", "error": type(exc).__name__}
+        # RFC 6749 §5.1: access_token is REQUIRED in the token response of the code flow.
+        return await self._login_result(doc, body, nonce=nonce, access_token_required=True)
 
     # -- helpers ---------------------------------------------------------
 
-    async def _doc(self) -> Mapping[str, Any]:
-        try:
-            return await self.metadata.get()
-        except MetadataUnavailable as exc:
-            raise BankError(
-                "temporarily_unavailable", "the bank is not reachable", str(exc)
-            ) from exc
-
-    def _endpoint(self, doc: Mapping[str, Any], name: str, *, mtls: bool = True) -> str:
-        # RFC 8705 §5: a client using mutual TLS uses the mtls_endpoint_aliases when given.
-        aliases = doc.get("mtls_endpoint_aliases")
-        if mtls and self.settings.client_auth == "tls_client_auth" and isinstance(aliases, dict):
-            alias = aliases.get(name)
-            if isinstance(alias, str):
-                return alias
-        url = doc.get(name)
-        if not isinstance(url, str):
-            raise BankError("server_error", "the bank is misconfigured", f"metadata has no {name}")
-        return url
-
-    async def _send(self, doc: Mapping[str, Any], url: str, data: Mapping[str, str]) -> BankReply:
-        token_endpoint = self._endpoint(doc, "token_endpoint")
-        algs = doc.get("token_endpoint_auth_signing_alg_values_supported")
-        form, headers = self._auth.apply(
-            token_endpoint, data, supported_algs=algs if isinstance(algs, list) else None
-        )
-        try:
-            return await call_bank(
-                self._session,
-                "POST",
-                url,
-                time_limit=self.settings.timeout,
-                data=form,
-                headers=headers,
-                ssl_context=self._auth.ssl_context,
-            )
-        except BankUnreachable as exc:
-            raise BankError("temporarily_unavailable", TIMEOUT_TEXT, str(exc)) from exc
-
-    async def _token_request(self, doc: Mapping[str, Any], data: Mapping[str, str]) -> BankReply:
-        return await self._send(doc, self._endpoint(doc, "token_endpoint"), data)
+    def _native_endpoint(self, doc: Mapping[str, Any], request: StartRequest) -> str | None:
+        """The bank's ``native_authorization_endpoint`` when this login goes browser-less:
+        the merchant app sent a native_callback_uri, the operator allows native logins for
+        this bank, and the bank advertises the endpoint. None: a plain redirect."""
+        if not request.native_callback_uri or not self.settings.native:
+            return None
+        url = doc.get("native_authorization_endpoint")
+        return url if isinstance(url, str) and url else None
 
     async def _push(self, doc: Mapping[str, Any], params: Mapping[str, str]) -> str:
         """RFC 9126 §2: push the request; the answer is 201 with ``request_uri``."""
@@ -204,34 +113,3 @@ class OidcRedirectAdapter:
                 f"PAR: HTTP {reply.status}, error {reply.error_code()}",
             )
         return request_uri
-
-    async def _with_userinfo(
-        self, doc: Mapping[str, Any], claims: dict[str, Any], access_token: str
-    ) -> dict[str, Any]:
-        url = self._endpoint(doc, "userinfo_endpoint")
-        try:
-            reply = await call_bank(
-                self._session,
-                "GET",
-                url,
-                time_limit=self.settings.timeout,
-                headers={"Authorization": f"Bearer {access_token}"},
-                ssl_context=self._auth.ssl_context,
-            )
-        except BankUnreachable as exc:
-            raise BankError("temporarily_unavailable", TIMEOUT_TEXT, str(exc)) from exc
-        info = reply.json_object()
-        if reply.status != 200 or info is None:
-            raise BankError(
-                "server_error",
-                "the bank's userinfo failed",
-                f"userinfo: HTTP {reply.status}, error {reply.error_code()}",
-            )
-        # OIDC Core §5.3.4: "The sub Claim in the UserInfo Response MUST be verified to
-        # exactly match the sub Claim in the ID Token; if they do not match, the UserInfo
-        # Response values MUST NOT be used." We fail the login rather than carry on
-        # with claims the operator expects and will not get.
-        if info.get("sub") != claims["sub"]:
-            raise BankError("server_error", "the bank's userinfo failed", "userinfo: sub mismatch")
-        # The signed ID token wins where both name a claim; userinfo only adds.
-        return {**{k: v for k, v in info.items() if isinstance(k, str)}, **claims}

@@ -1,8 +1,9 @@
-"""Pure helpers of the OIDC redirect adapter: URL building, callback checks,
+"""Pure helpers of the OIDC adapters (redirect and CIBA): URL building and checks,
 and turning the bank's responses into :mod:`federation.protocol` values."""
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -80,22 +81,33 @@ def _int(value: Any) -> int | None:
         return None
     if isinstance(value, int | float):
         return int(value)
-    if isinstance(value, str) and value.isdigit():  # some banks send "3600"
+    if isinstance(value, str) and value.isascii() and value.isdigit():  # some banks send "3600"
         return int(value)
     return None
 
 
 def tokens_from_response(
-    body: Mapping[str, Any], *, previous: BankTokens | None = None
+    body: Mapping[str, Any],
+    *,
+    previous: BankTokens | None = None,
+    access_token_required: bool = True,
 ) -> BankTokens | None:
-    """BankTokens from a token response (RFC 6749 §5.1); None if it has no access token.
+    """BankTokens from a token response (RFC 6749 §5.1); None if it has no usable
+    access token.
+
+    RFC 6749 §5.1 makes ``access_token`` REQUIRED, and so it is by default. A
+    CIBA bank may answer with an ID token alone (BankID's app-authorize does);
+    with ``access_token_required=False`` a response *without* ``access_token``
+    gives ``BankTokens(access_token=None, ...)``, while one with a malformed
+    value (empty, not a string) is still refused.
 
     On refresh, what the bank leaves out stays as it was: RFC 6749 §6 says the
     server "MAY issue a new refresh token", and §5.1 makes ``scope`` optional
     "if identical to the scope requested by the client".
     """
     access_token = body.get("access_token")
-    if not isinstance(access_token, str) or not access_token:
+    absent_allowed = access_token is None and not access_token_required
+    if not absent_allowed and (not isinstance(access_token, str) or not access_token):
         return None
     expires_in = _int(body.get("expires_in"))
     refresh = body.get("refresh_token")
@@ -122,3 +134,48 @@ def identity_from_claims(claims: Mapping[str, Any]) -> Identity:
         amr=tuple(a for a in amr if isinstance(a, str)) if isinstance(amr, list) else (),
         auth_time=_int(claims.get("auth_time")),
     )
+
+
+def positive_int(value: Any) -> int | None:
+    """A positive integer from a JSON number (or digit string); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.isascii() and value.isdigit():  # some send "120"
+        value = int(value)
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def usable_deep_link(value: Any) -> str | None:
+    """``value`` if it is an https URL, or http on a loopback host; otherwise None.
+
+    Control characters, whitespace and userinfo (``https://bank.example@evil.example``)
+    are refused: the link is opened on the user's phone as the bank's.
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return None
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        return None
+    if not host or parts.username is not None or parts.password is not None:
+        return None
+    if parts.scheme == "https":
+        return value
+    if parts.scheme == "http" and _is_loopback(host):
+        return value
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

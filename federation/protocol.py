@@ -2,8 +2,8 @@
 
 One adapter per ``kind:``. A redirect adapter hands back opaque ``conn_data``
 with its authorization URL; the proxy stores it with the transaction and gives
-it back on the callback. A decoupled adapter (CIBA-style) will add
-``start_decoupled`` / ``poll`` beside these; both end in a :class:`BankResult`.
+it back on the callback. A decoupled adapter (CIBA poll mode) starts the login
+on the back channel and is polled by the proxy; both end in a :class:`BankResult`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ class BankError(Exception):
 
 @dataclass(frozen=True)
 class BankTokens:
-    access_token: str
+    # None: the bank issued only an ID token (BankID's app-authorize answers so)
+    access_token: str | None
     token_type: str = "Bearer"
     expires_at: int | None = None  # unix seconds; None: the bank did not say
     refresh_token: str | None = None
@@ -51,7 +52,7 @@ class BankTokens:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BankTokens:
         return cls(
-            access_token=str(data["access_token"]),
+            access_token=data.get("access_token"),
             token_type=str(data.get("token_type") or "Bearer"),
             expires_at=data.get("expires_at"),
             refresh_token=data.get("refresh_token"),
@@ -75,11 +76,44 @@ class BankResult:
     identity: Identity
     tokens: BankTokens
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable; the proxy keeps it encrypted between a decoupled bank's
+        answer and the user's return."""
+        identity = self.identity
+        return {
+            "identity": {
+                "sub": identity.sub,
+                "claims": dict(identity.claims),
+                "acr": identity.acr,
+                "amr": list(identity.amr),
+                "auth_time": identity.auth_time,
+            },
+            "tokens": self.tokens.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BankResult:
+        identity = data["identity"]
+        return cls(
+            Identity(
+                sub=str(identity["sub"]),
+                claims=dict(identity.get("claims") or {}),
+                acr=identity.get("acr"),
+                amr=tuple(identity.get("amr") or ()),
+                auth_time=identity.get("auth_time"),
+            ),
+            BankTokens.from_dict(data["tokens"]),
+        )
+
 
 @dataclass(frozen=True)
 class RedirectStart:
     url: str  # the bank authorization URL (or the URL of its App2App universal link)
     conn_data: Mapping[str, Any]  # JSON-serialisable; stored with the transaction
+    # True: ``url`` is a request to the bank's own ``native_authorization_endpoint``
+    # (draft-zehavi-oauth-app2app-browserless), which the merchant app calls, rather
+    # than a URL to open in the user agent
+    native: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +121,9 @@ class StartRequest:
     state: str  # the proxy's own state toward the bank
     redirect_uri: str  # {issuer}/callback/{bank_id}
     login_hint: str | None = None
+    # browser-less App2App: the merchant app's deep link, forwarded to a bank that
+    # advertises ``native_authorization_endpoint``
+    native_callback_uri: str | None = None
 
 
 @runtime_checkable
@@ -111,3 +148,54 @@ class RedirectAdapter(Protocol):
     async def status(self) -> Mapping[str, Any]:
         """Metadata health for /readyz (never raises)."""
         ...
+
+
+@dataclass(frozen=True)
+class DecoupledRequest:
+    """What the proxy asks a decoupled (CIBA poll mode) bank to start."""
+
+    return_uri: str  # {issuer}/resume/{handle}: where the bank app sends the user back
+    requested_expiry: int  # seconds
+    login_hint: str | None = None
+    login_hint_token: str | None = None
+    binding_message: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)  # the bank's pass_through fields
+
+
+@dataclass(frozen=True)
+class DecoupledStart:
+    auth_req_id: str
+    expires_in: int  # seconds, as the bank answered
+    interval: int  # seconds between polls (CIBA: 5 when the bank names none)
+    deep_link: str | None = None  # the App2App universal link, when the bank sent one
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The user has not finished yet; poll again after ``interval`` seconds (already
+    raised by 5 when the bank answered ``slow_down``)."""
+
+    interval: int
+
+
+@runtime_checkable
+class DecoupledAdapter(Protocol):
+    settings: BankSettings
+
+    async def start_decoupled(self, request: DecoupledRequest) -> DecoupledStart:
+        """Send the backchannel authentication request; BankError if the bank refuses."""
+        ...
+
+    async def poll(self, auth_req_id: str, interval: int) -> BankResult | Pending:
+        """One token request for ``auth_req_id``. ``access_denied`` / ``expired_token``
+        and every other failure raise BankError with that error code."""
+        ...
+
+    async def refresh(self, tokens: BankTokens) -> BankTokens:
+        ...
+
+    async def status(self) -> Mapping[str, Any]:
+        ...
+
+
+BankAdapter = RedirectAdapter | DecoupledAdapter

@@ -6,23 +6,26 @@ from collections.abc import Callable, Iterable
 
 import aiohttp
 
+from federation.ciba import CibaAdapter
 from federation.oidc import OidcRedirectAdapter
-from federation.protocol import RedirectAdapter
+from federation.protocol import BankAdapter
 from federation.settings import BankSettings
 
-AdapterFactory = Callable[[BankSettings, aiohttp.ClientSession], RedirectAdapter]
+AdapterFactory = Callable[[BankSettings, aiohttp.ClientSession], BankAdapter]
 
-# "ciba" (decoupled) joins when its adapter exists.
+# "oidc": redirect (authorization code + PKCE, optionally PAR or browser-less App2App);
+# "ciba": decoupled (CIBA poll mode, with BankID's app-authorize deep link).
 ADAPTERS: dict[str, AdapterFactory] = {
     "oidc": OidcRedirectAdapter,
+    "ciba": CibaAdapter,
 }
 
 
 def build_adapters(
     banks: Iterable[BankSettings], session: aiohttp.ClientSession
-) -> dict[str, RedirectAdapter]:
+) -> dict[str, BankAdapter]:
     """One adapter per bank, by bank id. A kind without a factory is a config error."""
-    adapters: dict[str, RedirectAdapter] = {}
+    adapters: dict[str, BankAdapter] = {}
     for bank in banks:
         factory = ADAPTERS.get(bank.kind)
         if factory is None:

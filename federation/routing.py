@@ -46,3 +46,17 @@ def pick_bank(
     if len({by_acr[acr].id for acr in candidates}) == 1:
         return by_acr[candidates[0]], candidates[0]
     return None
+
+
+def bank_choices(
+    allowed: Sequence[str] | None, banks: Sequence[BankSettings]
+) -> list[tuple[BankSettings, str]]:
+    """The banks a client may use, each once with the acr value that routes there (the
+    first one the client lists, or the bank's first): what the bank picker offers."""
+    choices: dict[str, tuple[BankSettings, str]] = {}
+    for bank in banks:
+        usable = [a for a in bank.acr_values if allowed is None or a in allowed]
+        if usable:
+            preferred = min(usable, key=allowed.index) if allowed is not None else usable[0]
+            choices[bank.id] = (bank, preferred)
+    return list(choices.values())

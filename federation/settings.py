@@ -47,3 +47,15 @@ class BankSettings:
     native: bool = True
     # seconds of clock skew tolerated when checking exp/iat of the bank's ID token
     leeway: float = 30.0
+    # shown to the user on the bank picker, the interstitial and the native prompt
+    name: str | None = None
+    # kind: ciba: the field of the backchannel response holding the App2App deep link
+    # (BankID's app-authorize answers ``authorize_uri``)
+    deep_link_field: str = "authorize_uri"
+    # kind: ciba: merchant authorization request fields sent on to the bank as they are
+    # (e.g. BankID's ``device_info``)
+    pass_through: tuple[str, ...] = ()
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 
-from federation.protocol import RedirectAdapter
+from federation.protocol import BankAdapter
 from federation.settings import BankSettings
 from proxy.clients import ClientRegistry
 from proxy.jose import Cipher, Signer
@@ -24,7 +24,7 @@ class Services:
     cipher: Cipher
     clients: ClientRegistry
     http: aiohttp.ClientSession
-    adapters: dict[str, RedirectAdapter] = field(default_factory=dict)
+    adapters: dict[str, BankAdapter] = field(default_factory=dict)
 
     @property
     def issuer(self) -> str:

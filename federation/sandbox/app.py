@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from federation.sandbox import ciba, ciba_app, native
 from federation.sandbox.appkeys import BANK
 from federation.sandbox.authorize import authorize, decide
 from federation.sandbox.bank import ACR_VALUES, SandboxBank
@@ -39,32 +40,37 @@ async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def metadata(request: web.Request) -> web.Response:
     bank = request.app[BANK]
     iss = bank.issuer
-    return web.json_response(
-        {
-            "issuer": iss,
-            "authorization_endpoint": f"{iss}/authorize",
-            "token_endpoint": f"{iss}/token",
-            "userinfo_endpoint": f"{iss}/userinfo",
-            "jwks_uri": f"{iss}/jwks",
-            "introspection_endpoint": f"{iss}/introspect",
-            "response_types_supported": ["code"],
-            "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
-            "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported": AUTH_METHODS,
-            "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
-            "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
-            "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
-            "id_token_signing_alg_values_supported": [bank.alg],
-            "subject_types_supported": ["public"],
-            "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "claims_supported": [*ID_TOKEN_CLAIMS, *bank.user.claims],
-            "acr_values_supported": list(ACR_VALUES),
-            "claims_parameter_supported": False,
-            "request_parameter_supported": False,
-            "authorization_response_iss_parameter_supported": bank.iss_parameter,
-        }
-    )
+    body = {
+        "issuer": iss,
+        "authorization_endpoint": f"{iss}/authorize",
+        "token_endpoint": f"{iss}/token",
+        "userinfo_endpoint": f"{iss}/userinfo",
+        "jwks_uri": f"{iss}/jwks",
+        "introspection_endpoint": f"{iss}/introspect",
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", ciba.CIBA_GRANT_TYPE],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
+        "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
+        "id_token_signing_alg_values_supported": [bank.alg],
+        "subject_types_supported": ["public"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "claims_supported": [*ID_TOKEN_CLAIMS, *bank.user.claims],
+        "acr_values_supported": list(ACR_VALUES),
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": bank.iss_parameter,
+        # CIBA Core §4
+        "backchannel_authentication_endpoint": ciba.endpoint(bank),
+        "backchannel_token_delivery_modes_supported": ["poll"],
+        "backchannel_user_code_parameter_supported": False,
+    }
+    if bank.native_endpoint:  # draft-zehavi-oauth-app2app-browserless-07 §3.2
+        body["native_authorization_endpoint"] = native.endpoint(bank)
+    return web.json_response(body)
 
 
 async def jwks(request: web.Request) -> web.Response:
@@ -82,4 +88,12 @@ def create_app(bank: SandboxBank) -> web.Application:
     app.router.add_route("GET", "/userinfo", userinfo)
     app.router.add_route("POST", "/userinfo", userinfo)
     app.router.add_post("/introspect", introspect)
+    app.router.add_post("/bc-authorize", ciba.bc_authorize)
+    app.router.add_post("/ciba/decide", ciba.decide)
+    app.router.add_get("/native/authorize", native.native_authorize)
+    # the bank app: browser-less App2App pages first, then CIBA's (/app2app/{handle})
+    app.router.add_get("/app2app/authorize/{handle}", native.app_page)
+    app.router.add_post("/app2app/authorize/{handle}/decide", native.app_decide)
+    app.router.add_get("/app2app/{handle}", ciba_app.app_page)
+    app.router.add_post("/app2app/{handle}/decide", ciba_app.app_decide)
     return app

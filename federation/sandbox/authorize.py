@@ -2,11 +2,12 @@
 
 One error path (node-oidc-provider): until the client and its exact redirect URI
 are known, an error is an HTML page; after that, a redirect with error, state, iss.
+``parse_request`` is the one validation of an authorization request: the browser-less
+native endpoint (native.py) runs it too, and answers the same outcomes as JSON.
 """
 
 from __future__ import annotations
 
-import html
 import re
 import secrets
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from yarl import URL
 from federation.sandbox.appkeys import BANK
 from federation.sandbox.bank import DEFAULT_ACR, SandboxBank
 from federation.sandbox.models import AuthRequest
+from federation.sandbox.pages import decision_form, error_page, page, sign_in_question
 
 # RFC 7636 §4.2: code_challenge = BASE64URL(SHA256(verifier)), 43 characters for S256.
 _CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -37,28 +39,28 @@ class AuthorizeError(Exception):
         self.state = state
 
 
-def page(title: str, body: str, status: int = 200) -> web.Response:
-    text = (
-        f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title>"
-        f"</head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
-    )
-    return web.Response(text=text, status=status, content_type="text/html")
-
-
-def redirect_back(bank: SandboxBank, redirect_uri: str, params: dict[str, str]) -> web.Response:
+def response_url(bank: SandboxBank, redirect_uri: str, params: dict[str, str]) -> str:
+    """The authorization response: ``redirect_uri`` with ``params`` (and iss) in its query."""
     if bank.iss_parameter:
         params["iss"] = bank.issuer  # RFC 9207 §2
-    location = URL(redirect_uri).update_query(params)
-    return web.Response(status=302, headers={"Location": str(location)})
+    return str(URL(redirect_uri).update_query(params))
+
+
+def redirect(location: str) -> web.Response:
+    return web.Response(status=302, headers={"Location": location})
+
+
+def error_url(bank: SandboxBank, exc: AuthorizeError, redirect_uri: str) -> str:
+    params = {"error": exc.error, "error_description": exc.description}
+    if exc.state is not None:
+        params["state"] = exc.state
+    return response_url(bank, redirect_uri, params)
 
 
 def error_response(bank: SandboxBank, exc: AuthorizeError) -> web.Response:
     if exc.redirect_uri is None:
-        return page("Sandbox bank: error", f"<p>{html.escape(exc.description)}</p>", 400)
-    params = {"error": exc.error, "error_description": exc.description}
-    if exc.state is not None:
-        params["state"] = exc.state
-    return redirect_back(bank, exc.redirect_uri, params)
+        return error_page(exc.description, 400)
+    return redirect(error_url(bank, exc, exc.redirect_uri))
 
 
 def parse_request(bank: SandboxBank, q: Mapping[str, str]) -> AuthRequest:
@@ -99,31 +101,27 @@ def parse_request(bank: SandboxBank, q: Mapping[str, str]) -> AuthRequest:
     )
 
 
-def approve(bank: SandboxBank, req: AuthRequest) -> web.Response:
-    return redirect_back(bank, req.redirect_uri, {"code": bank.issue_code(req), "state": req.state})
+def approved_url(bank: SandboxBank, req: AuthRequest) -> str:
+    return response_url(bank, req.redirect_uri, {"code": bank.issue_code(req), "state": req.state})
 
 
-def denied(bank: SandboxBank, req: AuthRequest) -> web.Response:
+def denied_url(bank: SandboxBank, req: AuthRequest) -> str:
     exc = AuthorizeError(
         "access_denied", "the user denied the request", req.redirect_uri, req.state
     )
-    return error_response(bank, exc)
+    return error_url(bank, exc, req.redirect_uri)
+
+
+def decision_url(bank: SandboxBank, req: AuthRequest, decision: str) -> str:
+    """What the redirect flow sends back for the user's ``decision`` ("approve" or "deny")."""
+    return approved_url(bank, req) if decision == "approve" else denied_url(bank, req)
 
 
 def consent_page(bank: SandboxBank, req: AuthRequest) -> web.Response:
     handle = secrets.token_urlsafe(32)
     bank.pending[handle] = req
-    esc = html.escape
-    body = (
-        f"<p>{esc(str(bank.user.claims.get('name', bank.user.sub)))}, sign in to "
-        f"<strong>{esc(req.client_id)}</strong>?</p>"
-        f'<form method="post" action="{esc(bank.issuer)}/authorize/decide">'
-        f'<input type="hidden" name="handle" value="{esc(handle)}">'
-        '<button type="submit" name="decision" value="approve">Approve</button> '
-        '<button type="submit" name="decision" value="deny">Deny</button>'
-        "</form>"
-    )
-    return page("Sandbox bank", body)
+    form = decision_form(f"{bank.issuer}/authorize/decide", {"handle": handle})
+    return page("Sandbox bank", sign_in_question(bank, req.client_id) + form)
 
 
 async def authorize(request: web.Request) -> web.Response:
@@ -133,9 +131,9 @@ async def authorize(request: web.Request) -> web.Response:
     except AuthorizeError as exc:
         return error_response(bank, exc)
     if bank.deny:
-        return denied(bank, req)
+        return redirect(denied_url(bank, req))
     if bank.auto_approve:
-        return approve(bank, req)
+        return redirect(approved_url(bank, req))
     return consent_page(bank, req)
 
 
@@ -144,8 +142,8 @@ async def decide(request: web.Request) -> web.Response:
     form = await request.post()
     decision = form.get("decision")
     if decision not in ("approve", "deny"):
-        return page("Sandbox bank: error", "<p>decision must be approve or deny</p>", 400)
+        return error_page("decision must be approve or deny", 400)
     req = bank.pending.pop(str(form.get("handle", "")), None)
     if req is None:
-        return page("Sandbox bank: error", "<p>unknown or used request handle</p>", 400)
-    return approve(bank, req) if decision == "approve" else denied(bank, req)
+        return error_page("unknown or used request handle", 400)
+    return redirect(decision_url(bank, req, decision))

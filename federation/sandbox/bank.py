@@ -12,12 +12,16 @@ from federation.sandbox.keys import SigningKey, generate_key
 from federation.sandbox.models import (
     AccessGrant,
     AuthRequest,
+    CibaRequest,
+    CibaRequestClosed,
     CodeGrant,
+    NativeRequest,
     NoRecordedRequest,
     RecordedRequest,
     RefreshGrant,
     SandboxClient,
     SandboxUser,
+    UnknownCibaRequest,
 )
 
 CODE_LIFETIME = 60
@@ -33,6 +37,7 @@ ID_TOKEN_FAULTS = (
     "wrong_nonce",
     "unknown_kid",
 )
+DECISIONS = ("approve", "deny")
 
 
 def new_token() -> str:
@@ -64,6 +69,16 @@ class SandboxBank:
         self.access_token_lifetime = 300
         self.issue_refresh_tokens = True
         self.iss_parameter = True
+        # knobs: CIBA poll mode (federation/sandbox/ciba.py); auto_approve does not apply
+        self.ciba_deep_link = False  # answer an authorize_uri to the bank app's page
+        self.ciba_interval = 5
+        self.ciba_expires_in = 120
+        self.ciba_refuse: str | None = None  # /bc-authorize answers this error code
+        self.ciba_slow_down = 0  # the next N polls of a pending request answer slow_down
+        self.ciba_id_token_only = False  # token response: id_token, token_type, expires_in
+        self._ciba_decision: str | None = None
+        # knobs: browser-less App2App (federation/sandbox/native.py)
+        self.native_endpoint = False
         # observations
         self.requests: list[RecordedRequest] = []
         # state
@@ -73,6 +88,8 @@ class SandboxBank:
         self.access_tokens: dict[str, AccessGrant] = {}
         self.refresh_tokens: dict[str, RefreshGrant] = {}
         self.seen_assertion_ids: set[str] = set()
+        self.ciba_requests: dict[str, CibaRequest] = {}  # by auth_req_id
+        self.native_requests: dict[str, NativeRequest] = {}  # by bank app page handle
 
     @property
     def id_token_fault(self) -> str | None:
@@ -84,6 +101,17 @@ class SandboxBank:
         if fault is not None and fault not in ID_TOKEN_FAULTS:
             raise ValueError(f"unknown id_token_fault {fault!r}; use one of {ID_TOKEN_FAULTS}")
         self._id_token_fault = fault
+
+    @property
+    def ciba_decision(self) -> str | None:
+        """Decide every new CIBA request at once: "approve", "deny", or None (wait)."""
+        return self._ciba_decision
+
+    @ciba_decision.setter
+    def ciba_decision(self, decision: str | None) -> None:
+        if decision is not None and decision not in DECISIONS:
+            raise ValueError(f"unknown ciba_decision {decision!r}; use one of {DECISIONS}")
+        self._ciba_decision = decision
 
     @property
     def token_endpoint(self) -> str:
@@ -151,3 +179,34 @@ class SandboxBank:
         if "email" in scopes:
             return {k: v for k, v in self.user.claims.items() if k.startswith("email")}
         return {}
+
+    # -- CIBA decisions ----------------------------------------------------
+
+    def ciba_request(self, auth_req_id: str | None = None) -> CibaRequest:
+        """The CIBA request ``auth_req_id``; None: the most recent one."""
+        if auth_req_id is None:
+            if not self.ciba_requests:
+                raise UnknownCibaRequest("the sandbox bank received no CIBA request")
+            return next(reversed(self.ciba_requests.values()))
+        try:
+            return self.ciba_requests[auth_req_id]
+        except KeyError:
+            raise UnknownCibaRequest("unknown auth_req_id") from None
+
+    def ciba_approve(self, auth_req_id: str | None = None) -> CibaRequest:
+        return self.ciba_decide("approve", auth_req_id)
+
+    def ciba_deny(self, auth_req_id: str | None = None) -> CibaRequest:
+        return self.ciba_decide("deny", auth_req_id)
+
+    def ciba_decide(self, decision: str, auth_req_id: str | None = None) -> CibaRequest:
+        """The user's answer on the bank app; a request is decided once, before it expires."""
+        if decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {DECISIONS}")
+        req = self.ciba_request(auth_req_id)
+        if not req.takes_decision():
+            raise CibaRequestClosed(f"the CIBA request is {req.status} or expired")
+        req.status = "approved" if decision == "approve" else "denied"
+        req.sub = self.user.sub
+        req.decided_at = int(time.time())
+        return req

@@ -13,6 +13,8 @@ import jwt
 from federation.sandbox.bank import AMR, SandboxBank, new_token
 from federation.sandbox.keys import generate_key
 
+ID_TOKEN_LIFETIME = 300
+
 
 @dataclass(frozen=True)
 class IdTokenRequest:
@@ -21,8 +23,8 @@ class IdTokenRequest:
     scope: str
     acr: str
     auth_time: int
-    access_token: str
-    nonce: str | None = None  # None on refresh: OIDC Core §12.2 has no nonce there
+    access_token: str | None  # None: an ID token alone (no at_hash)
+    nonce: str | None = None  # None on refresh and CIBA: no nonce in those requests
 
 
 def at_hash(access_token: str) -> str:
@@ -40,12 +42,13 @@ def mint_id_token(bank: SandboxBank, req: IdTokenRequest) -> str:
         "aud": req.client_id,
         "azp": req.client_id,
         "iat": now,
-        "exp": now + 300,
+        "exp": now + ID_TOKEN_LIFETIME,
         "acr": req.acr,
         "amr": list(AMR),
         "auth_time": req.auth_time,
-        "at_hash": at_hash(req.access_token),
     }
+    if req.access_token is not None:
+        claims["at_hash"] = at_hash(req.access_token)
     if req.nonce is not None:
         claims["nonce"] = req.nonce
     return _sign(bank, _apply_claim_fault(bank, claims))

@@ -3,8 +3,11 @@ between requests (pending approvals, codes, tokens). All plain dataclasses."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+CibaStatus = Literal["pending", "approved", "denied"]
 
 
 def _default_claims() -> dict[str, Any]:
@@ -85,3 +88,54 @@ class RefreshGrant:
     scope: str
     acr: str
     auth_time: int
+
+
+@dataclass(frozen=True)
+class NativeRequest:
+    """A validated browser-less App2App request, waiting on the bank app's page."""
+
+    request: AuthRequest
+    native_callback_uri: str
+
+
+@dataclass
+class CibaRequest:
+    """A backchannel authentication request (CIBA §7): polled by the client, decided
+    on the bank app. Identifiers stay out of ``repr`` so they never reach a log line."""
+
+    auth_req_id: str = field(repr=False)
+    handle: str = field(repr=False)  # the bank app page's key, never the auth_req_id
+    client_id: str
+    scope: str
+    acr: str
+    form: dict[str, str] = field(repr=False)  # all the client sent, less its credentials
+    expires_at: float
+    interval: int
+    status: CibaStatus = "pending"
+    last_poll: float | None = None
+    sub: str | None = None  # set when decided
+    decided_at: int | None = None
+    consumed: bool = False  # tokens were issued; kept (not deleted) so a replay is seen
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.expires_at <= (time.time() if now is None else now)
+
+    def takes_decision(self) -> bool:
+        """Pending and not expired: the user may still approve or deny."""
+        return self.status == "pending" and not self.expired()
+
+    @property
+    def binding_message(self) -> str | None:
+        return self.form.get("binding_message")
+
+    @property
+    def app_callback_uri(self) -> str | None:
+        return self.form.get("app_callback_uri")
+
+
+class UnknownCibaRequest(LookupError):
+    """No CIBA request has that auth_req_id (or handle), or none was made yet."""
+
+
+class CibaRequestClosed(ValueError):
+    """The CIBA request was already decided, or has expired: it takes no decision."""

@@ -1,4 +1,4 @@
-"""POST /token: the authorization_code and refresh_token grants."""
+"""POST /token: the authorization_code, refresh_token and CIBA grants."""
 
 from __future__ import annotations
 
@@ -6,48 +6,23 @@ import asyncio
 import base64
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
 
 from federation.sandbox.appkeys import BANK
 from federation.sandbox.bank import SandboxBank
+from federation.sandbox.ciba import CIBA_GRANT_TYPE, ciba_grant
 from federation.sandbox.client_auth import authenticate_client
 from federation.sandbox.errors import OAuthError
-from federation.sandbox.id_tokens import IdTokenRequest, mint_id_token
 from federation.sandbox.models import RefreshGrant, SandboxClient
+from federation.sandbox.token_response import NO_STORE, token_response
 
 
 def s256(verifier: str) -> str:
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-def _answer(bank: SandboxBank, grant: RefreshGrant, nonce: str | None) -> dict[str, Any]:
-    access_token = bank.issue_access_token(grant.client_id, grant.sub, grant.scope)
-    id_token = mint_id_token(
-        bank,
-        IdTokenRequest(
-            client_id=grant.client_id,
-            sub=grant.sub,
-            scope=grant.scope,
-            acr=grant.acr,
-            auth_time=grant.auth_time,
-            access_token=access_token,
-            nonce=nonce,
-        ),
-    )
-    body: dict[str, Any] = {
-        "access_token": access_token,
-        "token_type": "Bearer",
-        "expires_in": bank.access_token_lifetime,
-        "id_token": id_token,
-        "scope": grant.scope,
-    }
-    if bank.issue_refresh_tokens:
-        body["refresh_token"] = bank.issue_refresh_token(grant)
-    return body
 
 
 def authorization_code(
@@ -77,7 +52,7 @@ def authorization_code(
         acr=req.acr,
         auth_time=code.auth_time,
     )
-    return _answer(bank, grant, req.nonce)
+    return token_response(bank, grant, req.nonce)
 
 
 def refresh_token(
@@ -92,10 +67,15 @@ def refresh_token(
     if "scope" in form and not set(form["scope"].split()) <= set(grant.scope.split()):
         raise OAuthError("invalid_scope", "scope exceeds the original grant")
     del bank.refresh_tokens[token]  # rotation: the old refresh token is spent
-    return _answer(bank, grant, None)
+    return token_response(bank, grant, None)
 
 
-GRANTS = {"authorization_code": authorization_code, "refresh_token": refresh_token}
+Grant = Callable[[SandboxBank, SandboxClient, Mapping[str, str]], dict[str, Any]]
+GRANTS: dict[str, Grant] = {
+    "authorization_code": authorization_code,
+    "refresh_token": refresh_token,
+    CIBA_GRANT_TYPE: ciba_grant,
+}
 
 
 async def token(request: web.Request) -> web.Response:
@@ -112,4 +92,4 @@ async def token(request: web.Request) -> web.Response:
         body = handler(bank, client, form)
     except OAuthError as exc:
         return exc.response()
-    return web.json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+    return web.json_response(body, headers=NO_STORE)

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from federation.protocol import RedirectAdapter
+from federation.protocol import BankAdapter
 from proxy.context import SERVICES
 from proxy.store import StoreUnavailable
 
@@ -21,7 +21,7 @@ async def healthz(request: web.Request) -> web.StreamResponse:
 BANK_STATUS_WAIT = 0.5
 
 
-async def _bank_status(adapter: RedirectAdapter) -> Mapping[str, Any]:
+async def _bank_status(adapter: BankAdapter) -> Mapping[str, Any]:
     try:
         # shielded: a slow metadata fetch goes on for the next probe
         return await asyncio.wait_for(asyncio.shield(adapter.status()), BANK_STATUS_WAIT)

@@ -77,6 +77,9 @@ class FakeBank:
     jwks_status: int = 200
     delays: dict[str, float] = field(default_factory=dict)  # path -> seconds
     answers: dict[str, tuple[int, Any]] = field(default_factory=dict)  # path -> (status, json)
+    # path -> answers given once each, in order, before ``answers`` (a CIBA poll sequence)
+    queued: dict[str, list[tuple[int, Any]]] = field(default_factory=dict)
+    backchannel: bool = False  # advertise CIBA poll mode (backchannel_authentication_endpoint)
     hits: Counter[str] = field(default_factory=Counter)
     requests: list[Recorded] = field(default_factory=list)
 
@@ -92,7 +95,15 @@ class FakeBank:
             "userinfo_endpoint": f"{iss}/userinfo",
             "jwks_uri": f"{iss}/jwks",
             "id_token_signing_alg_values_supported": ["ES256", "RS256", "PS256", "EdDSA"],
+            **(self.ciba_doc() if self.backchannel else {}),
             **self.extra,
+        }
+
+    def ciba_doc(self) -> dict[str, Any]:
+        return {
+            "backchannel_authentication_endpoint": f"{self.issuer}/bc-authorize",
+            "backchannel_token_delivery_modes_supported": ["poll"],
+            "grant_types_supported": ["urn:openid:params:grant-type:ciba", "refresh_token"],
         }
 
     def id_token(self, key: jwk.JWK | None = None, alg: str = "ES256", **claims: Any) -> str:
@@ -117,17 +128,22 @@ class FakeBank:
         )
         if path in self.delays:
             await asyncio.sleep(self.delays[path])
+        if self.queued.get(path):
+            return _reply(*self.queued[path].pop(0))
         if path in self.answers:
-            status, body = self.answers[path]
-            if isinstance(body, str):
-                return web.Response(status=status, text=body)
-            return web.json_response(body, status=status)
+            return _reply(*self.answers[path])
         if path == "/.well-known/openid-configuration":
             return web.json_response(self.doc(), status=self.discovery_status)
         if path == "/jwks":
             body = self.jwks_body or {"keys": [public(k) for k in self.keys]}
             return web.json_response(body, status=self.jwks_status)
         return web.json_response({"error": "not_found"}, status=404)
+
+
+def _reply(status: int, body: Any) -> web.Response:
+    if isinstance(body, str):
+        return web.Response(status=status, text=body)
+    return web.json_response(body, status=status)
 
 
 def settings_for(issuer: str, **overrides: Any) -> BankSettings:

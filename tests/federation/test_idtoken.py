@@ -27,6 +27,7 @@ async def validate(
     settings: BankSettings | None = None,
     doc: dict[str, Any] | None = None,
     now: float | None = None,
+    nonce: str | None = NONCE,
 ) -> dict[str, Any]:
     settings = settings or settings_for(bank.issuer)
     meta = ProviderMetadata(settings, session)
@@ -36,7 +37,7 @@ async def validate(
         settings=settings,
         metadata_doc=doc if doc is not None else bank.doc(),
         jwks=jwks,
-        nonce=NONCE,
+        nonce=nonce,
         now=now,
     )
 
@@ -199,3 +200,17 @@ async def test_token_without_kid(fake_bank: FakeBank, session: aiohttp.ClientSes
 async def test_garbage(fake_bank: FakeBank, session: aiohttp.ClientSession):
     detail = await refused(fake_bank, session, "not.a.jwt")
     assert detail == "id_token: not a JWS compact serialisation"
+
+
+async def test_no_nonce_sent(fake_bank: FakeBank, session: aiohttp.ClientSession):
+    """nonce=None: none was sent (CIBA), so the claim is neither required nor compared."""
+    assert await validate(fake_bank, session, fake_bank.id_token(nonce=None), nonce=None)
+    claims = await validate(fake_bank, session, fake_bank.id_token(nonce="anything"), nonce=None)
+    assert claims["nonce"] == "anything"
+    # every other check still applies
+    token = fake_bank.id_token(nonce=None, aud="someone-else")
+    detail = await refused(fake_bank, session, token, nonce=None)
+    assert detail == "id_token: aud does not contain our client_id"
+    # and a nonce that was sent is still required
+    detail = await refused(fake_bank, session, fake_bank.id_token(nonce=None))
+    assert detail == "id_token: nonce does not match the one sent"

@@ -476,3 +476,101 @@ async def test_tls_client_auth_uses_mtls_endpoint_aliases(
     }
     assert "Authorization" not in sent.headers
     assert fake_bank.hits["/token"] == 0
+
+
+# -- browser-less App2App: forwarding native_callback_uri -----------------------
+
+NATIVE_CB = "https://merchant.example/app2app/callback"
+
+
+def native_start(**fields: Any) -> StartRequest:
+    values: dict[str, Any] = {
+        "state": "st-1",
+        "redirect_uri": REDIRECT,
+        "login_hint": "alice",
+        "native_callback_uri": NATIVE_CB,
+    }
+    values.update(fields)
+    return StartRequest(**values)
+
+
+async def test_native_endpoint_gets_the_native_callback_uri(
+    fake_bank: FakeBank, session: aiohttp.ClientSession
+):
+    fake_bank.extra["native_authorization_endpoint"] = f"{fake_bank.issuer}/native/authorize"
+    adapter = adapter_for(fake_bank, session)
+    begun = await adapter.start(native_start())
+    assert begun.native is True
+    parts = urlsplit(begun.url)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{fake_bank.issuer}/native/authorize"
+    assert dict(parse_qsl(parts.query)) == {
+        "response_type": "code",
+        "client_id": CLIENT_ID,
+        "redirect_uri": REDIRECT,
+        "scope": "openid",
+        "state": "st-1",
+        "nonce": begun.conn_data["nonce"],
+        "code_challenge": s256(begun.conn_data["code_verifier"]),
+        "code_challenge_method": "S256",
+        "login_hint": "alice",
+        "native_callback_uri": NATIVE_CB,
+    }
+    assert set(begun.conn_data) == {"nonce", "code_verifier"}
+
+
+@pytest.mark.parametrize(
+    ("advertised", "overrides", "fields"),
+    [
+        (None, {}, {}),  # the bank has no native endpoint
+        (42, {}, {}),  # nor a usable one
+        ("", {}, {}),
+        ("NATIVE", {"native": False}, {}),  # the operator turned native logins off
+        ("NATIVE", {}, {"native_callback_uri": None}),  # the merchant app did not ask
+    ],
+)
+async def test_no_native_forwarding(
+    fake_bank: FakeBank,
+    session: aiohttp.ClientSession,
+    advertised: Any,
+    overrides: dict[str, Any],
+    fields: dict[str, Any],
+):
+    if advertised == "NATIVE":
+        advertised = f"{fake_bank.issuer}/native/authorize"
+    if advertised is not None:
+        fake_bank.extra["native_authorization_endpoint"] = advertised
+    begun = await adapter_for(fake_bank, session, **overrides).start(native_start(**fields))
+    assert begun.native is False
+    parts = urlsplit(begun.url)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{fake_bank.issuer}/authorize"
+    assert "native_callback_uri" not in dict(parse_qsl(parts.query))
+
+
+@pytest.mark.parametrize("trigger", ["use_par", "require_pushed_authorization_requests"])
+async def test_native_with_par(fake_bank: FakeBank, session: aiohttp.ClientSession, trigger: str):
+    fake_bank.extra["native_authorization_endpoint"] = f"{fake_bank.issuer}/native/authorize"
+    fake_bank.extra["pushed_authorization_request_endpoint"] = f"{fake_bank.issuer}/par"
+    fake_bank.answers["/par"] = (201, {"request_uri": "urn:bank:req:1", "expires_in": 60})
+    overrides: dict[str, Any] = {}
+    if trigger == "use_par":
+        overrides["use_par"] = True
+    else:
+        fake_bank.extra["require_pushed_authorization_requests"] = True
+    begun = await adapter_for(fake_bank, session, **overrides).start(native_start())
+    assert begun.native is True
+    parts = urlsplit(begun.url)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{fake_bank.issuer}/native/authorize"
+    assert dict(parse_qsl(parts.query)) == {"client_id": CLIENT_ID, "request_uri": "urn:bank:req:1"}
+    pushed = fake_bank.last("/par").form
+    assert pushed["native_callback_uri"] == NATIVE_CB
+    assert pushed["redirect_uri"] == REDIRECT
+    assert pushed["nonce"] == begun.conn_data["nonce"]
+
+
+async def test_plain_par_does_not_forward(fake_bank: FakeBank, session: aiohttp.ClientSession):
+    fake_bank.extra["pushed_authorization_request_endpoint"] = f"{fake_bank.issuer}/par"
+    fake_bank.answers["/par"] = (201, {"request_uri": "urn:bank:req:1", "expires_in": 60})
+    begun = await adapter_for(fake_bank, session, use_par=True).start(native_start())
+    assert begun.native is False
+    assert begun.url.startswith(f"{fake_bank.issuer}/authorize?")
+    assert "native_callback_uri" not in fake_bank.last("/par").form
