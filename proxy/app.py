@@ -10,10 +10,10 @@ from aiohttp import web
 from federation.registry import build_adapters
 from proxy.clients import ClientRegistry
 from proxy.context import SERVICES, Services
-from proxy.endpoints import discovery, health
-from proxy.endpoints.authorize import authorize
+from proxy.endpoints import authorize, discovery, health, resume
 from proxy.endpoints.callback import callback
 from proxy.endpoints.introspect import introspect
+from proxy.endpoints.par import par
 from proxy.endpoints.revoke import revoke_endpoint
 from proxy.endpoints.token import token
 from proxy.endpoints.userinfo import userinfo
@@ -66,8 +66,15 @@ def add_routes(app: web.Application) -> None:
                        discovery.apple_app_site_association)
     app.router.add_get("/.well-known/assetlinks.json", discovery.assetlinks)
     app.router.add_get("/jwks", discovery.jwks)
-    app.router.add_route("GET", "/authorize", authorize)
-    app.router.add_route("POST", "/authorize", authorize)
+    app.router.add_route("GET", "/authorize", authorize.authorize)
+    app.router.add_route("POST", "/authorize", authorize.authorize)
+    app.router.add_post("/authorize/pick", authorize.pick)
+    app.router.add_get("/authorize/status/{handle}", resume.status)
+    app.router.add_route("GET", "/native/authorize", authorize.native_authorize)
+    app.router.add_route("POST", "/native/authorize", authorize.native_authorize)
+    app.router.add_post("/native/authorize/pick", authorize.native_pick)
+    app.router.add_post("/par", par)
+    app.router.add_get("/resume/{handle}", resume.resume)
     app.router.add_get("/callback/{bank_id}", callback)
     app.router.add_post("/token", token)
     app.router.add_post("/introspect", introspect)

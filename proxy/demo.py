@@ -45,18 +45,21 @@ def _prepare(config_path: Path) -> None:
 
 
 def _sandbox_for(config: Config) -> SandboxBank:
-    bank = config.banks[0]
-    clients = [
-        SandboxClient(
-            client_id=b.client_id,
-            redirect_uris=[f"{config.issuer}/callback/{b.id}"],
-            auth_method=b.client_auth,
+    """The sandbox bank every bank of the first bank's issuer logs in at: one client per
+    bank client_id, with the callback of each bank that uses it."""
+    issuer = config.banks[0].issuer
+    banks = [b for b in config.banks if b.issuer == issuer]
+    clients: dict[str, SandboxClient] = {}
+    for b in banks:
+        client = clients.setdefault(b.client_id, SandboxClient(
+            client_id=b.client_id, redirect_uris=[], auth_method=b.client_auth,
             secret=b.client_secret,
-        )
-        for b in config.banks
-        if b.issuer == bank.issuer
-    ]
-    return SandboxBank(bank.issuer, clients, auto_approve=False)
+        ))  # fmt: skip
+        client.redirect_uris.append(f"{config.issuer}/callback/{b.id}")
+    sandbox = SandboxBank(issuer, clients.values(), auto_approve=False)
+    # a decoupled bank shows its "app" page (the deep link) in the demo
+    sandbox.ciba_deep_link = any(b.kind == "ciba" for b in banks)
+    return sandbox
 
 
 def merchant_app(config: Config) -> web.Application:
@@ -71,6 +74,8 @@ def merchant_app(config: Config) -> web.Application:
             "response_type": "code", "client_id": client.client_id,
             "redirect_uri": redirect_uri, "scope": " ".join(client.scopes), "state": state,
             "nonce": secrets.token_urlsafe(16),
+            # a decoupled bank needs to know who is logging in
+            "login_hint": "alice@sandbox.example", "binding_message": "DEMO-1",
             "code_challenge": create_s256_code_challenge(verifier),
             "code_challenge_method": "S256",
         })

@@ -8,7 +8,6 @@ errors (404, 405, 413), store outages and bugs take the same path.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -16,6 +15,7 @@ from urllib.parse import urlencode
 import structlog
 from aiohttp import web
 
+from proxy import pages
 from proxy.store import StoreUnavailable
 
 log = structlog.get_logger("proxy.errors")
@@ -31,6 +31,9 @@ class RedirectTarget:
     redirect_uri: str
     state: str | None
     issuer: str
+    # browser-less App2App: the response is JSON {"action": "call", "url": ...}
+    # instead of a 302 (draft-zehavi-oauth-app2app-browserless §3.5.4, §3.7)
+    native: bool = False
 
 
 class OAuthError(Exception):
@@ -64,6 +67,23 @@ def redirect_url(target: RedirectTarget, params: Mapping[str, str]) -> str:
     return target.redirect_uri + separator + urlencode(query)
 
 
+def authorization_response(target: RedirectTarget, params: Mapping[str, str]) -> web.Response:
+    """The response to the client's redirect_uri: a 302, or in the browser-less flow the
+    JSON ``call`` action (the draft's endpoints "SHALL NOT return HTTP 30x redirects")."""
+    return next_step(redirect_url(target, params), native=target.native)
+
+
+def next_step(url: str, *, native: bool, open_app: bool = False) -> web.Response:
+    """Send the user agent on to ``url``: a 302 in a browser; in the browser-less flow the
+    JSON action, ``deep_link`` when ``url`` opens another app, else ``call``."""
+    if native:
+        action = "deep_link" if open_app else "call"
+        return web.json_response(
+            {"action": action, "url": url}, headers={"Cache-Control": "no-store"}
+        )
+    return web.Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
+
+
 def is_browser_path(request: web.Request) -> bool:
     path = request.path
     if path.startswith(API_PREFIXES) or request.headers.get("Accept", "").startswith(
@@ -78,20 +98,12 @@ def is_browser_path(request: web.Request) -> bool:
 
 def render(request: web.Request, err: OAuthError) -> web.Response:
     if err.redirect is not None:
-        location = redirect_url(
+        return authorization_response(
             err.redirect, {"error": err.error, "error_description": err.description}
         )
-        return web.Response(status=302, headers={"Location": location, "Cache-Control": "no-store"})
     headers = {"Cache-Control": "no-store", **err.headers}
     if is_browser_path(request):
-        page = _PAGE.format(
-            status=err.status,
-            error=html.escape(err.error),
-            description=html.escape(err.description),
-        )
-        return web.Response(
-            status=err.status, text=page, content_type="text/html", headers=headers
-        )
+        return pages.error(err.error, err.description, err.status, headers)
     return web.json_response(
         {"error": err.error, "error_description": err.description},
         status=err.status,
@@ -146,14 +158,3 @@ def unavailable(redirect: RedirectTarget | None = None) -> OAuthError:
         headers={"Retry-After": "1"},
         redirect=redirect,
     )
-
-
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Login problem</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family: system-ui, sans-serif; max-width: 32rem; margin: 3rem auto">
-<h1>We could not complete the login</h1>
-<p>{description}</p>
-<p><small>Error: <code>{error}</code> (HTTP {status})</small></p>
-</body></html>
-"""

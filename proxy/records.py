@@ -1,7 +1,11 @@
 """The records the proxy keeps in the store, one dataclass per kind.
 
 Kinds and what keys them (the store hashes every id):
-``txn`` (the proxy's state toward the bank), ``code`` (merchant authorization
+``txn`` (the proxy's state toward the bank, keyed by its state parameter, or for
+a decoupled bank by the resume handle), ``par`` (a pushed authorization request,
+keyed by its request_uri), ``pick`` (an authorization request waiting for the
+user to choose a bank), ``poll`` (the lock that spaces out polls of a decoupled
+bank), ``code`` (merchant authorization
 code), ``grant`` (one login: identity and encrypted bank tokens), ``at`` / ``rt``
 (merchant access / refresh tokens, naming their grant), ``rt_next`` (the pair a
 rotated refresh token became, encrypted, kept for the grace window).
@@ -44,6 +48,28 @@ class Transaction(Record):
     acr: str
     bank_id: str
     conn_data: dict[str, Any]
+    # the login came through /native/authorize: the callback and resume answer JSON
+    native: bool = False
+    # decoupled banks only: see proxy.decoupled.Poll
+    poll: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class PushedRequest(Record):
+    """RFC 9126: the validated parameters of a pushed authorization request."""
+
+    kind: ClassVar[str] = "par"
+    client_id: str
+    params: dict[str, str]
+
+
+@dataclass(frozen=True)
+class PendingChoice(Record):
+    """An authorization request that names no bank: the user picks one."""
+
+    kind: ClassVar[str] = "pick"
+    params: dict[str, str]
+    native: bool
 
 
 @dataclass(frozen=True)

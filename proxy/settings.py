@@ -44,6 +44,8 @@ class Lifetimes:
     refresh_token: int = 2592000
     id_token: int = 300
     refresh_grace: int = 10
+    # RFC 9126 pushed authorization requests; at most 600 (config check)
+    request_uri: int = 60
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,9 @@ class ClientSettings:
     default_acr: str | None = None
     scopes: tuple[str, ...] = ("openid",)
     native_callback_uris: tuple[str, ...] = ()
+    # where a login continues when starting App2App at the routed bank fails (a bank's
+    # own fallback_acr comes first)
+    fallback_acr: str | None = None
     client_secret: str | None = None  # confidential with client_secret_basic/post
     jwks: dict[str, object] | None = None  # confidential with private_key_jwt (public JWKS)
 

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import NamedTuple, get_args
 
+from federation.ciba import RESERVED_FIELDS
 from federation.registry import ADAPTERS
 from federation.settings import BankKind, BankSettings, ClientAuth, TlsSettings
 from proxy.config.errors import Problems
@@ -17,9 +18,9 @@ BANK_KEYS = (
     "id", "acr_values", "upstream_acr_values", "kind", "issuer", "timeout", "client_id",
     "client_auth", "client_secret", "private_key", "tls", "userinfo", "scopes", "use_par",
     "authentication_level", "claims", "interstitial", "fallback_acr", "jwks_cooldown",
-    "native", "leeway",
+    "native", "leeway", "name", "deep_link_field", "pass_through",
 )  # fmt: skip
-# only the kinds that have an adapter: "ciba" is refused until its adapter exists
+# only the kinds that have an adapter (federation.registry.ADAPTERS)
 KINDS: tuple[BankKind, ...] = tuple(k for k in get_args(BankKind) if k in ADAPTERS)
 CLIENT_AUTHS: tuple[ClientAuth, ...] = get_args(ClientAuth)
 SECRET_AUTHS = ("client_secret_basic", "client_secret_post")
@@ -85,8 +86,23 @@ def _read_bank(s: Section, base_dir: Path) -> _Read | None:
         jwks_cooldown=s.number("jwks_cooldown", 5.0),
         native=s.flag("native", True),
         leeway=s.number("leeway", 30.0),
+        name=s.opt_text("name"),
+        deep_link_field=s.opt_text("deep_link_field") or "authorize_uri",
+        pass_through=s.texts("pass_through"),
     )
+    _check_decoupled(s, bank)
     return None if s.broken else _Read(s.path, bank, acr_paths)
+
+
+def _check_decoupled(s: Section, bank: BankSettings) -> None:
+    if bank.kind != "ciba":
+        for key in ("deep_link_field", "pass_through"):
+            if s.has(key):
+                s.report(key, "is only used with kind ciba")
+        return
+    for name in bank.pass_through:
+        if name in RESERVED_FIELDS:  # the adapter would drop it
+            s.report("pass_through", f"{name!r} is set by the proxy itself; remove it")
 
 
 def _client_secret(s: Section, auth: ClientAuth | None) -> str | None:

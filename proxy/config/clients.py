@@ -17,7 +17,7 @@ from proxy.settings import AndroidApp, Apps, ClientSettings, IosApp, ResourceSer
 
 CLIENT_KEYS = (
     "client_id", "type", "redirect_uris", "acr_values", "default_acr", "scopes",
-    "native_callback_uris", "client_secret", "jwks",
+    "native_callback_uris", "client_secret", "jwks", "fallback_acr",
 )  # fmt: skip
 CLIENT_TYPES: tuple[Literal["public", "confidential"], ...] = ("public", "confidential")
 RESOURCE_SERVER_KEYS = ("client_id", "client_secret", "receive_bank_token")
@@ -48,12 +48,8 @@ def _read_client(s: Section, routes: Mapping[str, str]) -> ClientSettings | None
     for path, acr in acr_items:
         if acr not in routes:
             s.problems.add(path, _no_route(acr, routes))
-    default_acr = s.opt_text("default_acr")
-    if default_acr is not None:
-        if acr_values is not None and default_acr not in acr_values:
-            s.report("default_acr", f"{default_acr!r} is not in this client's acr_values")
-        elif default_acr not in routes:
-            s.report("default_acr", _no_route(default_acr, routes))
+    default_acr = _client_acr(s, "default_acr", acr_values, routes)
+    fallback_acr = _client_acr(s, "fallback_acr", acr_values, routes)
     client_secret = s.opt_text("client_secret", secret=True)
     jwks = _jwks(s)
     if kind == "confidential" and not (s.has("client_secret") or s.has("jwks")):
@@ -72,10 +68,24 @@ def _read_client(s: Section, routes: Mapping[str, str]) -> ClientSettings | None
         default_acr=default_acr,
         scopes=s.texts("scopes", ("openid",), required=s.has("scopes")),
         native_callback_uris=_uris(s, "native_callback_uris", check_https),
+        fallback_acr=fallback_acr,
         client_secret=client_secret,
         jwks=jwks,
     )
     return None if s.broken else client
+
+
+def _client_acr(
+    s: Section, key: str, acr_values: tuple[str, ...] | None, routes: Mapping[str, str]
+) -> str | None:
+    """An acr value the client names for itself: one of its own, routing to a bank."""
+    acr = s.opt_text(key)
+    if acr is not None:
+        if acr_values is not None and acr not in acr_values:
+            s.report(key, f"{acr!r} is not in this client's acr_values")
+        elif acr not in routes:
+            s.report(key, _no_route(acr, routes))
+    return acr
 
 
 def _uris(

@@ -24,6 +24,7 @@ TOP_KEYS = (
 )  # fmt: skip
 STORE_SCHEMES = ("redis", "rediss", "redis+sentinel", "unix", "memory")
 LIFETIMES = tuple(Lifetimes.__dataclass_fields__)
+MAX_REQUEST_URI_LIFETIME = 600
 SUBJECT_TYPES: tuple[Literal["pairwise", "bank"], ...] = ("pairwise", "bank")
 
 
@@ -133,6 +134,11 @@ def _lifetimes(top: Section) -> Lifetimes:
     s = top.section("lifetimes", LIFETIMES)
     default = Lifetimes()
     values = {name: s.positive(name, getattr(default, name)) for name in LIFETIMES}
+    if values["request_uri"] > MAX_REQUEST_URI_LIFETIME:
+        # RFC 9126 §2.2 gives "expires_in": 60 as its example; a request_uri is a bearer
+        # reference to the whole authorization request, so it must not live long.
+        s.report("request_uri", f"must be at most {MAX_REQUEST_URI_LIFETIME} seconds "
+                 f"(got {values['request_uri']})")  # fmt: skip
     return Lifetimes(**values)
 
 

@@ -61,6 +61,20 @@ def check_redirect_uri(client: ClientSettings, params: Params) -> str:
     return given
 
 
+def check_native_callback_uri(client: ClientSettings, params: Params) -> str:
+    """draft-zehavi-oauth-app2app-browserless §3.4: native_callback_uri is REQUIRED; it
+    must be one the client registered (exact match), or any app could have the bank's
+    answer handed to it (§5.2, open redirection)."""
+    given = params.get("native_callback_uri")
+    if given is None:
+        raise OAuthError("invalid_request", "native_callback_uri is missing")
+    if given not in client.native_callback_uris:
+        raise OAuthError(
+            "invalid_request", "native_callback_uri is not registered for this client"
+        )
+    return given
+
+
 # --- checks whose failures are redirected to the verified redirect_uri ---------------
 
 Check = Callable[[ClientSettings, Params], None]

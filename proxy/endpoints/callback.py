@@ -1,16 +1,21 @@
-"""GET /callback/{bank_id}: the bank's redirect back; finish at the bank, issue a code."""
+"""GET /callback/{bank_id}: the bank's redirect back; finish at the bank, issue a code.
+
+A browser-less login (``Transaction.native``) gets JSON: the merchant app calls this
+URL itself, with ``Accept: application/json``, after the bank app opened it
+(draft-zehavi-oauth-app2app-browserless §3.7: "Returning a JSON body instructing the
+next url to call")."""
 
 from __future__ import annotations
 
 import structlog
 from aiohttp import web
 
-from federation.protocol import BankError
+from federation.protocol import BankError, RedirectAdapter
 from proxy.context import SERVICES
-from proxy.endpoints.authorize import callback_uri
-from proxy.errors import OAuthError, RedirectTarget, redirect_url, unavailable
+from proxy.errors import OAuthError, RedirectTarget, authorization_response, unavailable
 from proxy.forms import single_values
 from proxy.grants import issue_code
+from proxy.login import callback_uri
 from proxy.records import Transaction
 from proxy.store import StoreUnavailable
 
@@ -35,7 +40,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
         raise OAuthError("invalid_request", "this login was already completed; start again")
     txn = Transaction.from_json(consumed.payload)
     structlog.contextvars.bind_contextvars(client_id=txn.client_id)
-    target = RedirectTarget(txn.redirect_uri, txn.state, svc.issuer)
+    target = RedirectTarget(txn.redirect_uri, txn.state, svc.issuer, native=txn.native)
     if txn.bank_id != bank_id:
         # dex's rule: the callback's bank is checked against the one remembered with the
         # request before any bank code runs.
@@ -43,8 +48,13 @@ async def callback(request: web.Request) -> web.StreamResponse:
             "invalid_request", "the response came back from another bank than the login used",
             redirect=target, detail=f"transaction bank {txn.bank_id}, callback bank {bank_id}",
         )
+    adapter = svc.adapters[bank_id]
+    if not isinstance(adapter, RedirectAdapter):
+        raise OAuthError(
+            "invalid_request", "this bank does not redirect back here", redirect=target
+        )
     try:
-        result = await svc.adapters[bank_id].finish(
+        result = await adapter.finish(
             txn.conn_data, params, callback_uri(svc, bank_id)
         )
         code = await issue_code(svc, txn, result)
@@ -53,5 +63,4 @@ async def callback(request: web.Request) -> web.StreamResponse:
     except StoreUnavailable as exc:
         raise unavailable(target) from exc
     log.info("login_completed")
-    location = redirect_url(target, {"code": code})
-    return web.Response(status=302, headers={"Location": location, "Cache-Control": "no-store"})
+    return authorization_response(target, {"code": code})

@@ -22,6 +22,11 @@ def metadata(svc: Services) -> dict[str, Any]:
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
+        # draft-zehavi-oauth-app2app-browserless §3.2
+        "native_authorization_endpoint": f"{issuer}/native/authorize",
+        # RFC 9126 §5
+        "pushed_authorization_request_endpoint": f"{issuer}/par",
+        "require_pushed_authorization_requests": False,
         "token_endpoint": f"{issuer}/token",
         "userinfo_endpoint": f"{issuer}/userinfo",
         "jwks_uri": f"{issuer}/jwks",

@@ -34,7 +34,10 @@ def _introspection(svc: Services, at: AccessToken, server: ResourceServer) -> di
     if at.authentication_level:
         body["authentication_level"] = at.authentication_level
     if server.receive_bank_token:
-        body["bank_access_token"] = svc.cipher.decrypt(at.bank_tokens)["access_token"]
+        # a bank that issued only an ID token (BankID's app-authorize) has none to give
+        bank_access_token = svc.cipher.decrypt(at.bank_tokens).get("access_token")
+        if bank_access_token is not None:
+            body["bank_access_token"] = bank_access_token
     return body
 
 

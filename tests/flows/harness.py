@@ -42,7 +42,11 @@ from proxy.settings import (
 APP_REDIRECT = "https://app.merchant.example/auth/callback"
 ACR_A = "urn:merchant:acr:bank-a"
 ACR_B = "urn:merchant:acr:bank-b"
+ACR_C = "urn:merchant:acr:bank-c"
 PUBLIC = "merchant-ios"
+# a public app that names no bank: it gets the picker (or the browser-less prompt)
+APP = "merchant-app2app"
+NATIVE_CALLBACK = "https://app.merchant.example/app2app"
 CONFIDENTIAL = "merchant-web"
 CONFIDENTIAL_SECRET = "web-secret-" + "x" * 20
 RS_PLAIN = ("orders-api", "orders-secret-" + "y" * 20)
@@ -79,6 +83,11 @@ def make_config(
                 client_id=CONFIDENTIAL, type="confidential", redirect_uris=(APP_REDIRECT,),
                 acr_values=(ACR_A,), scopes=("openid", "profile", "offline_access"),
                 client_secret=CONFIDENTIAL_SECRET,
+            ),
+            ClientSettings(
+                client_id=APP, type="public", redirect_uris=(APP_REDIRECT,),
+                scopes=("openid", "profile", "offline_access"),
+                native_callback_uris=(NATIVE_CALLBACK,),
             ),
             ClientSettings(
                 client_id=JWT_CLIENT, type="confidential", redirect_uris=(APP_REDIRECT,),
@@ -118,20 +127,28 @@ class Proxy:
     http: aiohttp.ClientSession
 
     async def authorize(self, **overrides: str | None) -> tuple[aiohttp.ClientResponse, Login]:
-        verifier = secrets.token_urlsafe(48)
-        login = Login({}, verifier, secrets.token_urlsafe(16), secrets.token_urlsafe(16))
-        params: dict[str, str | None] = {
-            "response_type": "code", "client_id": PUBLIC, "redirect_uri": APP_REDIRECT,
-            "scope": "openid profile offline_access", "state": login.state,
-            "nonce": login.nonce, "code_challenge": create_s256_code_challenge(verifier),
-            "code_challenge_method": "S256",
-        }
-        params.update(overrides)
-        query = {k: v for k, v in params.items() if v is not None}
+        login, query = new_request(**overrides)
         resp = await self.http.get(f"{self.issuer}/authorize", params=query,
                                    allow_redirects=False)
         await resp.read()
         return resp, login
+
+    async def native(self, **overrides: str | None) -> tuple[aiohttp.ClientResponse, Login]:
+        """The browser-less App2App request: POST /native/authorize as the APP client."""
+        overrides = {"client_id": APP, "native_callback_uri": NATIVE_CALLBACK, **overrides}
+        login, form = new_request(**overrides)
+        resp = await self.http.post(f"{self.issuer}/native/authorize", data=form,
+                                    allow_redirects=False)
+        await resp.read()
+        return resp, login
+
+    async def call(self, url: str) -> aiohttp.ClientResponse:
+        """What a browser-less app does with a ``call`` action, or a URL its deep link
+        received: a GET asking for JSON."""
+        resp = await self.http.get(url, headers={"Accept": "application/json"},
+                                   allow_redirects=False)
+        await resp.read()
+        return resp
 
     async def follow(self, resp: aiohttp.ClientResponse) -> aiohttp.ClientResponse:
         """Follow redirects (bank authorize, proxy callback) until the merchant app."""
@@ -187,6 +204,25 @@ class Proxy:
         return body
 
 
+def new_request(**overrides: str | None) -> tuple[Login, dict[str, str]]:
+    """A fresh authorization request of the PUBLIC client (PKCE, state, nonce), with
+    ``overrides`` (None removes a parameter)."""
+    verifier = secrets.token_urlsafe(48)
+    login = Login({}, verifier, secrets.token_urlsafe(16), secrets.token_urlsafe(16))
+    params: dict[str, str | None] = {
+        "response_type": "code", "client_id": PUBLIC, "redirect_uri": APP_REDIRECT,
+        "scope": "openid profile offline_access", "state": login.state,
+        "nonce": login.nonce, "code_challenge": create_s256_code_challenge(verifier),
+        "code_challenge_method": "S256",
+    }
+    params.update(overrides)
+    return login, {k: v for k, v in params.items() if v is not None}
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
 def app_redirect_params(resp: aiohttp.ClientResponse) -> dict[str, str]:
     location = resp.headers["Location"]
     assert location.startswith(APP_REDIRECT + "?"), location
@@ -228,6 +264,12 @@ class World:
     store: StoreSettings
     stack: AsyncExitStack
     extra: dict[str, Any] = field(default_factory=dict)
+    bank_c: SandboxBank | None = None  # the decoupled (CIBA) bank, when asked for
+
+    @property
+    def ciba(self) -> SandboxBank:
+        assert self.bank_c is not None, "build the world with ciba=True"
+        return self.bank_c
 
     async def another_proxy(self) -> Proxy:
         """A second instance with the same config (same Redis, same keys)."""
@@ -250,6 +292,8 @@ async def world_factory(redis_url: str, store_prefix: str) -> AsyncIterator[Worl
             store: StoreSettings | None = None,
             lifetimes: Lifetimes | None = None,
             bank_a_overrides: Mapping[str, Any] | None = None,
+            ciba: bool = False,
+            bank_c_overrides: Mapping[str, Any] | None = None,
         ) -> World:
             port = unused_port()
             issuer = f"http://127.0.0.1:{port}"
@@ -271,10 +315,22 @@ async def world_factory(redis_url: str, store_prefix: str) -> AsyncIterator[Worl
                 a_extra["private_key"] = key.export(private_key=True)
             banks = [bank_settings(bank_a, "bank-a", ACR_A, **a_extra),
                      bank_settings(bank_b, "bank-b", ACR_B)]
+            bank_c = None
+            if ciba:
+                # a decoupled bank: no redirect URIs; the user approves in its app
+                bank_c = SandboxBank(clients=[SandboxClient(
+                    "merchant-at-c", [], "client_secret_basic", secret="bank-c-" + "u" * 20,
+                )])
+                await stack.enter_async_context(serve_sandbox(bank_c))
+                banks.append(bank_settings(
+                    bank_c, "bank-c", ACR_C, kind="ciba", upstream_acr_values=(),
+                    name="Bank C", **dict(bank_c_overrides or {}),
+                ))
             store_settings = store or StoreSettings(url=redis_url, prefix=store_prefix)
             config = make_config(issuer, store_settings, banks, lifetimes)
             await stack.enter_async_context(run_proxy(config, port))
-            return World(bank_a, bank_b, Proxy(issuer, config, http), store_settings, stack)
+            return World(bank_a, bank_b, Proxy(issuer, config, http), store_settings, stack,
+                         bank_c=bank_c)
 
         yield build
 

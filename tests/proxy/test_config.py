@@ -432,8 +432,24 @@ BAD: list[tuple[Mutations, str]] = [
         {"banks[1].acr_values": ["urn:merchant:acr:bank-b", "urn:merchant:acr:bank-a"]},
         "banks[1].acr_values[1]: 'urn:merchant:acr:bank-a' already routes to bank 'bank-a'",
     ),
-    ({"banks[0].kind": "saml"}, "banks[0].kind: must be one of oidc (got 'saml')"),
-    ({"banks[0].kind": "ciba"}, "banks[0].kind: must be one of oidc (got 'ciba')"),
+    ({"banks[0].kind": "saml"}, "banks[0].kind: must be one of oidc, ciba (got 'saml')"),
+    (
+        {"banks[0].pass_through": ["device_info"]},
+        "banks[0].pass_through: is only used with kind ciba",
+    ),
+    (
+        {"banks[0].deep_link_field": "link"},
+        "banks[0].deep_link_field: is only used with kind ciba",
+    ),
+    (
+        {"banks[0].kind": "ciba", "banks[0].pass_through": ["device_info", "scope"]},
+        "banks[0].pass_through: 'scope' is set by the proxy itself; remove it",
+    ),
+    ({"banks[0].name": ""}, "banks[0].name: must not be empty"),
+    (
+        {"lifetimes.request_uri": 601},
+        "lifetimes.request_uri: must be at most 600 seconds (got 601)",
+    ),
     ({"banks[0].kind": DELETE}, "banks[0].kind: is required"),
     ({"banks[0].issuer": "http://auth.bank-a.example"}, "banks[0].issuer: must use https"),
     ({"banks[0].issuer": DELETE}, "banks[0].issuer: is required"),
@@ -593,6 +609,10 @@ BAD: list[tuple[Mutations, str]] = [
     (
         {"clients[0].scopes": "openid"},
         "clients[0].scopes: must be a list of strings (got 'openid')",
+    ),
+    (
+        {"clients[0].fallback_acr": "urn:nope"},
+        "clients[0].fallback_acr: 'urn:nope'",
     ),
     (
         {"clients[0].native_callback_uris": ["http://app.merchant.example/x"]},

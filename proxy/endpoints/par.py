@@ -1,0 +1,45 @@
+"""POST /par: pushed authorization requests (RFC 9126 §2)."""
+
+from __future__ import annotations
+
+import structlog
+from aiohttp import web
+
+from proxy.context import SERVICES
+from proxy.endpoints.authorize_checks import REDIRECTED_CHECKS, check_redirect_uri
+from proxy.endpoints.token import NO_STORE
+from proxy.errors import OAuthError
+from proxy.forms import read_params
+from proxy.par import push
+
+
+async def par(request: web.Request) -> web.StreamResponse:
+    svc = request.app[SERVICES]
+    params = await read_params(request)
+    # RFC 9126 §2.1: "If applicable, the client also adds its authentication credentials
+    # to the request header or the request body using the same rules as for token
+    # endpoint requests."
+    client = await svc.clients.authenticate(request, params)
+    structlog.contextvars.bind_contextvars(client_id=client.client_id)
+    if "client_id" not in params:
+        # RFC 9126 §2.1: client_id, "as a required authorization request parameter, it
+        # is similarly required in a pushed authorization request"
+        raise OAuthError("invalid_request", "client_id is missing")
+    if params["client_id"] != client.client_id:
+        raise OAuthError("invalid_request", "client_id differs from the authenticated client")
+    if "request_uri" in params:
+        # RFC 9126 §2.1: "The request_uri authorization request parameter is one
+        # exception, and it MUST NOT be provided."
+        raise OAuthError("invalid_request", "request_uri cannot be pushed")
+    # RFC 9126 §2.1: the server MUST "validate the pushed request as it would an
+    # authorization request sent to the authorization endpoint"; errors are answered
+    # here (§2.3), never redirected.
+    check_redirect_uri(client, params)
+    for check in REDIRECTED_CHECKS:
+        check(client, params)
+    request_uri = await push(svc, client, params)
+    lifetime = svc.config.lifetimes.request_uri
+    # RFC 9126 §2.2: "201 HTTP status code" with request_uri and expires_in
+    return web.json_response(
+        {"request_uri": request_uri, "expires_in": lifetime}, status=201, headers=NO_STORE
+    )

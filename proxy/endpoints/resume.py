@@ -1,0 +1,48 @@
+"""GET /resume/{handle} and GET /authorize/status/{handle}: a decoupled login.
+
+Both poll the bank when it is due (see proxy.decoupled). /resume is where the
+bank app sends the user back: a waiting page that checks again by itself while
+the bank is pending, then the redirect to the merchant with a code or an error.
+A browser-less login (or a caller asking for JSON) gets the draft's JSON actions.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from proxy import decoupled, pages
+from proxy.context import SERVICES
+from proxy.errors import next_step
+
+
+def _wants_json(request: web.Request) -> bool:
+    return request.headers.get("Accept", "").startswith("application/json")
+
+
+async def resume(request: web.Request) -> web.StreamResponse:
+    svc = request.app[SERVICES]
+    handle = request.match_info["handle"]
+    txn = await decoupled.load(svc, handle)
+    txn, status = await decoupled.advance(svc, handle, txn)
+    json_mode = txn.native or _wants_json(request)
+    if status == "pending" and json_mode:
+        txn, status = await decoupled.hold(svc, handle, txn)
+    if status == "pending":
+        url = decoupled.resume_uri(svc, handle)
+        if json_mode:
+            return next_step(url, native=True)
+        return pages.waiting(url, decoupled.Poll.of(txn).interval)
+    return await decoupled.finish(svc, handle, txn)
+
+
+async def status(request: web.Request) -> web.StreamResponse:
+    """JSON ``{"status": "pending"|"complete"|"failed", "interval": n}``; no authentication:
+    the handle is an unguessable 256-bit value bound to one login."""
+    svc = request.app[SERVICES]
+    handle = request.match_info["handle"]
+    txn = await decoupled.load(svc, handle)
+    txn, state = await decoupled.advance(svc, handle, txn)
+    return web.json_response(
+        {"status": state, "interval": decoupled.Poll.of(txn).interval},
+        headers={"Cache-Control": "no-store"},
+    )
