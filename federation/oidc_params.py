@@ -167,12 +167,13 @@ def usable_deep_link(value: Any) -> str | None:
         return None
     if parts.scheme == "https":
         return value
-    if parts.scheme == "http" and _is_loopback(host):
+    if parts.scheme == "http" and is_loopback(host):
         return value
     return None
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """A loopback IP address, or ``localhost``."""
     if host == "localhost":
         return True
     try:

@@ -32,6 +32,7 @@ from proxy.grants import issue_code
 from proxy.records import Transaction
 from proxy.store import StoreUnavailable
 from proxy.tokens import new_value
+from proxy.transactions import take_transaction
 
 log = structlog.get_logger("proxy.decoupled")
 
@@ -162,12 +163,7 @@ async def _save(svc: Services, handle: str, txn: Transaction, poll: Poll) -> Tra
 async def finish(svc: Services, handle: str, txn: Transaction) -> web.Response:
     """The login is settled: take the transaction once and send the user back to the
     merchant with a code (issued now, so its short lifetime starts now) or the error."""
-    consumed = await svc.store.consume(Transaction.kind, handle, now=svc.now(), marker_ttl=None)
-    if consumed is None:
-        raise OAuthError("invalid_request", "this login is unknown or has expired; start again")
-    if consumed.replay:
-        raise OAuthError("invalid_request", "this login was already completed; start again")
-    txn = Transaction.from_json(consumed.payload)
+    txn = await take_transaction(svc, handle)
     target = RedirectTarget(txn.redirect_uri, txn.state, svc.issuer, native=txn.native)
     outcome = Poll.of(txn).outcome
     assert outcome is not None  # finish is called only once the login is settled

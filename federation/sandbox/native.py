@@ -8,13 +8,13 @@ The request is validated by the redirect flow's own ``parse_request``.
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 from yarl import URL
 
+from federation.oidc_params import is_loopback
 from federation.sandbox.appkeys import BANK
 from federation.sandbox.authorize import (
     AuthorizeError,
@@ -35,15 +35,6 @@ def endpoint(bank: SandboxBank) -> str:
     return f"{bank.issuer}/native/authorize"
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def parse_callback(uri: str) -> str | None:
     """``uri`` (percent-encoded) if it is an https URL, or http on a loopback host
     (RFC 8252 §7.3), without fragment; else None."""
@@ -53,7 +44,7 @@ def parse_callback(uri: str) -> str | None:
         return None
     if not url.absolute or not url.host or url.fragment:
         return None
-    if url.scheme == "https" or (url.scheme == "http" and _loopback(url.host)):
+    if url.scheme == "https" or (url.scheme == "http" and is_loopback(url.host)):
         return str(url)
     return None
 

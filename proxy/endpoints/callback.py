@@ -16,8 +16,8 @@ from proxy.errors import OAuthError, RedirectTarget, authorization_response, una
 from proxy.forms import single_values
 from proxy.grants import issue_code
 from proxy.login import callback_uri
-from proxy.records import Transaction
 from proxy.store import StoreUnavailable
+from proxy.transactions import take_transaction
 
 log = structlog.get_logger("proxy.callback")
 
@@ -33,12 +33,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
     if state is None:
         raise OAuthError("invalid_request", "the bank's response has no state")
     # the transaction is taken once: a second callback with the same state finds a marker
-    consumed = await svc.store.consume(Transaction.kind, state, now=svc.now(), marker_ttl=None)
-    if consumed is None:
-        raise OAuthError("invalid_request", "this login is unknown or has expired; start again")
-    if consumed.replay:
-        raise OAuthError("invalid_request", "this login was already completed; start again")
-    txn = Transaction.from_json(consumed.payload)
+    txn = await take_transaction(svc, state)
     structlog.contextvars.bind_contextvars(client_id=txn.client_id)
     target = RedirectTarget(txn.redirect_uri, txn.state, svc.issuer, native=txn.native)
     if txn.bank_id != bank_id:
