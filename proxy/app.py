@@ -20,6 +20,7 @@ from proxy.endpoints.userinfo import userinfo
 from proxy.errors import error_middleware
 from proxy.jose import Cipher, Signer
 from proxy.logs import access_log_middleware
+from proxy.ratelimit import rate_limit_middleware
 from proxy.settings import Config
 from proxy.store import open_store
 
@@ -27,9 +28,17 @@ from proxy.store import open_store
 MAX_BODY = 64 * 1024
 
 
+# aiohttp's lingering_time for every server that runs the app. After refusing an
+# oversized body (413) aiohttp keeps reading and discarding the rest for lingering_time
+# (10 s by default) so the client sees the answer; a flood of 10 MB bodies would hold
+# that many connections for 10 s each. Two seconds is plenty for an honest client.
+LINGERING_TIME = 2.0
+
+
 def create_app(config: Config) -> web.Application:
     app = web.Application(
-        middlewares=[access_log_middleware, error_middleware], client_max_size=MAX_BODY
+        middlewares=[access_log_middleware, error_middleware, rate_limit_middleware],
+        client_max_size=MAX_BODY,
     )
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
@@ -56,8 +65,20 @@ def create_app(config: Config) -> web.Application:
             await store.close()
 
     app.cleanup_ctx.append(resources)
+    app.on_response_prepare.append(_default_headers)
     add_routes(app)
     return app
+
+
+async def _default_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every response: no Referer leaves with a URL that may carry a code, a handle or a
+    token; and nothing is cached unless the handler said so (only the discovery
+    documents and /jwks do). RFC 6749 §5.1: token responses MUST carry
+    "Cache-Control: no-store"; RFC 9700 §4.2.4 recommends suppressing the Referer on
+    pages that hold codes."""
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
 
 
 def add_routes(app: web.Application) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import unquote_plus
 
 from aiohttp import web
@@ -35,8 +37,9 @@ def basic_credentials(request: web.Request) -> BasicCredentials | None:
     if scheme.lower() != "basic":
         return None
     try:
+        # a non-ASCII str makes b64decode raise a plain ValueError, not binascii.Error
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError) as exc:
+    except (binascii.Error, ValueError) as exc:
         raise invalid_client("malformed Basic authorization header", basic=True) from exc
     user, sep, password = decoded.partition(":")
     if not sep:
@@ -53,7 +56,20 @@ def invalid_client(description: str, *, basic: bool) -> OAuthError:
     return OAuthError("invalid_client", description, status=401, headers=headers)
 
 
-def _secret_matches(expected: str | None, given: str) -> bool:
+class _HasSecret(Protocol):
+    @property
+    def client_secret(self) -> str | None: ...
+    @property
+    def client_secret_sha256(self) -> bytes | None: ...
+
+
+def _secret_matches(party: _HasSecret, given: str) -> bool:
+    """Constant-time comparison (hmac.compare_digest) with the configured secret, or with
+    its SHA-256 when the config holds only the hash."""
+    if party.client_secret_sha256 is not None:
+        given_hash = hashlib.sha256(given.encode()).digest()
+        return hmac.compare_digest(party.client_secret_sha256, given_hash)
+    expected = party.client_secret
     return expected is not None and hmac.compare_digest(expected.encode(), given.encode())
 
 
@@ -93,8 +109,12 @@ class ClientRegistry:
                 raise invalid_client("unknown client or wrong credentials", basic=False)
             # the audience is this server: its issuer, or the endpoint's URL (from the
             # configured issuer, never from the Host header)
-            audiences = [self._issuer, f"{self._issuer}/token", f"{self._issuer}{request.path}"]
-            await verify_assertion(client, assertion, audiences, self._store, int(time.time()))
+            fapi2 = client.profile == "fapi2"
+            if client.type != "confidential":
+                raise invalid_client("a public client has no keys for private_key_jwt",
+                                     basic=False)  # fmt: skip
+            await verify_assertion(client, assertion, self._audiences(request, fapi2=fapi2),
+                                   self._store, int(time.time()), fapi2=fapi2)  # fmt: skip
             return client
         if basic is not None:
             if form.get("client_id") not in (None, basic.client_id):
@@ -102,7 +122,7 @@ class ClientRegistry:
             client = self.get(basic.client_id)
             if client is None or client.type != "confidential":
                 raise invalid_client("unknown client or wrong credentials", basic=True)
-            if not _secret_matches(client.client_secret, basic.secret):
+            if not _secret_matches(client, basic.secret):
                 raise invalid_client("unknown client or wrong credentials", basic=True)
             return client
         client_id = form.get("client_id")
@@ -113,16 +133,41 @@ class ClientRegistry:
             if posted_secret is not None:
                 raise invalid_client("a public client has no secret", basic=False)
             return client
-        if posted_secret is None or not _secret_matches(client.client_secret, posted_secret):
+        if posted_secret is None or not _secret_matches(client, posted_secret):
             raise invalid_client("unknown client or wrong credentials", basic=False)
         return client
 
-    def authenticate_resource_server(self, request: web.Request) -> ResourceServer:
-        """Resource servers authenticate with HTTP Basic (RFC 7662 §2.1)."""
+    async def authenticate_resource_server(
+        self, request: web.Request, form: Mapping[str, str]
+    ) -> ResourceServer:
+        """Resource servers authenticate at /introspect (RFC 7662 §2.1: "the endpoint
+        MUST also require some form of authorization") with HTTP Basic or
+        private_key_jwt (RFC 7523), like confidential clients at /token."""
         basic = basic_credentials(request)
+        assertion = form.get("client_assertion")
+        if basic is not None and assertion is not None:
+            raise OAuthError("invalid_request", "use one client authentication method, not two")
+        if assertion is not None:
+            server = self._resource_servers.get(asserted_client_id(form))
+            if server is None:
+                raise invalid_client("unknown resource server or wrong credentials",
+                                     basic=False)  # fmt: skip
+            await verify_assertion(server, assertion, self._audiences(request, fapi2=False),
+                                   self._store, int(time.time()))  # fmt: skip
+            return server
         if basic is None:
-            raise invalid_client("authenticate with HTTP Basic", basic=True)
+            raise invalid_client("authenticate with HTTP Basic or private_key_jwt", basic=True)
         server = self._resource_servers.get(basic.client_id)
-        if server is None or not _secret_matches(server.client_secret, basic.secret):
+        if server is None or not _secret_matches(server, basic.secret):
             raise invalid_client("unknown resource server or wrong credentials", basic=True)
         return server
+
+    def _audiences(self, request: web.Request, *, fapi2: bool) -> list[str]:
+        """What a client assertion's ``aud`` may be: this server (its issuer) or the
+        endpoint's URL, from the configured issuer, never from the Host header. FAPI 2.0
+        Security Profile §5.3.2.1: the authorization server "shall only accept its issuer
+        identifier value (as defined in [RFC8414]) as a string in the aud claim received
+        in client authentication assertions"."""
+        if fapi2:
+            return [self._issuer]
+        return [self._issuer, f"{self._issuer}/token", f"{self._issuer}{request.path}"]

@@ -22,7 +22,7 @@ from aiohttp import web
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from federation.sandbox import SandboxBank, SandboxClient, serve_sandbox
-from proxy.app import create_app
+from proxy.app import LINGERING_TIME, create_app
 from proxy.config import load_config
 from proxy.keygen import generate_signing_key
 from proxy.logs import configure_logging
@@ -127,7 +127,7 @@ async def demo_servers(config: Config) -> AsyncIterator[str]:
                 (create_app(config), config.listen.host, config.listen.port),
                 (merchant_app(config), app_url.hostname or "127.0.0.1", app_url.port or 80),
             ):
-                runner = web.AppRunner(app, access_log=None)
+                runner = web.AppRunner(app, access_log=None, lingering_time=LINGERING_TIME)
                 runners.append(runner)
                 await runner.setup()
                 await web.TCPSite(runner, host, port).start()

@@ -21,7 +21,13 @@ from proxy.store import StoreUnavailable
 log = structlog.get_logger("proxy.errors")
 
 BROWSER_PREFIXES = ("/authorize", "/callback/", "/resume/")
-API_PREFIXES = ("/authorize/status/",)
+# back-channel endpoints answer JSON whatever the caller's Accept says (Java's default
+# Accept includes text/html); the browser-less endpoints too: the draft's "SHALL return
+# ... application/json"
+API_PREFIXES = (
+    "/authorize/status/", "/token", "/par", "/revoke", "/introspect", "/userinfo",
+    "/native/", "/.well-known/", "/jwks", "/healthz", "/readyz", "/metrics",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -72,10 +72,12 @@ async def issue_code(svc: Services, txn: Transaction, result: BankResult) -> str
         claims=claims,
         bank_tokens=svc.cipher.encrypt(result.tokens.to_dict()),
         nonce=txn.nonce,
+        resource=txn.resource,
     )
     code = new_value(AUTHORIZATION_CODE)
     await svc.store.upsert(Grant.kind, grant.grant_id, grant.to_json(), _grant_ttl(svc, txn.scope))
-    record = Code(grant.grant_id, txn.client_id, txn.redirect_uri, txn.code_challenge)
+    record = Code(grant.grant_id, txn.client_id, txn.redirect_uri, txn.code_challenge,
+                  dpop_jkt=txn.dpop_jkt)
     await svc.store.upsert(
         Code.kind, code, record.to_json(), svc.config.lifetimes.authorization_code
     )
@@ -97,9 +99,37 @@ def _check_pkce(verifier: str | None, challenge: str) -> None:
         raise invalid_grant("code_verifier does not match the code_challenge")
 
 
+def _check_resource(form: Mapping[str, str], grant: Grant) -> None:
+    """RFC 8707 §2.2: "The resource value(s) that is acceptable to an authorization server
+    in fulfilling an access token request is at its sole discretion ... such policy may
+    limit the acceptable resources to those that were originally granted": here exactly
+    the one granted; anything else is invalid_target ("The requested resource is invalid,
+    missing, unknown, or malformed")."""
+    if "resource" in form and form["resource"] != grant.resource:
+        raise OAuthError("invalid_target", "resource differs from the one authorized")
+
+
+def _refresh_jkt(client: ClientSettings, jkt: str | None) -> str | None:
+    """RFC 9449 §5: "When an authorization server supporting DPoP issues a refresh token
+    to a public client that presents a valid DPoP proof at the token endpoint, the refresh
+    token MUST be bound to the respective public key." "Refresh tokens issued to
+    confidential clients ... are not bound to the DPoP proof public key"."""
+    return jkt if client.type == "public" else None
+
+
+def _check_refresh_binding(bound: str | None, jkt: str | None) -> None:
+    """RFC 9449 §5: "The binding MUST be validated when the refresh token is later
+    presented ... such a client MUST present a DPoP proof for the same key that was used
+    to obtain the refresh token". The RFC names no error code; a refresh token presented
+    without its key is one this client cannot use: invalid_grant (RFC 6749 §5.2)."""
+    if bound is not None and bound != jkt:
+        raise invalid_grant("the refresh token is bound to another DPoP key")
+
+
 async def exchange_code(
-    svc: Services, client: ClientSettings, form: Mapping[str, str]
+    svc: Services, client: ClientSettings, form: Mapping[str, str], *, jkt: str | None = None
 ) -> dict[str, Any]:
+    """``jkt``: the thumbprint of the request's valid DPoP proof key, if it had one."""
     code = form.get("code")
     if not code:
         raise OAuthError("invalid_request", "code is required")
@@ -133,8 +163,16 @@ async def exchange_code(
     if form.get("redirect_uri") != record.redirect_uri:
         raise invalid_grant("redirect_uri differs from the one in the authorization request")
     _check_pkce(form.get("code_verifier"), record.code_challenge)
+    # RFC 9449 §10: "the authorization server computes the JWK Thumbprint of the
+    # proof-of-possession public key in the DPoP proof and verifies that it matches the
+    # dpop_jkt parameter value in the authorization request. If they do not match, it MUST
+    # reject the request."
+    if record.dpop_jkt is not None and record.dpop_jkt != jkt:
+        raise invalid_grant("the authorization code is bound to another DPoP key (dpop_jkt)")
     grant = await _live_grant(svc, record.grant_id)
-    return await _mint(svc, grant, grant.scope, nonce=grant.nonce)
+    _check_resource(form, grant)
+    return await _mint(svc, grant, grant.scope, nonce=grant.nonce, jkt=jkt,
+                       refresh_jkt=_refresh_jkt(client, jkt))
 
 
 async def _live_grant(svc: Services, grant_id: str) -> Grant:
@@ -145,9 +183,16 @@ async def _live_grant(svc: Services, grant_id: str) -> Grant:
 
 
 async def _mint(
-    svc: Services, grant: Grant, scope: tuple[str, ...], *, nonce: str | None
+    svc: Services,
+    grant: Grant,
+    scope: tuple[str, ...],
+    *,
+    nonce: str | None,
+    jkt: str | None,
+    refresh_jkt: str | None,
 ) -> dict[str, Any]:
-    """Mint an access token (and a refresh token under offline_access) for ``grant``."""
+    """Mint an access token (and a refresh token under offline_access) for ``grant``; the
+    access token is DPoP-bound to ``jkt``, the refresh token to ``refresh_jkt``."""
     lifetimes = svc.config.lifetimes
     now = svc.now()
     access_token = new_value(ACCESS_TOKEN)
@@ -162,11 +207,15 @@ async def _mint(
         iat=now,
         exp=now + lifetimes.access_token,
         bank_tokens=grant.bank_tokens,
+        aud=grant.resource,
+        jkt=jkt,
     )
     await svc.store.upsert(AccessToken.kind, access_token, at.to_json(), lifetimes.access_token)
     response: dict[str, Any] = {
         "access_token": access_token,
-        "token_type": "Bearer",
+        # RFC 9449 §5: "A token_type of DPoP MUST be included in the access token response
+        # to signal to the client that the access token was bound to its DPoP key"
+        "token_type": "DPoP" if jkt is not None else "Bearer",
         "expires_in": lifetimes.access_token,
         "scope": " ".join(scope),
     }
@@ -175,7 +224,7 @@ async def _mint(
     if OFFLINE_ACCESS in grant.scope:
         refresh_token = new_value(REFRESH_TOKEN)
         rt = RefreshToken(grant.grant_id, grant.client_id, grant.scope, now,
-                          now + lifetimes.refresh_token)
+                          now + lifetimes.refresh_token, jkt=refresh_jkt)
         await svc.store.upsert(
             RefreshToken.kind, refresh_token, rt.to_json(), lifetimes.refresh_token
         )
@@ -197,26 +246,39 @@ def _requested_scope(form: Mapping[str, str], granted: tuple[str, ...]) -> tuple
 
 
 async def refresh(
-    svc: Services, client: ClientSettings, form: Mapping[str, str]
+    svc: Services, client: ClientSettings, form: Mapping[str, str], *, jkt: str | None = None
 ) -> dict[str, Any]:
+    """``jkt``: the thumbprint of the request's valid DPoP proof key, if it had one."""
     token = form.get("refresh_token")
     if not token:
         raise OAuthError("invalid_request", "refresh_token is required")
     existing = await svc.store.find(RefreshToken.kind, token)
-    # RFC 6749 §6: "validate the refresh token and ensure that it was issued to the
-    # authenticated client"
-    if existing is not None and existing["client_id"] != client.client_id:
-        raise invalid_grant("the refresh token was issued to another client")
+    if existing is not None:
+        # RFC 6749 §6: "validate the refresh token and ensure that it was issued to the
+        # authenticated client"
+        if existing["client_id"] != client.client_id:
+            raise invalid_grant("the refresh token was issued to another client")
+        # checked before the token is consumed, so a request without the key (a thief's)
+        # does not use up the client's refresh token
+        _check_refresh_binding(existing.get("jkt"), jkt)
+        # a scope the grant does not cover is refused before anything is used up
+        _requested_scope(form, tuple(existing.get("scope") or ()))
+        if "resource" in form:
+            granted = await svc.store.find(Grant.kind, existing["grant_id"])
+            if granted is not None:
+                _check_resource(form, Grant.from_json(granted))
     consumed = await svc.store.consume(RefreshToken.kind, token, now=svc.now(), marker_ttl=None)
     if consumed is None:
         raise invalid_grant("the refresh token is unknown or expired")
     if consumed.replay:
-        return await _retry_within_grace(svc, client, token, consumed.payload)
+        return await _retry_within_grace(svc, client, token, consumed.payload, jkt)
     rt = RefreshToken.from_json(consumed.payload)
     if rt.client_id != client.client_id:
         raise invalid_grant("the refresh token was issued to another client")
+    _check_refresh_binding(rt.jkt, jkt)
     scope = _requested_scope(form, rt.scope)
     grant = await _live_grant(svc, rt.grant_id)
+    _check_resource(form, grant)
     try:
         grant = await _refresh_bank_tokens(svc, grant)
     except BankError as exc:
@@ -231,12 +293,13 @@ async def refresh(
     if not await svc.store.replace(Grant.kind, grant.grant_id, grant.to_json(),
                                    svc.config.lifetimes.refresh_token):
         raise invalid_grant("the grant was revoked")
-    response = await _mint(svc, grant, scope, nonce=None)
+    # RFC 9449 §5: the refreshed access token is bound to this request's proof key
+    response = await _mint(svc, grant, scope, nonce=None, jkt=jkt,
+                           refresh_jkt=_refresh_jkt(client, jkt))
     pair = {**response, "exp": svc.now() + int(response["expires_in"])}
+    rotated = RotatedPair(grant.grant_id, client.client_id, svc.cipher.encrypt(pair), jkt=jkt)
     await svc.store.upsert(
-        RotatedPair.kind, token,
-        RotatedPair(grant.grant_id, client.client_id, svc.cipher.encrypt(pair)).to_json(),
-        svc.config.lifetimes.refresh_grace + 1,
+        RotatedPair.kind, token, rotated.to_json(), svc.config.lifetimes.refresh_grace + 1
     )
     return response
 
@@ -258,10 +321,12 @@ async def _refresh_bank_tokens(svc: Services, grant: Grant) -> Grant:
 
 
 async def _retry_within_grace(
-    svc: Services, client: ClientSettings, token: str, marker: Mapping[str, Any]
+    svc: Services, client: ClientSettings, token: str, marker: Mapping[str, Any],
+    jkt: str | None,
 ) -> dict[str, Any]:
     """A refresh token used again: inside ``refresh_grace`` the client gets the pair the
-    first use produced (a lost response is retried); after it, RFC 9700 §4.14.2: the
+    first use produced (a lost response is retried) when it proves the same DPoP key the
+    first use did (if it proved one); after it, RFC 9700 §4.14.2: the
     authorization server "cannot determine which party submitted the invalid refresh
     token, it will revoke the active refresh token", here the whole grant."""
     grant_id = marker.get("grant_id")
@@ -279,6 +344,7 @@ async def _retry_within_grace(
             rotated = RotatedPair.from_json(data)
             if rotated.client_id != client.client_id:
                 raise invalid_grant("the refresh token was issued to another client")
+            _check_refresh_binding(rotated.jkt, jkt)
             pair = svc.cipher.decrypt(rotated.pair)
             pair["expires_in"] = max(0, int(pair.pop("exp")) - svc.now())
             return pair

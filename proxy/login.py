@@ -26,6 +26,7 @@ from proxy.endpoints.authorize_checks import (
     check_client,
     check_native_callback_uri,
     check_redirect_uri,
+    check_resource_known,
 )
 from proxy.errors import OAuthError, RedirectTarget, next_step
 from proxy.par import resolve
@@ -86,9 +87,19 @@ async def check_request(
         # answered with 400 JSON, never sent on to an app
         check_native_callback_uri(client, params)
     target = RedirectTarget(redirect_uri, params.get("state"), svc.issuer, native=native)
+    if client.profile == "fapi2" and "request_uri" not in raw:
+        # FAPI 2.0 Security Profile §5.3.2.2: the authorization server "shall require
+        # pushed authorization requests"; RFC 9126 §4: such a server "will refuse, using
+        # the invalid_request error code, to process any request to the authorization
+        # endpoint that does not have a request_uri parameter with a value obtained from
+        # the PAR endpoint."
+        raise OAuthError(
+            "invalid_request", "this client must push its request to /par", redirect=target
+        )
     try:
         for check in REDIRECTED_CHECKS:
             check(client, params)
+        check_resource_known(svc.config.resource_servers, params)
     except OAuthError as err:
         err.redirect = err.redirect or target
         raise
@@ -211,6 +222,11 @@ def _transaction(
         bank_id=bank.id,
         conn_data=dict(conn_data or {}),
         native=login.native,
+        # RFC 8707 §2.1: "If the client omits the resource parameter when requesting
+        # authorization, the authorization server MAY process the request with no specific
+        # resource or by using a predefined default resource value."
+        resource=params.get("resource", login.client.default_resource),
+        dpop_jkt=params.get("dpop_jkt"),
     )
 
 

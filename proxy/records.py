@@ -52,6 +52,11 @@ class Transaction(Record):
     native: bool = False
     # decoupled banks only: see proxy.decoupled.Poll
     poll: dict[str, Any] | None = None
+    # RFC 8707: the audience of the tokens (the request's resource, or the client's
+    # default_resource); None: no specific resource
+    resource: str | None = None
+    # RFC 9449 §10: the code is bound to this DPoP key thumbprint
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,7 @@ class Grant(Record):
     claims: dict[str, Any]
     bank_tokens: str  # JWE of federation.protocol.BankTokens.to_dict()
     nonce: str | None = None
+    resource: str | None = None  # RFC 8707, from the Transaction: the tokens' audience
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,7 @@ class Code(Record):
     client_id: str
     redirect_uri: str
     code_challenge: str
+    dpop_jkt: str | None = None  # RFC 9449 §10: the token request's proof must use this key
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,8 @@ class AccessToken(Record):
     iat: int
     exp: int
     bank_tokens: str  # JWE, as in Grant
+    aud: str | None = None  # RFC 8707: the one resource server that sees it active
+    jkt: str | None = None  # RFC 9449: DPoP-bound to the key with this thumbprint
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,8 @@ class RefreshToken(Record):
     scope: tuple[str, ...]
     iat: int
     exp: int
+    # RFC 9449 §5: a public client's refresh token is bound to its DPoP key
+    jkt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,3 +140,4 @@ class RotatedPair(Record):
     grant_id: str
     client_id: str
     pair: str  # JWE of the token response the rotation produced, with its "exp"
+    jkt: str | None = None  # the DPoP key the rotation's proof used: a retry must use it

@@ -68,6 +68,18 @@ class ClientSettings:
     fallback_acr: str | None = None
     client_secret: str | None = None  # confidential with client_secret_basic/post
     jwks: dict[str, object] | None = None  # confidential with private_key_jwt (public JWKS)
+    # instead of client_secret: SHA-256 of the secret (32 bytes); only the hash is kept
+    client_secret_sha256: bytes | None = None
+    # "fapi2": FAPI 2.0 Security Profile rules for this client (docs/security.md)
+    profile: Literal["default", "fapi2"] = "default"
+    # tokens must be DPoP-bound (RFC 9449); always so with profile fapi2
+    require_dpop: bool = False
+    # RFC 8707: the audience of this client's tokens when the request names no resource
+    default_resource: str | None = None
+
+    @property
+    def dpop_required(self) -> bool:
+        return self.require_dpop or self.profile == "fapi2"
 
 
 @dataclass(frozen=True)
@@ -91,8 +103,26 @@ class Apps:
 @dataclass(frozen=True)
 class ResourceServer:
     client_id: str
-    client_secret: str
+    client_secret: str | None = None  # HTTP Basic at /introspect
     receive_bank_token: bool = False
+    # RFC 8707: the resource URI this API serves; a token whose audience is another
+    # resource is inactive for it. None: it sees tokens issued without a resource.
+    audience: str | None = None
+    jwks: dict[str, object] | None = None  # private_key_jwt at /introspect (public JWKS)
+    client_secret_sha256: bytes | None = None  # instead of client_secret
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Requests per ``window`` seconds, counted in the store, per endpoint name
+    (``authorize``, ``token``, ``par``, ``introspect``); an endpoint left out is not
+    limited."""
+
+    window: int = 60
+    per_client: dict[str, int] = field(default_factory=dict)
+    per_address: dict[str, int] = field(default_factory=dict)
+    # take the client address from the last X-Forwarded-For hop (behind a proxy you run)
+    trust_forwarded_for: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,3 +137,4 @@ class Config:
     clients: tuple[ClientSettings, ...] = ()
     apps: Apps = field(default_factory=Apps)
     resource_servers: tuple[ResourceServer, ...] = ()
+    rate_limits: RateLimits | None = None  # None: no limits

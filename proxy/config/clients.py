@@ -12,15 +12,22 @@ from jwcrypto.common import JWException
 from proxy.config.env import UNRESOLVED
 from proxy.config.errors import Problems, item
 from proxy.config.reader import Section, describe
-from proxy.config.urls import check_https, check_redirect_uri
+from proxy.config.urls import check_https, check_redirect_uri, check_resource
 from proxy.settings import AndroidApp, Apps, ClientSettings, IosApp, ResourceServer
 
 CLIENT_KEYS = (
     "client_id", "type", "redirect_uris", "acr_values", "default_acr", "scopes",
-    "native_callback_uris", "client_secret", "jwks", "fallback_acr",
+    "native_callback_uris", "client_secret", "jwks", "fallback_acr", "client_secret_sha256",
+    "profile", "require_dpop", "default_resource",
 )  # fmt: skip
 CLIENT_TYPES: tuple[Literal["public", "confidential"], ...] = ("public", "confidential")
-RESOURCE_SERVER_KEYS = ("client_id", "client_secret", "receive_bank_token")
+RESOURCE_SERVER_KEYS = (
+    "client_id", "client_secret", "client_secret_sha256", "jwks", "receive_bank_token",
+    "audience",
+)  # fmt: skip
+PROFILES: tuple[Literal["default", "fapi2"], ...] = ("default", "fapi2")
+FAPI2_MAX_CODE_LIFETIME = 60
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 # assetlinks.json: SHA-256 of the signing certificate, upper-case hex pairs joined by ':'
 _FINGERPRINT = re.compile(r"[0-9A-F]{2}(:[0-9A-F]{2}){31}")
 
@@ -50,16 +57,27 @@ def _read_client(s: Section, routes: Mapping[str, str]) -> ClientSettings | None
             s.problems.add(path, _no_route(acr, routes))
     default_acr = _client_acr(s, "default_acr", acr_values, routes)
     fallback_acr = _client_acr(s, "fallback_acr", acr_values, routes)
-    client_secret = s.opt_text("client_secret", secret=True)
-    jwks = _jwks(s)
-    if kind == "confidential" and not (s.has("client_secret") or s.has("jwks")):
-        s.problems.add(s.path, "a confidential client needs client_secret, or jwks "
-                       "(its public keys, for private_key_jwt)")  # fmt: skip
+    client_secret, secret_hash, jwks = _credentials(s)
+    if kind == "confidential" and not (
+        s.has("client_secret") or s.has("client_secret_sha256") or s.has("jwks")
+    ):
+        s.problems.add(s.path, "a confidential client needs client_secret (or client_secret_"
+                       "sha256), or jwks (its public keys, for private_key_jwt)")  # fmt: skip
     if kind == "public":
-        for key in ("client_secret", "jwks"):
+        for key in ("client_secret", "client_secret_sha256", "jwks"):
             if s.has(key):
                 s.report(key, "a public client has no credentials; remove it, "
                          "or make the client confidential")  # fmt: skip
+    profile = s.choice("profile", PROFILES, "default") or "default"
+    if profile == "fapi2":
+        # FAPI 2.0 Security Profile §5.3.2.1: the authorization server "shall only support
+        # confidential clients" and authenticates them with mTLS or private_key_jwt
+        # (§5.3.2.1, client authentication); this proxy offers private_key_jwt.
+        if kind != "confidential" or not s.has("jwks") or s.has("client_secret") or s.has(
+            "client_secret_sha256"
+        ):
+            s.report("profile", "fapi2 needs a confidential client that authenticates with "
+                     "private_key_jwt: give it jwks and no client secret")  # fmt: skip
     client = ClientSettings(
         client_id=s.text("client_id", required=True),
         type=kind or "public",
@@ -71,6 +89,10 @@ def _read_client(s: Section, routes: Mapping[str, str]) -> ClientSettings | None
         fallback_acr=fallback_acr,
         client_secret=client_secret,
         jwks=jwks,
+        client_secret_sha256=secret_hash,
+        profile=profile,
+        require_dpop=s.flag("require_dpop", False),
+        default_resource=_resource(s, "default_resource"),
     )
     return None if s.broken else client
 
@@ -100,6 +122,31 @@ def _uris(
             s.problems.add(path, "is listed twice")
         uris.append(uri)
     return tuple(uris)
+
+
+def _credentials(s: Section) -> tuple[str | None, bytes | None, dict[str, object] | None]:
+    """client_secret, or client_secret_sha256 (hex SHA-256 of the secret: only the hash
+    is ever in memory), and/or jwks (public keys, for private_key_jwt)."""
+    client_secret = s.opt_text("client_secret", secret=True)
+    secret_hash = None
+    hashed = s.opt_text("client_secret_sha256", secret=True)
+    if hashed is not None:
+        if not _SHA256_HEX.fullmatch(hashed):
+            s.report("client_secret_sha256", "must be the SHA-256 of the secret as 64 hex "
+                     "digits (e.g. printf %s \"$SECRET\" | sha256sum)")  # fmt: skip
+        else:
+            secret_hash = bytes.fromhex(hashed)
+        if client_secret is not None:
+            s.report("client_secret_sha256", "give client_secret or its hash, not both")
+    return client_secret, secret_hash, _jwks(s)
+
+
+def _resource(s: Section, key: str) -> str | None:
+    uri = s.opt_text(key)
+    problem = check_resource(uri) if uri else None
+    if problem:
+        s.report(key, problem)
+    return uri
 
 
 def _no_route(acr: str, routes: Mapping[str, str]) -> str:
@@ -143,10 +190,18 @@ def read_resource_servers(top: Section) -> list[tuple[str, ResourceServer]]:
     servers: list[tuple[str, ResourceServer]] = []
     for path, value in top.items("resource_servers"):
         s = Section(value, path, top.problems, RESOURCE_SERVER_KEYS)
+        client_secret, secret_hash, jwks = _credentials(s)
+        if not (s.has("client_secret") or s.has("client_secret_sha256") or s.has("jwks")):
+            s.problems.add(path, "a resource server needs client_secret (or "
+                           "client_secret_sha256), or jwks (for private_key_jwt)")  # fmt: skip
+        audience = _resource(s, "audience")
         server = ResourceServer(
             client_id=s.text("client_id", required=True),
-            client_secret=s.text("client_secret", required=True, secret=True),
+            client_secret=client_secret,
             receive_bank_token=s.flag("receive_bank_token", False),
+            audience=audience,
+            jwks=jwks,
+            client_secret_sha256=secret_hash,
         )
         if not s.broken:
             servers.append((path, server))
@@ -169,6 +224,31 @@ def check_client_ids(
             )
         elif client_id:
             seen[client_id] = path
+
+
+def check_across(
+    clients: list[tuple[str, ClientSettings]],
+    servers: list[tuple[str, ResourceServer]],
+    authorization_code_lifetime: int,
+    problems: Problems,
+) -> None:
+    """A client's default_resource is some resource server's audience; a fapi2 client's
+    codes live at most 60 s (FAPI 2.0 Security Profile §5.3.2.1: the authorization
+    server "shall issue authorization codes with a maximum lifetime of 60 seconds")."""
+    audiences = {r.audience for _, r in servers if r.audience}
+    for path, client in clients:
+        if client.default_resource and client.default_resource not in audiences:
+            problems.add(
+                f"{path}.default_resource",
+                f"{client.default_resource!r} is not the audience of any resource server "
+                f"(audiences: {', '.join(sorted(audiences)) or 'none'})",
+            )
+        if client.profile == "fapi2" and authorization_code_lifetime > FAPI2_MAX_CODE_LIFETIME:
+            problems.add(
+                f"{path}.profile",
+                f"fapi2 needs lifetimes.authorization_code <= {FAPI2_MAX_CODE_LIFETIME} "
+                f"(it is {authorization_code_lifetime})",
+            )
 
 
 def read_apps(top: Section) -> Apps:

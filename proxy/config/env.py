@@ -50,15 +50,27 @@ class Protected:
         self._references.append(match.group(0))
         return f"{self._prefix}{len(self._references) - 1}z"
 
-    def restore(self, data: object) -> object:
-        """``data`` parsed from :attr:`text`, with the references back in every string."""
+    def restore(self, data: object, _inside: frozenset[int] = frozenset()) -> object:
+        """``data`` parsed from :attr:`text`, with the references back in every string.
+        A YAML alias to a node that contains it (``a: &x [b, *x]``) builds a cycle: it
+        raises RecursiveAlias, never recurses without end."""
         if isinstance(data, str):
             return self._token.sub(lambda m: self._references[int(m.group(1))], data)
-        if isinstance(data, Mapping):
-            return {self.restore(key): self.restore(value) for key, value in data.items()}
-        if isinstance(data, list):
-            return [self.restore(value) for value in data]
+        if isinstance(data, Mapping | list):
+            if id(data) in _inside:
+                raise RecursiveAlias("a YAML alias refers to a node that contains it")
+            inside = _inside | {id(data)}
+            if isinstance(data, list):
+                return [self.restore(value, inside) for value in data]
+            return {
+                self.restore(key, inside): self.restore(value, inside)
+                for key, value in data.items()
+            }
         return data
+
+
+class RecursiveAlias(ValueError):
+    """The YAML holds a cycle (an alias inside the node it names)."""
 
 
 def substitute(

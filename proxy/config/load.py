@@ -10,17 +10,24 @@ from typing import Literal
 import yaml
 
 from proxy.config.banks import acr_routes, read_banks
-from proxy.config.clients import check_client_ids, read_apps, read_clients, read_resource_servers
-from proxy.config.env import Protected, substitute
+from proxy.config.clients import (
+    check_across,
+    check_client_ids,
+    read_apps,
+    read_clients,
+    read_resource_servers,
+)
+from proxy.config.env import Protected, RecursiveAlias, substitute
 from proxy.config.errors import ConfigError, Problems
 from proxy.config.keys import read_signing_keys, read_token_encryption
+from proxy.config.limits import read_rate_limits
 from proxy.config.reader import Section
 from proxy.config.urls import check_issuer
 from proxy.settings import Config, Keys, Lifetimes, Listen, StoreSettings, Subject
 
 TOP_KEYS = (
     "issuer", "listen", "store", "keys", "lifetimes", "subject", "banks", "clients", "apps",
-    "resource_servers",
+    "resource_servers", "rate_limits",
 )  # fmt: skip
 STORE_SCHEMES = ("redis", "rediss", "redis+sentinel", "unix", "memory")
 LIFETIMES = tuple(Lifetimes.__dataclass_fields__)
@@ -44,6 +51,8 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
         data = protected.restore(yaml.safe_load(protected.text))
     except yaml.YAMLError as exc:
         raise ConfigError([f"{file}: {_yaml_problem(exc)}"]) from exc
+    except RecursiveAlias as exc:
+        raise ConfigError([f"{file}: {exc}"]) from exc
     env = os.environ if environ is None else environ
     return parse_config(data, file.resolve().parent, env)
 
@@ -74,7 +83,9 @@ def parse_config(data: object, base_dir: Path, environ: Mapping[str, str]) -> Co
     clients = read_clients(top, acr_routes(banks))
     apps = read_apps(top)
     servers = read_resource_servers(top)
+    rate_limits = read_rate_limits(top)
     check_client_ids(clients, servers, problems)
+    check_across(clients, servers, lifetimes.authorization_code, problems)
     problems.raise_if_any()
     return Config(
         issuer=issuer,
@@ -87,6 +98,7 @@ def parse_config(data: object, base_dir: Path, environ: Mapping[str, str]) -> Co
         clients=tuple(client for _, client in clients),
         apps=apps,
         resource_servers=tuple(server for _, server in servers),
+        rate_limits=rate_limits,
     )
 
 

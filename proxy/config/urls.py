@@ -82,3 +82,19 @@ def check_https(uri: str) -> str | None:
     if parts.fragment or "#" in uri:
         return f"must not have a fragment (got {uri!r})"
     return None
+
+
+def check_resource(uri: str) -> str | None:
+    """What is wrong with ``uri`` as a resource indicator (an API's audience), or None.
+
+    RFC 8707 §2: the value "MUST be an absolute URI, as specified by Section 4.3 of
+    [RFC3986]" and "MUST NOT include a fragment component"."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError as exc:
+        return f"is not a valid URI ({exc})"
+    if not _SCHEME.fullmatch(parts.scheme or "") or not (parts.netloc or parts.path):
+        return f"must be an absolute URI, like https://api.merchant.example (got {uri!r})"
+    if parts.fragment or uri.endswith("#"):
+        return f"must not have a fragment (got {uri!r})"
+    return None

@@ -10,12 +10,10 @@ client with ``error``, ``state`` and ``iss``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from ipaddress import ip_address
-from urllib.parse import urlsplit
+from collections.abc import Callable, Iterable, Mapping
 
 from proxy.errors import OAuthError
-from proxy.settings import ClientSettings
+from proxy.settings import ClientSettings, ResourceServer
 
 Params = Mapping[str, str]
 
@@ -28,27 +26,24 @@ def check_client(client: ClientSettings | None, params: Params) -> ClientSetting
     return client
 
 
-def _is_loopback(host: str | None) -> bool:
-    try:
-        return host is not None and ip_address(host).is_loopback
-    except ValueError:
-        return False
+# http://127.x.y.z[:port]/rest or http://[::1][:port]/rest, nothing else: no userinfo, no
+# whitespace or control characters (urlsplit would quietly drop some), no fragment
+_LOOPBACK_URI = re.compile(
+    r"http://(?P<host>127(?:\.[0-9]{1,3}){3}|\[::1\])(?::(?P<port>[0-9]{1,5}))?(?P<rest>[^\x00-\x20\x7f#]*)"
+)
 
 
 def redirect_uri_matches(registered: str, given: str) -> bool:
     """Exact string match (RFC 9700 §4.1.3), except RFC 8252 §7.3 for loopback IP
     redirects: "The authorization server MUST allow any port to be specified at the time
-    of the request for loopback IP redirect URIs"."""
+    of the request for loopback IP redirect URIs". Only the port may differ: host, path
+    and query must be the registered ones, character for character."""
     if registered == given:
         return True
-    reg, req = urlsplit(registered), urlsplit(given)
-    return (
-        reg.scheme == req.scheme == "http"
-        and _is_loopback(reg.hostname)
-        and reg.hostname == req.hostname
-        and (reg.path, reg.query) == (req.path, req.query)
-        and req.port is not None
-    )
+    reg, req = _LOOPBACK_URI.fullmatch(registered), _LOOPBACK_URI.fullmatch(given)
+    if reg is None or req is None or req["port"] is None or not 0 < int(req["port"]) < 65536:
+        return False
+    return (reg["host"], reg["rest"]) == (req["host"], req["rest"])
 
 
 def check_redirect_uri(client: ClientSettings, params: Params) -> str:
@@ -110,7 +105,7 @@ def check_scope(client: ClientSettings, params: Params) -> None:
         raise OAuthError("invalid_scope", f"scope not allowed for this client: {' '.join(unknown)}")
 
 
-_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def check_pkce(client: ClientSettings, params: Params) -> None:
@@ -121,7 +116,7 @@ def check_pkce(client: ClientSettings, params: Params) -> None:
         raise OAuthError("invalid_request", "code_challenge is required (PKCE with S256)")
     if params.get("code_challenge_method") != "S256":
         raise OAuthError("invalid_request", "code_challenge_method must be S256")
-    if not _CHALLENGE.match(params["code_challenge"]):
+    if not _CHALLENGE.fullmatch(params["code_challenge"]):
         raise OAuthError("invalid_request", "code_challenge must be a base64url SHA-256 hash")
 
 
@@ -135,6 +130,46 @@ def check_prompt(client: ClientSettings, params: Params) -> None:
         raise OAuthError("login_required", "a bank login needs the user")
 
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def check_resource(client: ClientSettings, params: Params) -> None:
+    """RFC 8707 §2, resource: "Its value MUST be an absolute URI, as specified by Section
+    4.3 of [RFC3986]. The URI MUST NOT include a fragment component." Failures are
+    invalid_target: "The requested resource is invalid, missing, unknown, or malformed."
+    (One value only: a repeated parameter is refused when the request is read.)"""
+    resource = params.get("resource")
+    if resource is None:
+        return
+    if "#" in resource:
+        raise OAuthError("invalid_target", "resource must not include a fragment")
+    if not _SCHEME.match(resource) or any(c.isspace() for c in resource):
+        raise OAuthError("invalid_target", "resource must be an absolute URI")
+
+
+def check_resource_known(servers: Iterable[ResourceServer], params: Params) -> None:
+    """RFC 8707 §2.1: "If the authorization server fails to parse the provided value(s) or
+    does not consider the resource(s) acceptable, it should reject the request with an
+    error response using the error code invalid_target": acceptable is the audience of a
+    configured resource server (the check needs the configuration, so it is not one of
+    REDIRECTED_CHECKS; callers run it right after them)."""
+    resource = params.get("resource")
+    if resource is not None and resource not in {s.audience for s in servers}:
+        raise OAuthError("invalid_target", "resource is not a resource server known here")
+
+
+_JKT = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def check_dpop_jkt(client: ClientSettings, params: Params) -> None:
+    """RFC 9449 §10: "The value of the dpop_jkt authorization request parameter is the JWK
+    Thumbprint [RFC7638] of the proof-of-possession public key using the SHA-256 hash
+    function": 43 base64url characters."""
+    jkt = params.get("dpop_jkt")
+    if jkt is not None and not _JKT.fullmatch(jkt):
+        raise OAuthError("invalid_request", "dpop_jkt must be a base64url SHA-256 thumbprint")
+
+
 REDIRECTED_CHECKS: tuple[Check, ...] = (
     check_response_type,
     check_response_mode,
@@ -142,4 +177,6 @@ REDIRECTED_CHECKS: tuple[Check, ...] = (
     check_scope,
     check_pkce,
     check_prompt,
+    check_resource,
+    check_dpop_jkt,
 )

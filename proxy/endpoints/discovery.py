@@ -8,6 +8,7 @@ from aiohttp import web
 
 from proxy.client_assertion import ALGS as ASSERTION_ALGS
 from proxy.context import SERVICES, Services
+from proxy.dpop import ALGS as DPOP_ALGS
 
 CACHE = {"Cache-Control": "public, max-age=300"}
 CLIENT_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
@@ -47,6 +48,9 @@ def metadata(svc: Services) -> dict[str, Any]:
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
         "introspection_signing_alg_values_supported": [svc.signer.alg],
         "code_challenge_methods_supported": ["S256"],
+        # RFC 9449 §5.1: "the JWS alg values ... supported by the authorization server for
+        # DPoP proof JWTs" (a fapi2 client may not use RS256)
+        "dpop_signing_alg_values_supported": list(DPOP_ALGS),
         "claims_supported": claims,
         "acr_values_supported": [acr for b in banks for acr in b.acr_values],
         "claims_parameter_supported": False,

@@ -1,4 +1,5 @@
-"""/healthz (the process serves) and /readyz (the store answers; banks reported only)."""
+"""/healthz (the process serves) and /readyz (the store answers; banks reported only;
+503 at once while the process drains before it stops)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,19 @@ from aiohttp import web
 from federation.protocol import BankAdapter
 from proxy.context import SERVICES
 from proxy.store import StoreUnavailable
+
+
+class Drain:
+    """Set when the process is told to stop (``app2app-proxy serve`` on SIGTERM): readiness
+    fails so the load balancer stops sending, while every request that still comes is
+    served as usual."""
+
+    def __init__(self) -> None:
+        self.draining = False
+
+
+# on the app when the CLI runs it; an app without one never drains
+DRAIN = web.AppKey("drain", Drain)
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
@@ -30,6 +44,17 @@ async def _bank_status(adapter: BankAdapter) -> Mapping[str, Any]:
 
 
 async def readyz(request: web.Request) -> web.StreamResponse:
+    drain = request.app.get(DRAIN)
+    if drain is not None and drain.draining:
+        # at once, asking nothing of the store or the banks
+        return web.json_response(
+            {
+                "error": "temporarily_unavailable",
+                "error_description": "this instance is shutting down",
+                "status": "draining",
+            },
+            status=503,
+        )
     svc = request.app[SERVICES]
     statuses = await asyncio.gather(*(_bank_status(a) for a in svc.adapters.values()))
     banks = {bank_id: dict(s) for bank_id, s in zip(svc.adapters, statuses, strict=True)}

@@ -10,7 +10,7 @@ from aiohttp import web
 from proxy.context import SERVICES, Services
 from proxy.endpoints.token import NO_STORE
 from proxy.errors import OAuthError
-from proxy.forms import read_params
+from proxy.forms import FORM, read_params
 from proxy.grants import active_access_token
 from proxy.records import AccessToken
 from proxy.settings import ResourceServer
@@ -31,6 +31,17 @@ def _introspection(svc: Services, at: AccessToken, server: ResourceServer) -> di
         "acr": at.acr,
         "bank_id": at.bank_id,
     }
+    if at.aud is not None:
+        # RFC 8707 §2: "the top-level member of the same name provides the audience
+        # restriction information in a Token Introspection [RFC7662] response"
+        body["aud"] = at.aud
+    if at.jkt is not None:
+        # RFC 9449 §6.2: the hash of the key "is conveyed using the same cnf content with
+        # jkt member structure ... as a top-level member of the introspection response
+        # JSON"; "If the token_type member is included in the introspection response, it
+        # MUST contain the value DPoP."
+        body["cnf"] = {"jkt": at.jkt}
+        body["token_type"] = "DPoP"
     if at.authentication_level:
         body["authentication_level"] = at.authentication_level
     if server.receive_bank_token:
@@ -43,13 +54,19 @@ def _introspection(svc: Services, at: AccessToken, server: ResourceServer) -> di
 
 async def introspect(request: web.Request) -> web.StreamResponse:
     svc = request.app[SERVICES]
-    server = svc.clients.authenticate_resource_server(request)
+    # a request without a form body is still told 401 first when it has no credentials
+    params = await read_params(request) if request.content_type == FORM else {}
+    server = await svc.clients.authenticate_resource_server(request, params)
     structlog.contextvars.bind_contextvars(client_id=server.client_id)
-    params = await read_params(request)
     token = params.get("token")
     if token is None:
         raise OAuthError("invalid_request", "token is missing")
     at = await active_access_token(svc, token)
+    # RFC 8707 §2: "The authorization server SHOULD audience-restrict issued access tokens
+    # to the resource(s) indicated by the resource parameter": a token is active only for
+    # the resource server whose audience it names (no resource: those with no audience)
+    if at is not None and at.aud != server.audience:
+        at = None
     # RFC 7662 §2.2: for a token that is not active "the authorization server MUST
     # return an introspection response with the "active" field set to "false"" and
     # "SHOULD NOT include any additional information about an inactive token".

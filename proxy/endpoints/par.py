@@ -5,12 +5,20 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
-from proxy.context import SERVICES
-from proxy.endpoints.authorize_checks import REDIRECTED_CHECKS, check_redirect_uri
+from proxy import dpop
+from proxy.context import SERVICES, Services
+from proxy.endpoints.authorize_checks import (
+    REDIRECTED_CHECKS,
+    check_redirect_uri,
+    check_resource_known,
+)
 from proxy.endpoints.token import NO_STORE
 from proxy.errors import OAuthError
 from proxy.forms import read_params
 from proxy.par import push
+from proxy.settings import ClientSettings
+
+PATH = "/par"
 
 
 async def par(request: web.Request) -> web.StreamResponse:
@@ -37,9 +45,33 @@ async def par(request: web.Request) -> web.StreamResponse:
     check_redirect_uri(client, params)
     for check in REDIRECTED_CHECKS:
         check(client, params)
+    check_resource_known(svc.config.resource_servers, params)
+    headers = dict(NO_STORE)
+    if "DPoP" in request.headers:
+        params = {**params, "dpop_jkt": await _proof_key(svc, request, client, params)}
+        headers["DPoP-Nonce"] = dpop.new_nonce(svc)
     request_uri = await push(svc, client, params)
     lifetime = svc.config.lifetimes.request_uri
     # RFC 9126 §2.2: "201 HTTP status code" with request_uri and expires_in
     return web.json_response(
-        {"request_uri": request_uri, "expires_in": lifetime}, status=201, headers=NO_STORE
+        {"request_uri": request_uri, "expires_in": lifetime}, status=201, headers=headers
     )
+
+
+async def _proof_key(
+    svc: Services, request: web.Request, client: ClientSettings, params: dict[str, str]
+) -> str:
+    """RFC 9449 §10.1: "authorization servers that support both PAR and DPoP MUST support
+    the DPoP header in PAR requests"; the proof's key binds the code like dpop_jkt, and
+    "if both mechanisms are used at the same time, the authorization server MUST reject
+    the request if the JWK Thumbprint in dpop_jkt does not match the public key in the
+    DPoP header"."""
+    try:
+        jkt = await dpop.verify(svc, request, path=PATH, algs=dpop.algs_for(client))
+        if jkt is None or params.get("dpop_jkt") not in (None, jkt):
+            raise dpop.error(svc, "invalid_dpop_proof", "dpop_jkt does not match the DPoP "
+                             "proof's key", resource=False)  # fmt: skip
+    except OAuthError as err:
+        err.headers.setdefault("DPoP-Nonce", dpop.new_nonce(svc))
+        raise
+    return jkt

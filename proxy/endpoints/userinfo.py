@@ -1,60 +1,114 @@
-"""GET/POST /userinfo: the claims of the access token's subject (OIDC Core §5.3)."""
+"""GET/POST /userinfo: the claims of the access token's subject (OIDC Core §5.3).
+
+Bearer tokens (RFC 6750) and DPoP-bound tokens (RFC 9449 §7) are both accepted, each
+only in its own scheme."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from proxy.context import SERVICES
+from proxy import dpop
+from proxy.context import SERVICES, Services
 from proxy.endpoints.token import NO_STORE
 from proxy.errors import OAuthError
 from proxy.forms import FORM, read_params
 from proxy.grants import active_access_token
-from proxy.records import Grant
+from proxy.records import AccessToken, Grant
 
+PATH = "/userinfo"
 REALM = 'Bearer realm="app2app-proxy"'
+# RFC 9449 §7.2: a resource supporting both schemes may challenge with both; "An algs
+# parameter SHOULD be included to signal to the client the JWS algorithms that are
+# acceptable for the DPoP proof JWT."
+DPOP_CHALLENGE = f'DPoP algs="{" ".join(dpop.ALGS)}"'
+CHALLENGES = f"{REALM}, {DPOP_CHALLENGE}"
 
 
-async def _bearer_token(request: web.Request) -> str:
-    """RFC 6750 §2.1 header, or §2.2 form body on POST; "Clients MUST NOT use more than
-    one method to transmit the token in each request." """
+async def _access_token(request: web.Request) -> tuple[str, str]:
+    """The scheme ("bearer" or "dpop") and the token. RFC 6750 §2.1 header, or §2.2 form
+    body on POST; "Clients MUST NOT use more than one method to transmit the token in
+    each request." RFC 9449 §7.1: a DPoP-bound token is sent "using the Authorization
+    request header field ... with an authentication scheme of DPoP"."""
     header = request.headers.get("Authorization")
     from_header = None
+    scheme = "bearer"
     if header is not None:
         scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            raise OAuthError("invalid_request", "use Authorization: Bearer <token>",
-                             status=400, headers={"WWW-Authenticate": REALM})
+        scheme = scheme.lower()
+        if scheme not in ("bearer", "dpop") or not value.strip():
+            raise OAuthError("invalid_request", "use Authorization: Bearer or DPoP <token>",
+                             status=400, headers={"WWW-Authenticate": CHALLENGES})
         from_header = value.strip()
     from_body = None
     if request.method == "POST" and request.content_type == FORM:
-        from_body = (await read_params(request)).get("access_token")
+        try:
+            from_body = (await read_params(request)).get("access_token")
+        except OAuthError as err:
+            # RFC 6750 §3: the resource server answers with its challenge, here too
+            err.headers.setdefault("WWW-Authenticate", CHALLENGES)
+            raise
     if from_header and from_body:
         raise OAuthError("invalid_request", "send the access token once",
-                         headers={"WWW-Authenticate": REALM})
+                         headers={"WWW-Authenticate": CHALLENGES})
     token = from_header or from_body
     if token is None:
         # RFC 6750 §3.1: without authentication information the error code is omitted
         raise OAuthError("invalid_token", "an access token is required", status=401,
-                         headers={"WWW-Authenticate": REALM})
-    return token
+                         headers={"WWW-Authenticate": CHALLENGES})
+    return scheme, token
 
 
-def _invalid_token() -> OAuthError:
-    return OAuthError("invalid_token", "the access token is invalid or expired", status=401,
-                      headers={"WWW-Authenticate": REALM + ', error="invalid_token"'})
+def _invalid_token(description: str = "the access token is invalid or expired") -> OAuthError:
+    return OAuthError("invalid_token", description, status=401,
+                      headers={"WWW-Authenticate": REALM + ', error="invalid_token", '
+                               + DPOP_CHALLENGE})
+
+
+async def _dpop_bound(svc: Services, request: web.Request, token: str) -> AccessToken:
+    """RFC 9449 §7.1: "a resource server MUST check that a DPoP proof was also received in
+    the DPoP header field of the HTTP request, check the DPoP proof according to the
+    rules in Section 4.3, and check that the public key of the DPoP proof matches the
+    public key to which the access token is bound"."""
+    at = await active_access_token(svc, token)
+    algs = dpop.algs_for(svc.clients.get(at.client_id) if at else None)
+    if at is None:
+        raise dpop.error(svc, "invalid_token", "the access token is invalid or expired",
+                         resource=True, algs=algs)
+    jkt = await dpop.verify(svc, request, path=PATH, algs=algs, access_token=token,
+                            resource=True)
+    if jkt is None:
+        raise dpop.error(svc, "invalid_dpop_proof", "a DPoP proof is required",
+                         resource=True, algs=algs)
+    if at.jkt is None or at.jkt != jkt:
+        raise dpop.error(svc, "invalid_token", "Invalid DPoP key binding",
+                         resource=True, algs=algs)
+    return at
 
 
 async def userinfo(request: web.Request) -> web.StreamResponse:
     svc = request.app[SERVICES]
-    at = await active_access_token(svc, await _bearer_token(request))
+    scheme, token = await _access_token(request)
+    headers = dict(NO_STORE)
+    if scheme == "dpop":
+        at: AccessToken | None = await _dpop_bound(svc, request, token)
+        # RFC 9449 §9: resource servers "provide the nonce using the DPoP-Nonce header in
+        # the same way that authorization servers do as described in Sections 8 and 8.2"
+        headers["DPoP-Nonce"] = dpop.new_nonce(svc)
+    else:
+        at = await active_access_token(svc, token)
+        if at is not None and at.jkt is not None:
+            # RFC 9449 §7.2: "such a protected resource MUST reject a DPoP-bound access
+            # token received as a bearer token per [RFC6750]"
+            raise _invalid_token("this access token is DPoP-bound: use the DPoP scheme")
     if at is None:
         raise _invalid_token()
     if "openid" not in at.scope:
+        challenge = "DPoP" if scheme == "dpop" else REALM + ","
         raise OAuthError("insufficient_scope", "the token was not granted the openid scope",
-                         status=403,
-                         headers={"WWW-Authenticate": REALM + ', error="insufficient_scope"'})
+                         status=403, headers={
+                             "WWW-Authenticate": f'{challenge} error="insufficient_scope"'})
     data = await svc.store.find(Grant.kind, at.grant_id)
     if data is None:
         raise _invalid_token()
     grant = Grant.from_json(data)
-    return web.json_response({**grant.claims, "sub": grant.sub}, headers=NO_STORE)
+    return web.json_response({**grant.claims, "sub": grant.sub}, headers=headers)

@@ -72,6 +72,14 @@ class Store(Protocol):
         """Destroy the grant record: every token that names this grant stops being valid."""
         ...
 
+    async def hit(self, kind: str, id: str, window: int) -> tuple[int, int]:
+        """Count one more event for ``(kind, id)``: atomically add 1 to its counter, which
+        is created at 1 with a TTL of ``window`` seconds (window >= 1) and keeps that TTL
+        as it grows. Returns ``(count, reset_in)``: the count this call made, and the
+        seconds (>= 1, rounded up) until the counter expires and counting starts over.
+        A fixed window: N concurrent hits on a fresh counter get the counts 1..N."""
+        ...
+
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers."""
         ...

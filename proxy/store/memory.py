@@ -12,6 +12,7 @@ Nothing is shared between processes: run one process, or use Redis.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -92,6 +93,16 @@ class MemoryStore:
 
     async def revoke_grant(self, grant_id: str) -> None:
         await self.destroy("grant", grant_id)
+
+    async def hit(self, kind: str, id: str, window: int) -> tuple[int, int]:
+        if window < 1:
+            raise ValueError(f"window must be at least 1 second, got {window}")
+        key = record_key(self._prefix, kind, id)
+        entry = self._get(key)
+        now = self._clock()
+        count, expires_at = (1, now + window) if entry is None else (int(entry[0]) + 1, entry[1])
+        self._put(key, str(count), expires_at)
+        return count, max(1, math.ceil(expires_at - now))
 
     async def ping(self) -> None:
         return None

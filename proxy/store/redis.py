@@ -2,9 +2,10 @@
 
 It fails fast. A Redis that is down or stuck must turn into a 503 within a
 second, not hang requests: short socket timeouts, one immediate retry on a
-broken connection (so the first call after Redis restarts goes through on a
-fresh connection), a bounded pool that callers wait on only briefly, and every
-redis-py error turned into :class:`StoreUnavailable`.
+broken connection for idempotent commands only (so the first call after Redis
+restarts goes through on a fresh connection, and a consume is never sent twice),
+a bounded pool that callers wait on only briefly, and every redis-py error
+turned into :class:`StoreUnavailable`.
 
 ``redis://``, ``rediss://`` and ``unix://`` URLs name one server (``cluster:
 true`` treats the URL as one node of a Redis Cluster, and the client discovers
@@ -16,9 +17,11 @@ them work on Cluster.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import math
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -70,6 +73,77 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1
 """
 
+# KEYS[1] the counter; ARGV[1] the window in seconds. INCR, and a TTL when the counter
+# has none (it was just created), in one round trip. Returns {count, ms until reset}.
+_HIT = """
+local count = redis.call('INCR', KEYS[1])
+local ms = redis.call('PTTL', KEYS[1])
+if ms < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  ms = tonumber(ARGV[1]) * 1000
+end
+return {count, ms}
+"""
+
+
+# redis-py sends a command again after its connection broke, not knowing whether the
+# first send ran. Only a command that does the same however often it runs may be sent
+# again: a consume that ran and is sent again finds its own marker and reports a
+# replay, which revokes the grant; a SET NX reports a clash; a counter counts twice.
+# Everything else (the scripts, SET NX or GET, INCR, ...) is sent once.
+RESENDABLE = frozenset({"GET", "PING", "SET", "DEL"})
+_SENT_ONCE_SET_OPTIONS = frozenset({"NX", "GET"})  # SET with these answers differently twice
+_resendable_now: ContextVar[bool] = ContextVar("a2a_redis_resendable", default=False)
+T = TypeVar("T")
+
+
+def resendable(args: tuple[Any, ...]) -> bool:
+    """Whether this command (redis-py's ``execute_command`` arguments) may be sent twice."""
+    name = str(args[0]).upper() if args else ""
+    if name == "SET":  # SET key value [options]
+        return not any(str(a).upper() in _SENT_ONCE_SET_OPTIONS for a in args[3:])
+    return name in RESENDABLE
+
+
+class ResendIdempotent(Retry):
+    """redis-py's retry, given only to the command a client below is executing if it is
+    :func:`resendable`; any other command (or one sent outside them) is tried once.
+    Connections and RedisCluster ask this object, so one policy covers every topology."""
+
+    def get_retries(self) -> int:
+        return super().get_retries() if _resendable_now.get() else 0
+
+    async def call_with_retry(
+        self,
+        do: Callable[[], Awaitable[T]],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        if _resendable_now.get():
+            return await super().call_with_retry(do, fail, is_retryable, with_failure_count)
+        # tried once; ``fail`` still runs on the error, so the broken connection is dropped
+        once = Retry(NoBackoff(), 0, self._supported_errors)
+        return await once.call_with_retry(do, fail, is_retryable, with_failure_count)
+
+
+class _Redis(Redis):
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        token = _resendable_now.set(resendable(args))
+        try:
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        finally:
+            _resendable_now.reset(token)
+
+
+class _RedisCluster(RedisCluster):
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        token = _resendable_now.set(resendable(args))
+        try:
+            return await super().execute_command(*args, **kwargs)
+        finally:
+            _resendable_now.reset(token)
+
 
 def _fail_fast(max_connections: int) -> dict[str, Any]:
     """Connection options every client gets, whatever the topology."""
@@ -79,8 +153,9 @@ def _fail_fast(max_connections: int) -> dict[str, Any]:
         "health_check_interval": 0,
         # redis-py's default is 3 retries with exponential backoff, on timeouts
         # too: seconds, not milliseconds, against a dead server. One immediate
-        # retry on a broken connection only; a timeout is not retried.
-        "retry": Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
+        # retry on a broken connection, of an idempotent command only; a timeout is
+        # not retried.
+        "retry": ResendIdempotent(NoBackoff(), 1, supported_errors=(ConnectionError,)),
         "max_connections": max_connections,
         "decode_responses": True,
     }
@@ -112,6 +187,7 @@ class RedisStore:
         self._name = name
         self._consume = client.register_script(_CONSUME)
         self._replace = client.register_script(_REPLACE)
+        self._hit = client.register_script(_HIT)
 
     @classmethod
     def from_settings(cls, settings: StoreSettings, *, max_connections: int = 64) -> RedisStore:
@@ -122,11 +198,13 @@ class RedisStore:
         if urlsplit(url).scheme == SENTINEL_SCHEME:
             client, sentinels = _sentinel_master(url, options)
         elif settings.cluster:
-            client = RedisCluster.from_url(url, **options)
+            client = _RedisCluster.from_url(url, **options)
         else:
-            # Wait up to 0.5 s for a free connection rather than fail at once.
+            # Wait up to 0.5 s for a free connection rather than fail at once: with the
+            # 0.5 s socket timeout, a store call ends within about a second even when
+            # every connection is taken by a stuck Redis (tests/security/test_faults.py).
             pool = BlockingConnectionPool.from_url(url, timeout=0.5, **options)
-            client = Redis.from_pool(pool)
+            client = _Redis.from_pool(pool)
         name = f"Redis store {redacted(url)}"
         return cls(client, settings.prefix, name, also_close=sentinels)
 
@@ -176,6 +254,13 @@ class RedisStore:
     async def revoke_grant(self, grant_id: str) -> None:
         await self.destroy("grant", grant_id)
 
+    async def hit(self, kind: str, id: str, window: int) -> tuple[int, int]:
+        if window < 1:
+            raise ValueError(f"window must be at least 1 second, got {window}")
+        with self._translated():
+            count, ms = await self._hit(keys=[self._key(kind, id)], args=[window])
+        return int(count), max(1, math.ceil(int(ms) / 1000))
+
     async def ping(self) -> None:
         with self._translated():
             await self._client.ping()
@@ -223,7 +308,7 @@ def _sentinel_master(url: str, options: dict[str, Any]) -> tuple[Redis, tuple[Re
         master["password"] = unquote(password) if has_password else None
     sentinel_options = {k: v for k, v in options.items() if k.startswith("socket_") or k == "retry"}
     sentinel = Sentinel(sentinels, sentinel_kwargs=sentinel_options)  # type: ignore[no-untyped-call]
-    client: Redis = sentinel.master_for(path[0], **master)
+    client: Redis = sentinel.master_for(path[0], redis_class=_Redis, **master)
     return client, tuple(sentinel.sentinels)
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
+import jwt
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import unused_port
@@ -24,7 +27,7 @@ from jwcrypto import jwk
 
 from federation.sandbox import SandboxBank, SandboxClient, serve_sandbox
 from federation.settings import BankSettings
-from proxy.app import create_app
+from proxy.app import LINGERING_TIME, create_app
 from proxy.keygen import generate_signing_key
 from proxy.settings import (
     AndroidApp,
@@ -55,6 +58,16 @@ RS_BANK = ("payments-api", "payments-secret-" + "z" * 20)
 _SIGNING_KEY = generate_signing_key("ES256")
 JWT_CLIENT = "merchant-backend"
 JWT_CLIENT_KEY = jwk.JWK.generate(kty="EC", crv="P-256", kid="backend-1")
+# RFC 9449: a public client that must use DPoP, and a FAPI 2.0 one (private_key_jwt)
+DPOP_CLIENT = "merchant-dpop"
+FAPI_CLIENT = "merchant-fapi-dpop"
+FAPI_CLIENT_KEY = jwk.JWK.generate(kty="EC", crv="P-256", kid="fapi-dpop-1")
+# RFC 8707: two APIs with audiences, and a client whose tokens default to one of them
+CAL_AUDIENCE = "https://calendar.merchant.example/"
+PAY_AUDIENCE = "https://pay.merchant.example/v1"
+RS_CAL = ("calendar-api", "calendar-secret-" + "c" * 20)
+RS_PAY = ("pay-api", "pay-secret-" + "p" * 20)
+PAY_CLIENT = "merchant-pay"
 
 
 def bank_client_key() -> jwk.JWK:
@@ -94,6 +107,22 @@ def make_config(
                 scopes=("openid", "profile"),
                 jwks={"keys": [JWT_CLIENT_KEY.export(private_key=False, as_dict=True)]},
             ),
+            ClientSettings(
+                client_id=DPOP_CLIENT, type="public", redirect_uris=(APP_REDIRECT,),
+                default_acr=ACR_A, scopes=("openid", "profile", "offline_access"),
+                require_dpop=True,
+            ),
+            ClientSettings(
+                client_id=FAPI_CLIENT, type="confidential", redirect_uris=(APP_REDIRECT,),
+                default_acr=ACR_A, scopes=("openid", "profile", "offline_access"),
+                jwks={"keys": [FAPI_CLIENT_KEY.export(private_key=False, as_dict=True)]},
+                profile="fapi2",
+            ),
+            ClientSettings(
+                client_id=PAY_CLIENT, type="public", redirect_uris=(APP_REDIRECT,),
+                default_acr=ACR_A, scopes=("openid", "profile", "offline_access"),
+                default_resource=PAY_AUDIENCE,
+            ),
         ),
         apps=Apps(
             ios=(IosApp("TEAMID.com.merchant.app", ("/callback/*", "/resume/*")),),
@@ -102,6 +131,8 @@ def make_config(
         resource_servers=(
             ResourceServer(*RS_PLAIN, receive_bank_token=False),
             ResourceServer(*RS_BANK, receive_bank_token=True),
+            ResourceServer(*RS_CAL, audience=CAL_AUDIENCE),
+            ResourceServer(*RS_PAY, audience=PAY_AUDIENCE),
         ),
     )
 
@@ -197,11 +228,84 @@ class Proxy:
                                           "refresh_token": refresh_token,
                                           "client_id": client_id})
 
+    async def dpop_post(self, path: str, data: Mapping[str, str], key: DPoPKey,
+                        auth: tuple[str, str] | None = None, **claims: Any,
+                        ) -> aiohttp.ClientResponse:
+        """POST with a DPoP proof for ``{issuer}{path}``. A use_dpop_nonce answer is
+        retried once with the nonce it supplied, as RFC 9449 §8 has clients do."""
+        for _ in range(2):
+            proof = key.proof("POST", f"{self.issuer}{path}", **claims)
+            resp = await self.post(path, data, auth=auth, headers={"DPoP": proof})
+            key.remember(resp)
+            if resp.status != 400 or (await resp.json())["error"] != "use_dpop_nonce":
+                break
+        return resp
+
+    async def dpop_tokens(self, key: DPoPKey, client_id: str = PUBLIC,
+                          **overrides: str | None) -> dict[str, Any]:
+        """Log in and exchange the code with DPoP proofs of ``key``."""
+        login = await self.login(client_id=client_id, **overrides)
+        form = {"grant_type": "authorization_code", "code": login.code,
+                "redirect_uri": APP_REDIRECT, "client_id": client_id,
+                "code_verifier": login.verifier}
+        resp = await self.dpop_post("/token", form, key)
+        assert resp.status == 200, await resp.text()
+        body: dict[str, Any] = await resp.json()
+        return body
+
     async def introspect(self, token: str, rs: tuple[str, str] = RS_PLAIN) -> dict[str, Any]:
         resp = await self.post("/introspect", {"token": token}, auth=rs)
         assert resp.status == 200, await resp.text()
         body: dict[str, Any] = await resp.json()
         return body
+
+
+@dataclass
+class DPoPKey:
+    """A client's DPoP key (RFC 9449): signs proofs, remembers the server's last nonce."""
+
+    key: jwk.JWK
+    alg: str
+    nonce: str | None = None
+
+    @classmethod
+    def generate(cls, alg: str = "ES256") -> DPoPKey:
+        if alg == "ES256":
+            key = jwk.JWK.generate(kty="EC", crv="P-256")
+        elif alg == "EdDSA":
+            key = jwk.JWK.generate(kty="OKP", crv="Ed25519")
+        else:
+            key = jwk.JWK.generate(kty="RSA", size=2048)
+        return cls(key, alg)
+
+    @property
+    def public_jwk(self) -> dict[str, Any]:
+        params: dict[str, Any] = self.key.export(private_key=False, as_dict=True)
+        return params
+
+    @property
+    def jkt(self) -> str:
+        return str(self.key.thumbprint())
+
+    def proof(self, method: str, url: str, *, access_token: str | None = None,
+              header: Mapping[str, Any] | None = None, **claims: Any) -> str:
+        """A proof for ``method url``; ``claims`` override (None removes) jti, iat, nonce,
+        ath...; ``header`` overrides the JOSE header (typ, alg, jwk)."""
+        body: dict[str, Any] = {"jti": secrets.token_urlsafe(16), "htm": method, "htu": url,
+                                "iat": int(time.time())}
+        if self.nonce is not None:
+            body["nonce"] = self.nonce
+        if access_token is not None:
+            body["ath"] = b64(hashlib.sha256(access_token.encode()).digest())
+        body.update(claims)
+        body = {k: v for k, v in body.items() if v is not None}
+        headers: dict[str, Any] = {"typ": "dpop+jwt", "jwk": self.public_jwk, **(header or {})}
+        private = jwt.PyJWK(self.key.export(private_key=True, as_dict=True), algorithm=self.alg)
+        return jwt.encode(body, private.key, algorithm=self.alg, headers=headers)
+
+    def remember(self, resp: aiohttp.ClientResponse) -> None:
+        if "DPoP-Nonce" in resp.headers:
+            self.nonce = resp.headers["DPoP-Nonce"]
 
 
 def new_request(**overrides: str | None) -> tuple[Login, dict[str, str]]:
@@ -231,7 +335,7 @@ def app_redirect_params(resp: aiohttp.ClientResponse) -> dict[str, str]:
 
 @asynccontextmanager
 async def run_proxy(config: Config, port: int) -> AsyncIterator[None]:
-    runner = web.AppRunner(create_app(config), access_log=None)
+    runner = web.AppRunner(create_app(config), access_log=None, lingering_time=LINGERING_TIME)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:

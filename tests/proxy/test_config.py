@@ -34,6 +34,7 @@ from proxy.settings import (
     IosApp,
     Lifetimes,
     Listen,
+    RateLimits,
     ResourceServer,
     StoreSettings,
     Subject,
@@ -615,6 +616,37 @@ BAD: list[tuple[Mutations, str]] = [
         "clients[0].fallback_acr: 'urn:nope'",
     ),
     (
+        {"clients[1].client_secret": DELETE, "clients[1].client_secret_sha256": "abc"},
+        "clients[1].client_secret_sha256: must be the SHA-256 of the secret as 64 hex digits",
+    ),
+    (
+        {"clients[1].client_secret_sha256": "a" * 64},
+        "clients[1].client_secret_sha256: give client_secret or its hash, not both",
+    ),
+    (
+        {"clients[0].profile": "fapi2"},
+        "clients[0].profile: fapi2 needs a confidential client that authenticates with "
+        "private_key_jwt",
+    ),
+    ({"clients[0].profile": "fapi1"}, "clients[0].profile: must be one of default, fapi2"),
+    (
+        {"clients[0].default_resource": "https://api.example/x#frag"},
+        "clients[0].default_resource: must not have a fragment",
+    ),
+    (
+        {"clients[0].default_resource": "https://unknown.example"},
+        "clients[0].default_resource: 'https://unknown.example' is not the audience of any "
+        "resource server",
+    ),
+    (
+        {"resource_servers[0].audience": "relative/path"},
+        "resource_servers[0].audience: must be an absolute URI",
+    ),
+    (
+        {"resource_servers[0].client_secret": DELETE},
+        "resource_servers[0]: a resource server needs client_secret",
+    ),
+    (
         {"clients[0].native_callback_uris": ["http://app.merchant.example/x"]},
         "clients[0].native_callback_uris[0]: must be an absolute https URL",
     ),
@@ -625,7 +657,7 @@ BAD: list[tuple[Mutations, str]] = [
     ({"clients[0].jwks": {"keys": []}}, "clients[0].jwks: a public client has no credentials"),
     (
         {"clients[1].client_secret": DELETE},
-        "clients[1]: a confidential client needs client_secret, or jwks",
+        "clients[1]: a confidential client needs client_secret (or client_secret_sha256), or jwks",
     ),
     (
         {"clients[1].jwks": {"keys": []}},
@@ -655,16 +687,41 @@ BAD: list[tuple[Mutations, str]] = [
         "apps.android[0].sha256_cert_fingerprints: must not be empty",
     ),
     # resource servers
-    (
-        {"resource_servers[0].client_secret": DELETE},
-        "resource_servers[0].client_secret: is required",
-    ),
     ({"resource_servers[0].client_id": DELETE}, "resource_servers[0].client_id: is required"),
     (
         {"resource_servers[0].receive_bank_token": "sometimes"},
         "resource_servers[0].receive_bank_token: must be true or false",
     ),
     ({"resource_servers[0].scope": "x"}, "resource_servers[0].scope: unknown key"),
+    # rate limits
+    ({"rate_limits": 60}, "rate_limits: must be a mapping (got 60)"),
+    ({"rate_limits": {"burst": 5}}, "rate_limits.burst: unknown key (known keys: per_address,"),
+    ({"rate_limits": {"window": 0}}, "rate_limits.window: must be a positive integer (got 0)"),
+    ({"rate_limits": {"window": "1m"}}, "rate_limits.window: must be an integer (got '1m')"),
+    (
+        {"rate_limits": {"per_client": {"tokn": 5}}},
+        "rate_limits.per_client.tokn: unknown key; did you mean 'token'?",
+    ),
+    (
+        {"rate_limits": {"per_address": {"revoke": 5}}},
+        "rate_limits.per_address.revoke: unknown key (known keys: authorize, introspect, par,",
+    ),
+    (
+        {"rate_limits": {"per_address": {"token": -1}}},
+        "rate_limits.per_address.token: must be a positive integer (got -1)",
+    ),
+    (
+        {"rate_limits": {"per_client": {"par": 2.5}}},
+        "rate_limits.per_client.par: must be an integer (got 2.5)",
+    ),
+    (
+        {"rate_limits": {"per_client": [30]}},
+        "rate_limits.per_client: must be a mapping (got a list)",
+    ),
+    (
+        {"rate_limits": {"trust_forwarded_for": "maybe"}},
+        "rate_limits.trust_forwarded_for: must be true or false (got 'maybe')",
+    ),
 ]
 
 
@@ -717,6 +774,9 @@ GOOD: list[Mutations] = [
     },
     {"clients[0].acr_values": DELETE, "clients[0].default_acr": "urn:merchant:acr:bank-b"},
     {"clients[1].client_secret": DELETE, "clients[1].jwks": "PUBLIC_JWKS"},
+    {"rate_limits": {}},
+    {"rate_limits": None},
+    {"rate_limits": {"per_client": {"token": "30"}, "per_address": {"authorize": 60}}},
     {
         "apps": DELETE,
         "resource_servers": DELETE,
@@ -736,6 +796,23 @@ def test_good_variants(setup: Setup, mutations: Mutations) -> None:
             value = {"keys": [jwk.JWK.generate(kty="EC", crv="P-256").export_public(as_dict=True)]}
         mutate(data, path, value)
     setup.parse(data)
+
+
+def test_rate_limits(setup: Setup) -> None:
+    assert setup.parse(setup.data()).rate_limits is None  # left out: no limits
+    data = setup.data()
+    mutate(data, "rate_limits", {
+        "window": 30, "per_client": {"token": 30, "introspect": 600},
+        "per_address": {"authorize": 60, "par": 20}, "trust_forwarded_for": True,
+    })  # fmt: skip
+    assert setup.parse(data).rate_limits == RateLimits(
+        window=30,
+        per_client={"token": 30, "introspect": 600},
+        per_address={"authorize": 60, "par": 20},
+        trust_forwarded_for=True,
+    )
+    mutate(data, "rate_limits", {})
+    assert setup.parse(data).rate_limits == RateLimits()
 
 
 def test_every_problem_is_reported_at_once(setup: Setup) -> None:

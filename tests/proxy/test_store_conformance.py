@@ -272,6 +272,45 @@ async def test_ping(store: Store) -> None:
     await store.ping()
 
 
+# -- hit: counters for rate limits ----------------------------------------------
+
+
+async def test_hit_counts_within_a_window(store: Store, peek: Peek) -> None:
+    address, other = "203.0.113.7", "203.0.113.8"
+    assert await store.hit("rate", address, 60) == (1, 60)
+    assert await store.hit("rate", address, 60) == (2, 60)
+    count, reset_in = await store.hit("rate", address, 30)  # the first window stays
+    assert count == 3 and 59 <= reset_in <= 60
+    assert await store.hit("rate", other, 60) == (1, 60)
+    assert (await store.hit("rate-b", address, 60))[0] == 1  # kinds are separate
+
+    keys = await peek()
+    assert len(keys) == 3 and all(0 < ttl <= 60 for ttl in keys.values()), keys
+    for key in keys:
+        assert address not in key and other not in key
+    suffixes = {":".join(key.rsplit(":", 2)[-2:]) for key in keys}
+    assert f"rate:{sha256_b64url(address)}" in suffixes
+
+
+async def test_hit_is_atomic(store: Store) -> None:
+    key = new_id()
+    results = await asyncio.gather(*(store.hit("rate", key, 60) for _ in range(25)))
+    assert sorted(count for count, _ in results) == list(range(1, 26))
+
+
+async def test_hit_window_resets(store: Store) -> None:
+    key = new_id()
+    await store.hit("rate", key, 1)
+    assert (await store.hit("rate", key, 1)) == (2, 1)
+    await asyncio.sleep(1.1)
+    assert await store.hit("rate", key, 1) == (1, 1)
+
+
+async def test_hit_window_below_one_second_is_refused(store: Store) -> None:
+    with pytest.raises(ValueError, match="window"):
+        await store.hit("rate", new_id(), 0)
+
+
 # The embedded store only: expired entries must not pile up.
 
 

@@ -11,11 +11,12 @@ import pytest
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import SentinelConnectionPool
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from proxy.settings import StoreSettings
 from proxy.store import StoreUnavailable, open_store
 from proxy.store.memory import MemoryStore
-from proxy.store.redis import RedisStore
+from proxy.store.redis import RedisStore, ResendIdempotent, resendable
 
 NOW = 1_700_000_000
 
@@ -117,7 +118,44 @@ def test_client_is_built_to_fail_fast() -> None:
     assert kwargs["socket_connect_timeout"] == 0.25
     assert kwargs["socket_timeout"] == 0.5
     assert kwargs["health_check_interval"] == 0
-    assert kwargs["retry"].get_retries() == 1
+    retry = kwargs["retry"]
+    assert isinstance(retry, ResendIdempotent)
+    assert retry.get_retries() == 0  # outside an idempotent command: sent once
+    assert retry._supported_errors == (RedisConnectionError,)  # a timeout is never retried
+
+
+@pytest.mark.parametrize(
+    ("command", "again"),
+    [
+        (("GET", "k"), True),  # find
+        (("PING",), True),
+        (("DEL", "k"), True),  # destroy, revoke_grant
+        (("SET", "k", "v", "EX", 60), True),  # upsert
+        (("SET", "k", "NX", "EX", 60), True),  # "NX" as the value is no option
+        (("SET", "k", "v", "EX", 60, "NX"), False),  # add: a second send reports a clash
+        (("SET", "k", "v", "GET"), False),
+        (("EVALSHA", "0" * 40, 1, "k", NOW, 60), False),  # consume, replace, hit
+        (("EVAL", "return 1", 0), False),
+        (("INCR", "k"), False),
+        (("SCRIPT", "LOAD", "return 1"), False),
+        ((), False),
+    ],
+)
+def test_only_idempotent_commands_are_sent_again(command: tuple[object, ...], again: bool) -> None:
+    """Which commands redis-py may send again after a broken connection (the behaviour
+    itself: tests/security/test_faults.py)."""
+    assert resendable(command) is again
+
+
+def test_every_topology_gets_the_policy() -> None:
+    cluster = open_store(StoreSettings(url="redis://127.0.0.1:1/0", cluster=True))
+    sentinel = open_store(StoreSettings(url="redis+sentinel://127.0.0.1:1/mymaster"))
+    assert isinstance(cluster, RedisStore) and isinstance(sentinel, RedisStore)
+    assert isinstance(cluster._client, RedisCluster)
+    assert isinstance(cluster._client.retry, ResendIdempotent)
+    assert isinstance(sentinel._client, Redis)
+    sentinel_kwargs = sentinel._client.connection_pool.connection_kwargs
+    assert isinstance(sentinel_kwargs["retry"], ResendIdempotent)
 
 
 def test_open_store_picks_the_store() -> None:

@@ -1,0 +1,430 @@
+"""Faults between the proxy and what it depends on: Redis refused, blackholed, its
+replies lost, its pool exhausted; a bank that hangs.
+
+Every Redis fault is made by :class:`RedisFront`, a TCP front for the real test
+Redis that a test breaks on demand, so the faults are deterministic in CI (no
+unroutable addresses, no timing of a server restart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import resource
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import pytest
+
+from proxy.settings import StoreSettings
+from proxy.store import StoreUnavailable, open_store
+from proxy.store.redis import RedisStore
+from tests.flows.harness import (
+    ACR_A,
+    ACR_B,
+    ACR_C,
+    APP_REDIRECT,
+    CONFIDENTIAL,
+    CONFIDENTIAL_SECRET,
+    PUBLIC,
+    RS_PLAIN,
+    World,
+    WorldFactory,
+    app_redirect_params,
+    new_request,
+    query_of,
+)
+
+NOW = 1_700_000_000
+# a RESP array whose first bulk string is the command name
+_COMMAND = re.compile(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n")
+
+
+class _Pipe:
+    """One client connection through the front, and its connection to Redis."""
+
+    def __init__(self, client: asyncio.StreamWriter, upstream: asyncio.StreamWriter | None):
+        self.client = client
+        self.upstream = upstream
+        self.drop_reply = False
+        self.replies: asyncio.Task[None] | None = None
+
+    def abort(self) -> None:
+        for writer in (self.client, self.upstream):
+            if writer is not None:
+                writer.transport.abort()
+
+
+class RedisFront:
+    """A TCP front for a real Redis. ``refuse()``: nothing listens on the port;
+    ``blackhole()``: connections are accepted (and existing ones kept) but never
+    answered; ``drop_reply_to(name)``: the next such command reaches Redis, then its
+    connection closes before the reply gets back; ``restore()``. ``seen`` counts the
+    commands that reached Redis, by name."""
+
+    def __init__(self, upstream_url: str) -> None:
+        parts = urlsplit(upstream_url)
+        self._upstream = (parts.hostname or "127.0.0.1", parts.port or 6379)
+        self._db = parts.path or "/0"
+        self.port = 0
+        self.mode = "pass"
+        self.seen: Counter[str] = Counter()
+        self._drop: Counter[str] = Counter()
+        self._server: asyncio.Server | None = None
+        self._pipes: set[_Pipe] = set()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}{self._db}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def refuse(self) -> None:
+        """Redis is gone: the port refuses, and open connections are reset."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for pipe in list(self._pipes):
+            pipe.abort()
+
+    def blackhole(self) -> None:
+        """Redis is stuck: nothing sent to it is forwarded, nothing comes back."""
+        self.mode = "blackhole"
+
+    async def restore(self) -> None:
+        self.mode = "pass"
+        if self._server is None:
+            await self.start()
+
+    def drop_reply_to(self, name: str) -> None:
+        self._drop[name] += 1
+
+    async def close(self) -> None:
+        await self.refuse()
+        await asyncio.sleep(0)  # the aborted connections' tasks end
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        if self.mode == "pass":
+            upstream = await asyncio.open_connection(*self._upstream)
+        pipe = _Pipe(writer, upstream[1] if upstream else None)
+        self._pipes.add(pipe)
+        if upstream is not None:
+            pipe.replies = asyncio.create_task(self._replies(pipe, upstream[0]))
+        try:
+            while data := await reader.read(65536):
+                names = [m.decode().upper() for m in _COMMAND.findall(data)]
+                if self.mode == "blackhole" or pipe.upstream is None:
+                    continue
+                self.seen.update(names)
+                for name in names:
+                    if self._drop[name] > 0:
+                        self._drop[name] -= 1
+                        pipe.drop_reply = True
+                pipe.upstream.write(data)
+        except OSError:
+            pass
+        finally:
+            pipe.abort()
+            self._pipes.discard(pipe)
+
+    async def _replies(self, pipe: _Pipe, reader: asyncio.StreamReader) -> None:
+        try:
+            while data := await reader.read(65536):
+                if pipe.drop_reply:
+                    break
+                if self.mode != "blackhole":
+                    pipe.client.write(data)
+        except OSError:
+            pass
+        finally:
+            pipe.abort()
+
+
+@pytest.fixture
+async def front(redis_url: str) -> AsyncIterator[RedisFront]:
+    front = RedisFront(redis_url)
+    await front.start()
+    yield front
+    await front.close()
+
+
+@pytest.fixture
+async def store(front: RedisFront, store_prefix: str) -> AsyncIterator[RedisStore]:
+    opened = open_store(StoreSettings(url=front.url, prefix=store_prefix))
+    assert isinstance(opened, RedisStore)
+    # the scripts are loaded, so a command under test is the only one sent
+    await opened.consume("code", "warm-up", now=NOW, marker_ttl=60)
+    await opened.replace("code", "warm-up", {}, 60)
+    yield opened
+    await opened.close()
+
+
+# --- a command whose reply is lost is sent again only if sending it twice is harmless
+
+
+ONCE_ONLY: dict[str, tuple[str, Callable[[RedisStore], Awaitable[Any]]]] = {
+    # the first send consumed the code; a second would find its marker, report a
+    # replay and revoke the grant the first exchange is issuing
+    "consume": ("EVALSHA", lambda s: s.consume("code", "c1", now=NOW, marker_ttl=60)),
+    # the first send created the record; a second would report a clash
+    "add": ("SET", lambda s: s.add("code", "c2", {"grant_id": "g2"}, 60)),
+    # conditional on the record still being there: a second send answers for a later state
+    "replace": ("EVALSHA", lambda s: s.replace("code", "c1", {"grant_id": "g9"}, 60)),
+}
+
+
+@pytest.mark.parametrize("op", sorted(ONCE_ONLY))
+async def test_a_non_idempotent_command_is_sent_once(
+    front: RedisFront, store: RedisStore, op: str
+) -> None:
+    await store.upsert("code", "c1", {"grant_id": "g1"}, 60)
+    command, call = ONCE_ONLY[op]
+    front.seen.clear()
+    front.drop_reply_to(command)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable):
+        await call(store)
+    assert time.monotonic() - started < 1.0
+    assert front.seen[command] == 1, front.seen
+
+
+async def test_a_consume_whose_reply_was_lost_stays_consumed_once(
+    front: RedisFront, store: RedisStore
+) -> None:
+    """The lost reply's consume did run: the code's next use is the replay, with the grant."""
+    await store.upsert("code", "c1", {"grant_id": "g1"}, 60)
+    front.drop_reply_to("EVALSHA")
+    with pytest.raises(StoreUnavailable):
+        await store.consume("code", "c1", now=NOW, marker_ttl=60)
+    again = await store.consume("code", "c1", now=NOW + 1, marker_ttl=60)
+    assert again is not None and again.replay
+    assert again.payload == {"grant_id": "g1", "consumed_at": NOW}
+
+
+RESENDABLE: dict[str, tuple[str, Callable[[RedisStore], Awaitable[Any]]]] = {
+    "find": ("GET", lambda s: s.find("code", "c1")),
+    "ping": ("PING", lambda s: s.ping()),
+    "upsert": ("SET", lambda s: s.upsert("code", "c1", {"grant_id": "g1"}, 60)),
+    "destroy": ("DEL", lambda s: s.destroy("code", "c1")),
+}
+
+
+@pytest.mark.parametrize("op", sorted(RESENDABLE))
+async def test_an_idempotent_command_is_sent_again_once(
+    front: RedisFront, store: RedisStore, op: str
+) -> None:
+    """The first call after Redis restarts goes through on a fresh connection."""
+    await store.upsert("code", "c1", {"grant_id": "g1"}, 60)
+    command, call = RESENDABLE[op]
+    front.seen.clear()
+    front.drop_reply_to(command)
+    await call(store)
+    assert front.seen[command] == 2, front.seen
+
+
+# --- Redis refused or blackholed: every endpoint that needs it answers 503 within 1 s
+
+# the most a request may take while Redis is refused or stuck (socket timeout 0.5 s)
+OUTAGE_BOUND = 1.0
+Call = Callable[[], Awaitable[aiohttp.ClientResponse]]
+
+
+async def _outage_requests(world: World) -> dict[str, Call]:
+    """One request per endpoint that needs the store, each with real values obtained while
+    Redis answered: a live token pair, an unredeemed code, a pending bank callback, a
+    decoupled login's handle, a pushed request."""
+    proxy, http = world.proxy, world.proxy.http
+    tokens = await proxy.tokens()
+    unredeemed = await proxy.login()
+    resp, _ = await proxy.authorize()
+    at_bank = await http.get(resp.headers["Location"], allow_redirects=False)
+    callback = at_bank.headers["Location"]
+    assert callback.startswith(f"{proxy.issuer}/callback/bank-a?")
+    resp, _ = await proxy.authorize(acr_values=ACR_C, login_hint="alice")
+    resume = resp.headers["Location"]
+    assert resume.startswith(f"{proxy.issuer}/resume/")
+    handle = resume.rsplit("/", 1)[1]
+    _, pushed = new_request(client_id=CONFIDENTIAL)
+    par = await proxy.post("/par", pushed, auth=(CONFIDENTIAL, CONFIDENTIAL_SECRET))
+    assert par.status == 201, await par.text()
+    request_uri = (await par.json())["request_uri"]
+    _, authorize_query = new_request()
+    _, native_form = new_request(client_id="merchant-app2app",
+                                 native_callback_uri="https://app.merchant.example/app2app")
+    base = proxy.issuer
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+
+    def get(url: str, **kw: Any) -> Call:
+        return lambda: http.get(url, allow_redirects=False, **kw)
+
+    def post(path: str, form: dict[str, str], **kw: Any) -> Call:
+        return lambda: proxy.post(path, form, **kw)
+
+    return {
+        "/authorize": get(f"{base}/authorize", params=authorize_query),
+        "/authorize (request_uri)": get(f"{base}/authorize", params={
+            "client_id": CONFIDENTIAL, "request_uri": request_uri}),
+        "/callback/bank-a": get(callback),
+        "/token (authorization_code)": lambda: proxy.exchange(unredeemed),
+        "/token (refresh_token)": lambda: proxy.refresh(tokens["refresh_token"]),
+        "/introspect": post("/introspect", {"token": tokens["access_token"]}, auth=RS_PLAIN),
+        "/revoke": post("/revoke", {"token": tokens["refresh_token"], "client_id": PUBLIC}),
+        "/userinfo": get(f"{base}/userinfo", headers=bearer),
+        "/par": post("/par", pushed, auth=(CONFIDENTIAL, CONFIDENTIAL_SECRET)),
+        "/native/authorize": post("/native/authorize", native_form),
+        "/resume/{handle}": get(resume),
+        "/authorize/status/{handle}": get(f"{base}/authorize/status/{handle}"),
+        "/readyz": get(f"{base}/readyz"),
+    }
+
+
+async def _timed(call: Call) -> tuple[aiohttp.ClientResponse, float]:
+    started = time.monotonic()
+    resp = await call()
+    await resp.read()
+    return resp, time.monotonic() - started
+
+
+@pytest.mark.parametrize("fault", ["refused", "blackholed"])
+async def test_every_endpoint_answers_503_fast_while_redis_is_out(
+    world_factory: WorldFactory, front: RedisFront, store_prefix: str, fault: str
+) -> None:
+    world: World = await world_factory(
+        store=StoreSettings(url=front.url, prefix=store_prefix), ciba=True
+    )
+    requests = await _outage_requests(world)
+    if fault == "refused":
+        await front.refuse()
+    else:
+        front.blackhole()
+    names = list(requests)
+    # all at once: each is measured on its own, and the test takes one timeout, not 13
+    results = await asyncio.gather(*(_timed(requests[name]) for name in names))
+    for name, (resp, took) in zip(names, results, strict=True):
+        assert took < OUTAGE_BOUND, (name, took)
+        await _assert_unavailable(name, resp)
+
+    await front.restore()
+    tokens = await world.proxy.tokens()
+    assert (await world.proxy.introspect(tokens["access_token"]))["active"] is True
+
+
+async def _assert_unavailable(name: str, resp: aiohttp.ClientResponse) -> None:
+    if name in ("/authorize", "/native/authorize"):
+        # the client and its redirect URI are verified: the app hears of it, with its state
+        if name == "/authorize":
+            assert resp.status == 302, name
+            params = app_redirect_params(resp)
+        else:
+            body = await resp.json()
+            assert (resp.status, body["action"]) == (200, "call"), name
+            assert body["url"].startswith(APP_REDIRECT + "?")
+            params = query_of(body["url"])
+        assert params["error"] == "temporarily_unavailable", name
+        assert params["state"]
+        return
+    assert resp.status == 503, (name, resp.status, await resp.text())
+    assert resp.headers["Retry-After"] == "1", name
+    if resp.content_type == "text/html":  # a browser path whose client is not known yet
+        assert "<code>temporarily_unavailable</code>" in await resp.text(), name
+    else:
+        assert (await resp.json())["error"] == "temporarily_unavailable", name
+
+
+# --- 500 concurrent requests on one instance: its pool of 64 Redis connections runs out
+
+CONCURRENT = 500
+
+
+@pytest.fixture
+def many_sockets() -> None:
+    """Room for 500 client sockets, 500 server sockets and the pool, in this process."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 4096 if hard == resource.RLIM_INFINITY else min(4096, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+async def _burst(world: World, token: str) -> tuple[Counter[int], float]:
+    """CONCURRENT introspections at once, each on a connection of its own: how many got
+    which status, and the slowest one's seconds."""
+    url = f"{world.proxy.issuer}/introspect"
+    headers = {"Authorization": aiohttp.encode_basic_auth(*RS_PLAIN)}
+
+    async def one(http: aiohttp.ClientSession) -> tuple[int, float]:
+        started = time.monotonic()
+        async with http.post(url, data={"token": token}, headers=headers) as resp:
+            await resp.read()
+            return resp.status, time.monotonic() - started
+
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        results = await asyncio.gather(*(one(http) for _ in range(CONCURRENT)))
+    return Counter(status for status, _ in results), max(seconds for _, seconds in results)
+
+
+@pytest.mark.usefixtures("many_sockets")
+async def test_pool_exhaustion_is_200_or_503_never_500(
+    world_factory: WorldFactory, front: RedisFront, store_prefix: str
+) -> None:
+    """A request waits at most 0.5 s for one of the 64 pooled connections
+    (BlockingConnectionPool timeout), then at most 0.5 s for Redis (socket timeout).
+    With Redis stuck, 500 requests all end about a second after the same burst against
+    a Redis that answers, instead of queueing behind each other for 500 / 64 rounds of
+    0.5 s (4 s) as an unbounded pool wait would make them."""
+    world: World = await world_factory(store=StoreSettings(url=front.url, prefix=store_prefix))
+    token = (await world.proxy.tokens())["access_token"]
+
+    statuses, answering = await _burst(world, token)
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses[200] > CONCURRENT // 2, statuses
+
+    front.blackhole()
+    statuses, stuck = await _burst(world, token)
+    assert statuses == {503: CONCURRENT}, statuses
+    # pool wait + socket timeout, on top of what answering 500 requests takes here
+    assert stuck < answering + 1.5, (answering, stuck)
+
+
+# --- a hanging bank fails its own logins on its own timeout, and only those
+
+
+async def test_a_hanging_bank_times_out_alone(world_factory: WorldFactory) -> None:
+    timeout = 0.5
+    world: World = await world_factory(bank_a_overrides={"timeout": timeout})
+    world.bank_a.token_delay = 2 * timeout  # answers after the proxy gave up
+    proxy = world.proxy
+
+    async def login_at_a() -> tuple[dict[str, str], str, float]:
+        started = time.monotonic()
+        resp, login = await proxy.authorize(acr_values=ACR_A)
+        final = await proxy.follow(resp)
+        return app_redirect_params(final), login.state, time.monotonic() - started
+
+    hanging = asyncio.create_task(login_at_a())
+    for _ in range(100):  # until the proxy waits on bank A's token endpoint
+        if any(r.path == "/token" for r in world.bank_a.requests):
+            break
+        await asyncio.sleep(0.01)
+    started = time.monotonic()
+    others = await asyncio.gather(*(proxy.login(acr_values=ACR_B) for _ in range(5)))
+    others_took = time.monotonic() - started
+    assert not hanging.done(), "bank B's logins waited for bank A"
+    for login in others:
+        assert login.params["code"] and login.params["state"] == login.state
+    tokens = await proxy.exchange(others[0])
+    assert tokens.status == 200, await tokens.text()
+
+    params, state, took = await hanging
+    assert params["error"] == "temporarily_unavailable"
+    assert (params["state"], params["iss"]) == (state, proxy.issuer)
+    assert "code" not in params
+    assert timeout <= took < timeout + 0.5, took
+    assert others_took < timeout

@@ -1,0 +1,211 @@
+"""Rate limits (``rate_limits:``): per source address and per claimed client, counted in
+Redis and shared by every instance; a refusal is a 429 with Retry-After on the one error
+path (JSON on API paths, an HTML page on /authorize)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import jwt
+from aiohttp.test_utils import make_mocked_request, unused_port
+from jwcrypto import jwk
+
+from proxy.ratelimit import source_address
+from proxy.settings import RateLimits, StoreSettings
+from tests.conftest import RedisServer
+from tests.flows.harness import (
+    CONFIDENTIAL,
+    JWT_CLIENT,
+    PUBLIC,
+    RS_BANK,
+    RS_PLAIN,
+    Proxy,
+    World,
+    WorldFactory,
+    run_proxy,
+)
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+BAD_GRANT = {"grant_type": "authorization_code", "code": "nope", "client_id": PUBLIC,
+             "redirect_uri": "https://app.merchant.example/auth/callback",
+             "code_verifier": "v" * 43}
+
+
+async def limited(world: World, **limits: Any) -> Proxy:
+    """Another instance of the world's proxy (same Redis, same issuer), with rate limits."""
+    port = unused_port()
+    config = dataclasses.replace(world.proxy.config, rate_limits=RateLimits(**limits))
+    await world.stack.enter_async_context(run_proxy(config, port))
+    return Proxy(f"http://127.0.0.1:{port}", config, world.proxy.http)
+
+
+async def assert_refused(resp: aiohttp.ClientResponse, window: int = 60) -> None:
+    """RFC 6585 §4: 429 "MAY include a Retry-After header"; the OAuth error code is
+    RFC 6749's temporarily_unavailable (there is no "rate limited" code)."""
+    assert resp.status == 429, await resp.text()
+    assert 1 <= int(resp.headers["Retry-After"]) <= window
+    assert resp.headers["Cache-Control"] == "no-store"
+    body = await resp.json()
+    assert body["error"] == "temporarily_unavailable"
+    assert body["error_description"].startswith("too many requests")
+
+
+async def test_per_address_limit_on_token(world: World) -> None:
+    proxy = await limited(world, per_address={"token": 3})
+    for _ in range(3):
+        resp = await proxy.post("/token", BAD_GRANT)
+        assert resp.status == 400 and (await resp.json())["error"] == "invalid_grant"
+    # every client from this address shares the count
+    await assert_refused(await proxy.post("/token", {**BAD_GRANT, "client_id": CONFIDENTIAL}))
+    # endpoints without a limit are untouched
+    for _ in range(5):
+        assert (await proxy.post("/revoke", {"token": "x", "client_id": PUBLIC})).status == 200
+        resp, _ = await proxy.authorize()
+        assert resp.status == 302
+    # framework errors pass through (405 on a limited path, 404)
+    for path, status in (("/token", 405), ("/nope", 404)):
+        resp = await proxy.http.get(f"{proxy.issuer}{path}")
+        assert resp.status == status and (await resp.json())["error"] == "invalid_request"
+    # the first instance has no limits, but it shares the Redis: it counts nothing
+    assert (await world.proxy.post("/token", BAD_GRANT)).status == 400
+
+
+async def test_per_client_limit_keys_on_the_claimed_client(world: World) -> None:
+    proxy = await limited(world, per_client={"token": 2}, per_address={"token": 100})
+    wrong = (CONFIDENTIAL, "not-the-secret")
+    basic = {k: v for k, v in BAD_GRANT.items() if k != "client_id"}
+    for _ in range(2):
+        assert (await proxy.post("/token", basic, auth=wrong)).status == 401
+    await assert_refused(await proxy.post("/token", basic, auth=wrong))
+    # the same client by client_id in the form: the same counter
+    form = {**BAD_GRANT, "client_id": CONFIDENTIAL, "client_secret": "guess"}
+    await assert_refused(await proxy.post("/token", form))
+    # another client from the same address has its own count
+    for _ in range(2):
+        assert (await proxy.post("/token", BAD_GRANT)).status == 400
+    # unregistered ids get no counter at all
+    for _ in range(4):
+        assert (await proxy.post("/token", {**BAD_GRANT, "client_id": "nobody"})).status == 401
+
+
+async def test_per_client_limit_reads_the_assertion_issuer_unverified(world: World) -> None:
+    proxy = await limited(world, per_client={"token": 1})
+    forged = jwk.JWK.generate(kty="EC", crv="P-256").export_to_pem(private_key=True,
+                                                                    password=None)
+    now = int(time.time())
+
+    def assertion() -> str:
+        claims = {"iss": JWT_CLIENT, "sub": JWT_CLIENT, "aud": world.proxy.issuer,
+                  "iat": now, "exp": now + 60, "jti": uuid.uuid4().hex}
+        return jwt.encode(claims, forged, algorithm="ES256")
+
+    form = {**BAD_GRANT, "client_assertion_type": ASSERTION_TYPE}
+    del form["client_id"]
+    assert (await proxy.post("/token", {**form, "client_assertion": assertion()})).status == 401
+    await assert_refused(await proxy.post("/token", {**form, "client_assertion": assertion()}))
+
+
+async def test_the_handler_still_reads_the_form(world: World) -> None:
+    """The middleware reads the form for the client id; aiohttp caches request.post(),
+    so the handler sees the same parameters."""
+    proxy = await limited(world, per_client={"token": 5, "par": 5})
+    login = await world.proxy.login()
+    resp = await proxy.exchange(login)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["access_token"].startswith("a2a_at_")
+    resp = await proxy.post("/par", {"client_id": PUBLIC, "response_type": "code"})
+    assert resp.status == 400 and "client_id" not in (await resp.json())["error_description"]
+
+
+async def test_authorize_over_the_limit_is_an_html_page(world: World) -> None:
+    proxy = await limited(world, per_address={"authorize": 2})
+    for _ in range(2):
+        resp, _ = await proxy.authorize()
+        assert resp.status == 302
+    resp, _ = await proxy.authorize()
+    assert resp.status == 429 and resp.content_type == "text/html"
+    assert "Location" not in resp.headers  # never a redirect before the client is checked
+    assert 1 <= int(resp.headers["Retry-After"]) <= 60
+    assert "temporarily_unavailable" in await resp.text()
+    # browser-less App2App counts as authorize, and answers JSON
+    resp, _ = await proxy.native()
+    await assert_refused(resp)
+
+
+async def test_introspect_limited_per_resource_server(world: World) -> None:
+    proxy = await limited(world, per_client={"introspect": 2})
+    for _ in range(2):
+        assert (await proxy.introspect("a2a_at_unknown"))["active"] is False
+    await assert_refused(await proxy.post("/introspect", {"token": "x"}, auth=RS_PLAIN))
+    assert (await proxy.introspect("a2a_at_unknown", rs=RS_BANK))["active"] is False
+
+
+async def test_counts_are_shared_across_instances(world: World) -> None:
+    first = await limited(world, per_address={"token": 2})
+    second = await limited(world, per_address={"token": 2})
+    assert (await first.post("/token", BAD_GRANT)).status == 400
+    assert (await second.post("/token", BAD_GRANT)).status == 400
+    await assert_refused(await first.post("/token", BAD_GRANT))
+    await assert_refused(await second.post("/token", BAD_GRANT))
+
+
+async def test_window_resets(world: World) -> None:
+    proxy = await limited(world, window=1, per_address={"token": 1})
+    assert (await proxy.post("/token", BAD_GRANT)).status == 400
+    refused = await proxy.post("/token", BAD_GRANT)
+    await assert_refused(refused, window=1)
+    # hammering while refused does not push the reset further away
+    await assert_refused(await proxy.post("/token", BAD_GRANT), window=1)
+    await asyncio.sleep(int(refused.headers["Retry-After"]) + 0.1)
+    assert (await proxy.post("/token", BAD_GRANT)).status == 400
+
+
+async def test_forwarded_for_is_ignored_unless_trusted(world: World) -> None:
+    untrusted = await limited(world, per_address={"token": 1})
+    xff = {"X-Forwarded-For": "198.51.100.1"}
+    assert (await untrusted.post("/token", BAD_GRANT, headers=xff)).status == 400
+    other = {"X-Forwarded-For": "198.51.100.2"}
+    await assert_refused(await untrusted.post("/token", BAD_GRANT, headers=other))
+
+    trusted = await limited(world, per_address={"par": 1}, trust_forwarded_for=True)
+    form = {"client_id": PUBLIC}
+    assert (await trusted.post("/par", form, headers=xff)).status == 400
+    assert (await trusted.post("/par", form, headers=other)).status == 400
+    # only the last hop counts: what our reverse proxy appended; earlier hops are forged
+    forged = {"X-Forwarded-For": "203.0.113.9, 198.51.100.2"}
+    await assert_refused(await trusted.post("/par", form, headers=forged))
+
+
+def test_source_address() -> None:
+    def address(remote: str, xff: str | None = None, trusted: bool = True) -> str:
+        headers = {"X-Forwarded-For": xff} if xff is not None else {}
+        request = make_mocked_request("POST", "/token", headers=headers)
+        return source_address(request.clone(remote=remote), trusted)
+
+    assert address("192.0.2.1") == "192.0.2.1"
+    assert address("192.0.2.1", "198.51.100.7", trusted=False) == "192.0.2.1"
+    assert address("192.0.2.1", "10.0.0.1,  198.51.100.7 ") == "198.51.100.7"
+    assert address("192.0.2.1", " , ") == "192.0.2.1"
+    # one IPv6 host holds a /64: count it as one
+    assert address("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
+    assert address("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
+    assert address("::ffff:192.0.2.1") == "192.0.2.1"
+
+
+async def test_store_down_is_a_503(
+    world_factory: WorldFactory, redis_server_factory: Callable[[], RedisServer]
+) -> None:
+    server = redis_server_factory()
+    world: World = await world_factory(store=StoreSettings(url=server.url, prefix="t:"))
+    proxy = await limited(world, per_address={"token": 5})
+    assert (await proxy.post("/token", BAD_GRANT)).status == 400
+    server.stop()
+    resp = await proxy.post("/token", BAD_GRANT)
+    assert resp.status == 503 and resp.headers["Retry-After"] == "1"
+    assert (await resp.json())["error"] == "temporarily_unavailable"
