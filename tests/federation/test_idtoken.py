@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import time
 from typing import Any
 
 import aiohttp
 import jwt
 import pytest
-from fedfakes import CLIENT_ID, FakeBank, FakeClock, new_key, settings_for
+from fedfakes import CLIENT_ID, FakeBank, FakeClock, new_key, public, settings_for
 
 from federation.idtoken import DESCRIPTION, validate_id_token
 from federation.jwks import JwksCache
@@ -214,3 +218,28 @@ async def test_no_nonce_sent(fake_bank: FakeBank, session: aiohttp.ClientSession
     # and a nonce that was sent is still required
     detail = await refused(fake_bank, session, fake_bank.id_token(nonce=None))
     assert detail == "id_token: nonce does not match the one sent"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+async def test_hs256_keyed_with_the_banks_public_key_is_refused(
+    fake_bank: FakeBank, session: aiohttp.ClientSession
+):
+    """The key-confusion attack: an HMAC over the token with the bank's published key
+    (its PEM or its JWK JSON) as the secret. Refused by alg before any key is used."""
+    now = int(time.time())
+    claims = {"iss": fake_bank.issuer, "sub": "u", "aud": CLIENT_ID, "iat": now,
+              "exp": now + 60, "nonce": NONCE}
+    public_pem = fake_bank.keys[0].export_to_pem(private_key=False, password=None)
+    public_json = json.dumps(public(fake_bank.keys[0])).encode()
+    for secret in (public_pem, public_json):
+        head = b64url(json.dumps({"alg": "HS256", "kid": fake_bank.keys[0]["kid"]}).encode())
+        body = b64url(json.dumps(claims).encode())
+        mac = hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest()
+        token = f"{head}.{body}.{b64url(mac)}"
+        for algs in (["ES256"], ["ES256", "HS256"]):
+            doc = {**fake_bank.doc(), "id_token_signing_alg_values_supported": algs}
+            assert (await refused(fake_bank, session, token, doc=doc)).startswith(
+                "id_token: alg 'HS256'")

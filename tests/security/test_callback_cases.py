@@ -9,7 +9,8 @@ Covered elsewhere (not repeated here):
 - bad bank ID tokens end to end (bad signature, alg none, wrong aud/iss, expired, nonce
   mismatch) — tests/flows/test_bank_failures.py::test_bad_bank_id_token; HS256 signed
   with the bank's public key as the secret —
-  tests/federation/test_idtoken.py::test_hmac_is_refused; iat in the future —
+  tests/federation/test_idtoken.py::test_hs256_keyed_with_the_banks_public_key_is_refused;
+  iat in the future —
   tests/federation/test_idtoken.py::test_claim_checks and ::test_leeway_applies_to_exp_and_iat;
   one JWKS refresh per cooldown under concurrent unknown kids —
   tests/federation/test_jwks.py::test_unknown_kid_refreshes_at_most_once_per_cooldown
