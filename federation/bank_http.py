@@ -2,7 +2,8 @@
 
 Every call to a bank goes through :func:`call_bank` so that the bank's
 ``timeout`` is always applied and a slow or broken bank turns into one of two
-exceptions the callers map to OAuth errors.
+exceptions the callers map to OAuth errors; and so that every call is timed and
+its failures counted (:mod:`federation.metrics`) by bank and operation.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from __future__ import annotations
 import json
 import re
 import ssl
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+
+from federation.metrics import CallError, Operation, observe_bank_call
 
 # Discovery documents, JWKS and token responses are a few kB; 1 MiB is plenty.
 MAX_BODY = 1024 * 1024
@@ -22,6 +26,10 @@ MAX_BODY = 1024 * 1024
 
 class BankUnreachable(Exception):
     """The bank did not answer in time, or the connection failed."""
+
+    def __init__(self, message: str, reason: CallError = "connection") -> None:
+        super().__init__(message)
+        self.reason: CallError = reason
 
 
 @dataclass(frozen=True)
@@ -49,12 +57,35 @@ async def call_bank(
     data: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    bank_id: str = "-",
+    operation: Operation = "other",
 ) -> BankReply:
     """Send one request to the bank and read its (JSON) answer within ``time_limit`` seconds.
 
     Raises :class:`BankUnreachable` on a timeout, a connection failure or an
     oversized body; any HTTP status is returned to the caller to judge.
+    ``bank_id`` and ``operation`` label the call's metrics.
     """
+    start = time.perf_counter()
+    try:
+        reply = await _exchange(session, method, url, time_limit, data, headers, ssl_context)
+    except BankUnreachable as exc:
+        observe_bank_call(bank_id, operation, time.perf_counter() - start, exc.reason)
+        raise
+    error: CallError | None = "http_5xx" if reply.status >= 500 else None
+    observe_bank_call(bank_id, operation, time.perf_counter() - start, error)
+    return reply
+
+
+async def _exchange(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    time_limit: float,
+    data: Mapping[str, str] | None,
+    headers: Mapping[str, str] | None,
+    ssl_context: ssl.SSLContext | None,
+) -> BankReply:
     try:
         async with session.request(
             method,
@@ -70,11 +101,15 @@ async def call_bank(
             async for chunk in resp.content.iter_chunked(64 * 1024):
                 size += len(chunk)
                 if size > MAX_BODY:
-                    raise BankUnreachable(f"{method} {url}: body larger than {MAX_BODY} bytes")
+                    raise BankUnreachable(
+                        f"{method} {url}: body larger than {MAX_BODY} bytes", "body_too_large"
+                    )
                 chunks.append(chunk)
             return BankReply(resp.status, _parse_json(b"".join(chunks)), resp.content_type)
     except TimeoutError as exc:
-        raise BankUnreachable(f"{method} {url}: no answer within {time_limit}s") from exc
+        raise BankUnreachable(
+            f"{method} {url}: no answer within {time_limit}s", "timeout"
+        ) from exc
     except aiohttp.ClientError as exc:
         raise BankUnreachable(f"{method} {url}: {type(exc).__name__}") from exc
 

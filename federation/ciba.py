@@ -84,7 +84,8 @@ class CibaAdapter(OidcBankBase):
         # Endpoint URL, or Backchannel Authentication Endpoint URL as values that
         # identify it as an intended audience." The issuer alone also satisfies the
         # errata set 1 draft, which makes it the sole accepted audience.
-        reply = await self._send(doc, endpoint, self._form(request), audience=self.settings.issuer)
+        reply = await self._send(doc, endpoint, self._form(request), audience=self.settings.issuer,
+                                 operation="backchannel")
         where = f"backchannel: HTTP {reply.status}, error {reply.error_code()}"
         if reply.status != 200:
             raise _backchannel_error(reply.status, reply.error_code(), where)

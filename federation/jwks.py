@@ -120,7 +120,8 @@ class JwksCache:
         if not isinstance(uri, str):
             raise JwksError("the discovery document has no jwks_uri")
         limit = self._metadata.settings.timeout
-        reply = await call_bank(self._session, "GET", uri, time_limit=limit, ssl_context=self._ssl)
+        reply = await call_bank(self._session, "GET", uri, time_limit=limit, ssl_context=self._ssl,
+                                bank_id=self._metadata.settings.id, operation="jwks")
         body = reply.json_object()
         if reply.status != 200 or body is None or not isinstance(body.get("keys"), list):
             raise JwksError(f"jwks_uri answered HTTP {reply.status} without a key set")

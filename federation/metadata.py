@@ -100,7 +100,8 @@ class ProviderMetadata:
 
     async def _download(self) -> dict[str, Any]:
         reply = await call_bank(
-            self._session, "GET", self.url, time_limit=self.settings.timeout, ssl_context=self._ssl
+            self._session, "GET", self.url, time_limit=self.settings.timeout, ssl_context=self._ssl,
+            bank_id=self.settings.id, operation="metadata",
         )
         if reply.status != 200:
             raise MetadataUnavailable(f"discovery answered HTTP {reply.status}")

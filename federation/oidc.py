@@ -102,7 +102,8 @@ class OidcRedirectAdapter(OidcBankBase):
     async def _push(self, doc: Mapping[str, Any], params: Mapping[str, str]) -> str:
         """RFC 9126 §2: push the request; the answer is 201 with ``request_uri``."""
         reply = await self._send(
-            doc, self._endpoint(doc, "pushed_authorization_request_endpoint"), params
+            doc, self._endpoint(doc, "pushed_authorization_request_endpoint"), params,
+            operation="par",
         )
         body = reply.json_object() or {}
         request_uri = body.get("request_uri")

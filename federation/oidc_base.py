@@ -20,6 +20,7 @@ from federation.client_auth import BankClientAuth
 from federation.idtoken import validate_id_token
 from federation.jwks import JwksCache
 from federation.metadata import MetadataUnavailable, ProviderMetadata
+from federation.metrics import Operation
 from federation.oidc_params import identity_from_claims, tokens_from_response
 from federation.protocol import BankError, BankResult, BankTokens
 from federation.settings import BankSettings
@@ -98,6 +99,7 @@ class OidcBankBase:
         url: str,
         data: Mapping[str, str],
         *,
+        operation: Operation,
         audience: str | None = None,
     ) -> BankReply:
         """POST ``data`` with our client authentication. A client assertion's ``aud`` is
@@ -118,12 +120,14 @@ class OidcBankBase:
                 data=form,
                 headers=headers,
                 ssl_context=self._auth.ssl_context,
+                bank_id=self.settings.id,
+                operation=operation,
             )
         except BankUnreachable as exc:
             raise BankError("temporarily_unavailable", TIMEOUT_TEXT, str(exc)) from exc
 
     async def _token_request(self, doc: Mapping[str, Any], data: Mapping[str, str]) -> BankReply:
-        return await self._send(doc, self._endpoint(doc, "token_endpoint"), data)
+        return await self._send(doc, self._endpoint(doc, "token_endpoint"), data, operation="token")
 
     async def _login_result(
         self,
@@ -180,6 +184,8 @@ class OidcBankBase:
                 time_limit=self.settings.timeout,
                 headers={"Authorization": f"Bearer {access_token}"},
                 ssl_context=self._auth.ssl_context,
+                bank_id=self.settings.id,
+                operation="userinfo",
             )
         except BankUnreachable as exc:
             raise BankError("temporarily_unavailable", TIMEOUT_TEXT, str(exc)) from exc

@@ -9,10 +9,11 @@ from aiohttp import web
 
 from federation.registry import build_adapters
 from proxy.clients import ClientRegistry
-from proxy.context import SERVICES, Services
+from proxy.context import SERVICES, Services, State, services_middleware
 from proxy.endpoints import authorize, discovery, health, resume
 from proxy.endpoints.callback import callback
 from proxy.endpoints.introspect import introspect
+from proxy.endpoints.metrics import metrics_endpoint
 from proxy.endpoints.par import par
 from proxy.endpoints.revoke import revoke_endpoint
 from proxy.endpoints.token import token
@@ -22,7 +23,7 @@ from proxy.jose import Cipher, Signer
 from proxy.logs import access_log_middleware
 from proxy.ratelimit import rate_limit_middleware
 from proxy.settings import Config
-from proxy.store import open_store
+from proxy.store import Store, open_store
 
 # OAuth requests are small; refuse large bodies early (answered as a JSON 413)
 MAX_BODY = 64 * 1024
@@ -37,7 +38,8 @@ LINGERING_TIME = 2.0
 
 def create_app(config: Config) -> web.Application:
     app = web.Application(
-        middlewares=[access_log_middleware, error_middleware, rate_limit_middleware],
+        middlewares=[services_middleware, access_log_middleware, error_middleware,
+                     rate_limit_middleware],
         client_max_size=MAX_BODY,
     )
 
@@ -47,17 +49,8 @@ def create_app(config: Config) -> web.Application:
             timeout=aiohttp.ClientTimeout(total=30),
             headers={"User-Agent": "app2app-proxy"},
         )
-        svc = Services(
-            config=config,
-            store=store,
-            signer=Signer(config.keys.signing),
-            cipher=Cipher(config.keys.token_encryption),
-            clients=ClientRegistry(config.clients, config.resource_servers,
-                                   issuer=config.issuer, store=store),
-            http=http,
-            adapters=build_adapters(config.banks, http),
-        )
-        app[SERVICES] = svc
+        app[SERVICES] = Services(build_state(config, store=store, http=http),
+                                 store=store, http=http)
         try:
             yield
         finally:
@@ -68,6 +61,19 @@ def create_app(config: Config) -> web.Application:
     app.on_response_prepare.append(_default_headers)
     add_routes(app)
     return app
+
+
+def build_state(config: Config, *, store: Store, http: aiohttp.ClientSession) -> State:
+    """Everything built from the config, at start-up and at each reload (proxy.reload).
+    Raises ValueError for what the config check cannot see (it has seen everything else)."""
+    return State(
+        config=config,
+        signer=Signer(config.keys.signing, lifetimes=config.lifetimes),
+        cipher=Cipher(config.keys.token_encryption),
+        clients=ClientRegistry(config.clients, config.resource_servers,
+                               issuer=config.issuer, store=store),
+        adapters=build_adapters(config.banks, http),
+    )
 
 
 async def _default_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -104,3 +110,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_route("POST", "/userinfo", userinfo)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", metrics_endpoint)

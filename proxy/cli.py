@@ -1,24 +1,15 @@
-"""``app2app-proxy``: serve, check-config, keys generate, demo."""
+"""``app2app-proxy``: serve, check-config, keys generate|status|plan, demo, revoke."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import signal
+import os
 import sys
 from collections.abc import Sequence
 
-import structlog
-from aiohttp import web
-
-from proxy.app import LINGERING_TIME, create_app
+from proxy import cli_keys
 from proxy.config import ConfigError, load_config
-from proxy.endpoints.health import DRAIN, Drain
-from proxy.keygen import ALGS, generate_signing_key
-from proxy.logs import configure_logging
-
-log = structlog.get_logger("proxy.cli")
+from proxy.serving import ServeOptions, run_server
 
 # seconds between SIGTERM and closing the listener (/readyz answers 503 meanwhile), then
 # what requests in flight get to finish; together under Kubernetes' default 30 s grace
@@ -43,26 +34,41 @@ def _parser() -> argparse.ArgumentParser:
         "--shutdown-timeout", type=float, default=SHUTDOWN_TIMEOUT, metavar="SECONDS",
         help="then how long requests in flight get to finish (default %(default)s)",
     )
+    serve.add_argument(
+        "--workers", type=_positive, default=1, metavar="N",
+        help="server processes sharing the port (SO_REUSEPORT), supervised by this one; "
+        "SIGTERM, SIGINT and SIGHUP reach every worker (default %(default)s)",
+    )
     check = sub.add_parser("check-config", help="validate a config file and list every problem")
     check.add_argument("file")
     keys = sub.add_parser("keys", help="key management")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
-    generate = keys_sub.add_parser("generate", help="print a new private signing JWK")
-    generate.add_argument("--alg", choices=ALGS, default="ES256")
+    cli_keys.add_parsers(keys_sub)  # generate, status, plan
     demo = sub.add_parser("demo", help="proxy + sandbox bank + demo app, embedded store")
     demo.add_argument("--config", default="config.yaml")
+    revoke = sub.add_parser(
+        "revoke", help="revoke every live token of a subject, a client or one grant"
+    )
+    revoke.add_argument("--config", required=True, help="path to config.yaml (its store)")
+    target = revoke.add_mutually_exclusive_group(required=True)
+    target.add_argument("--sub", help="the merchant-facing sub (ID token, introspection)")
+    target.add_argument("--grant", metavar="GRANT_ID", help="one grant id (a2a_gr_...)")
+    target.add_argument("--client", metavar="CLIENT_ID", help="every grant of this client")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "keys":
-        print(generate_signing_key(args.alg).export(private_key=True))
-        return 0
+        return cli_keys.run(args)
     if args.command == "demo":
         from proxy.demo import run_demo
 
         return run_demo(args.config)
+    if args.command == "revoke":
+        from proxy.cli_revoke import run_revoke
+
+        return run_revoke(args.config, sub=args.sub, grant=args.grant, client=args.client)
     path = args.config if args.command == "serve" else args.file
     try:
         config = load_config(path)
@@ -74,56 +80,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         print(f"{path}: OK ({len(config.banks)} bank(s), {len(config.clients)} client(s))")
         return 0
-    configure_logging(args.log_level)
-    asyncio.run(
-        serve(
-            create_app(config),
-            host=args.host or config.listen.host,
-            port=args.port or config.listen.port,
-            drain_delay=args.drain_delay,
-            shutdown_timeout=args.shutdown_timeout,
-        )
+    options = ServeOptions(
+        config_path=os.path.abspath(path), host=args.host, port=args.port,
+        drain_delay=args.drain_delay, shutdown_timeout=args.shutdown_timeout,
+        log_level=args.log_level, reuse_port=args.workers > 1,
     )
-    return 0
+    if args.workers > 1:
+        from proxy.workers import run_workers
+
+        return run_workers(options, args.workers)
+    return run_server(options, config)
 
 
-async def serve(
-    app: web.Application, *, host: str, port: int, drain_delay: float, shutdown_timeout: float
-) -> None:
-    """Serve until SIGTERM (or SIGINT), then stop without dropping a request:
-
-    1. /readyz answers 503 at once, so the load balancer takes this instance out;
-    2. for ``drain_delay`` seconds every request is still served (those the load
-       balancer sends before it notices); a second signal cuts this short;
-    3. the listener closes and requests in flight get ``shutdown_timeout`` seconds to
-       finish (aiohttp's graceful shutdown), then the store and HTTP session close.
-    """
-    drain = Drain()
-    app[DRAIN] = drain
-    stop = asyncio.Event()
-    hurry = asyncio.Event()
-
-    def on_signal() -> None:
-        if drain.draining:
-            hurry.set()
-        drain.draining = True
-        stop.set()
-
-    runner = web.AppRunner(
-        app, access_log=None, shutdown_timeout=shutdown_timeout, lingering_time=LINGERING_TIME
-    )
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, on_signal)
-        log.info("serving", host=host, port=port)
-        await stop.wait()
-        log.info("draining", drain_delay=drain_delay)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(hurry.wait(), drain_delay)
-        log.info("shutting_down", shutdown_timeout=shutdown_timeout)
-    finally:
-        await runner.cleanup()
-    log.info("stopped")
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {number})")
+    return number

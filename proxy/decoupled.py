@@ -26,6 +26,7 @@ from federation.protocol import (
     DecoupledRequest,
     Pending,
 )
+from proxy import audit
 from proxy.context import Services
 from proxy.errors import OAuthError, RedirectTarget, authorization_response, unavailable
 from proxy.grants import issue_code
@@ -87,7 +88,7 @@ async def start(
     poll = Poll(started.auth_req_id, started.interval, svc.now() + expires_in)
     record = dataclasses.replace(txn, poll=dataclasses.asdict(poll))
     await svc.store.upsert(Transaction.kind, handle, record.to_json(), expires_in + REPORT_GRACE)
-    log.info("login_started", decoupled=True, deep_link=started.deep_link is not None)
+    audit.login_started(audit.LoginFacts.of(record), deep_link=started.deep_link is not None)
     return handle, started.deep_link
 
 
@@ -169,12 +170,14 @@ async def finish(svc: Services, handle: str, txn: Transaction) -> web.Response:
     assert outcome is not None  # finish is called only once the login is settled
     settled = svc.cipher.decrypt(outcome)
     if "result" not in settled:
+        audit.login_failed(audit.LoginFacts.of(txn), settled["error"], "resume")
         raise OAuthError(settled["error"], settled["description"], redirect=target)
     try:
         code = await issue_code(svc, txn, BankResult.from_dict(settled["result"]))
     except StoreUnavailable as exc:
+        audit.login_failed(audit.LoginFacts.of(txn), "temporarily_unavailable", "resume")
         raise unavailable(target) from exc
-    log.info("login_completed")
+    audit.login_completed(audit.LoginFacts.of(txn))
     return authorization_response(target, {"code": code})
 
 

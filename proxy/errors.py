@@ -16,6 +16,7 @@ import structlog
 from aiohttp import web
 
 from proxy import pages
+from proxy.metrics import STORE_UNAVAILABLE
 from proxy.store import StoreUnavailable
 
 log = structlog.get_logger("proxy.errors")
@@ -156,7 +157,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 def unavailable(redirect: RedirectTarget | None = None) -> OAuthError:
     """The store is down: 503 with Retry-After, or, once the client's redirect_uri is
-    verified, an error redirect so the app hears of it with its state."""
+    verified, an error redirect so the app hears of it with its state. Every call is one
+    store outage met by a request, and is counted."""
+    STORE_UNAVAILABLE.inc()
     return OAuthError(
         "temporarily_unavailable",
         "the authorization server's store is not answering; retry shortly",

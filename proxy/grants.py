@@ -17,10 +17,12 @@ import structlog
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from federation.protocol import BankError, BankResult, BankTokens
+from proxy import audit
 from proxy.context import Services
 from proxy.errors import OAuthError
 from proxy.idtoken import id_token
 from proxy.records import AccessToken, Code, Grant, RefreshToken, RotatedPair, Transaction
+from proxy.revocation import index_grant
 from proxy.settings import ClientSettings
 from proxy.subject import merchant_subject
 from proxy.tokens import (
@@ -28,7 +30,6 @@ from proxy.tokens import (
     AUTHORIZATION_CODE,
     GRANT,
     REFRESH_TOKEN,
-    fingerprint,
     new_value,
 )
 
@@ -76,11 +77,13 @@ async def issue_code(svc: Services, txn: Transaction, result: BankResult) -> str
     )
     code = new_value(AUTHORIZATION_CODE)
     await svc.store.upsert(Grant.kind, grant.grant_id, grant.to_json(), _grant_ttl(svc, txn.scope))
+    await index_grant(svc.store, grant, _grant_ttl(svc, txn.scope))
     record = Code(grant.grant_id, txn.client_id, txn.redirect_uri, txn.code_challenge,
                   dpop_jkt=txn.dpop_jkt)
     await svc.store.upsert(
         Code.kind, code, record.to_json(), svc.config.lifetimes.authorization_code
     )
+    audit.tokens_issued(txn.client_id, grant.grant_id, ["code"])
     return code
 
 
@@ -147,9 +150,10 @@ async def exchange_code(
         # authorization server MUST deny the request and SHOULD revoke (when possible)
         # all tokens previously issued based on that authorization code."
         grant_id = consumed.payload.get("grant_id")
+        audit.code_replayed(client.client_id, grant_id)
         if grant_id:
             await svc.store.revoke_grant(grant_id)
-        log.warning("code_replayed", grant=grant_id and fingerprint(grant_id))
+            audit.token_revoked("grant", "code_replay", grant_id)
         raise invalid_grant("the authorization code was already used")
     record = Code.from_json(consumed.payload)
     # RFC 6749 §4.1.3: "ensure that the authorization code was issued to the
@@ -229,6 +233,8 @@ async def _mint(
             RefreshToken.kind, refresh_token, rt.to_json(), lifetimes.refresh_token
         )
         response["refresh_token"] = refresh_token
+    audit.tokens_issued(grant.client_id, grant.grant_id,
+                        [kind for kind in audit.RESPONSE_KINDS if kind in response])
     return response
 
 
@@ -289,10 +295,13 @@ async def refresh(
             raise OAuthError("temporarily_unavailable", exc.description, status=503,
                              headers={"Retry-After": "1"}, detail=exc.detail) from exc
         await svc.store.revoke_grant(grant.grant_id)
+        audit.token_revoked("grant", "bank_refusal", grant.grant_id)
         raise invalid_grant("the bank refused to refresh its tokens; log in again") from exc
     if not await svc.store.replace(Grant.kind, grant.grant_id, grant.to_json(),
                                    svc.config.lifetimes.refresh_token):
         raise invalid_grant("the grant was revoked")
+    # the grant lives on: so do its entries in the indexes operator revocation reads
+    await index_grant(svc.store, grant, svc.config.lifetimes.refresh_token)
     # RFC 9449 §5: the refreshed access token is bound to this request's proof key
     response = await _mint(svc, grant, scope, nonce=None, jkt=jkt,
                            refresh_jkt=_refresh_jkt(client, jkt))
@@ -335,7 +344,8 @@ async def _retry_within_grace(
         raise invalid_grant("the refresh token is unknown or expired")
     if svc.now() - int(marker.get("consumed_at", 0)) > grace:
         await svc.store.revoke_grant(grant_id)
-        log.warning("refresh_token_reused", grant=fingerprint(grant_id))
+        audit.refresh_reused(client.client_id, grant_id)
+        audit.token_revoked("grant", "refresh_reuse", grant_id)
         raise invalid_grant("the refresh token was already used; the grant is revoked")
     deadline = time.monotonic() + grace
     while True:
@@ -386,5 +396,7 @@ async def revoke(svc: Services, client: ClientSettings, token: str, hint: str | 
             await svc.store.revoke_grant(data["grant_id"])
         else:
             await svc.store.destroy(kind, token)
-        log.info("token_revoked", kind=kind)
+        refresh_token = kind == RefreshToken.kind
+        audit.token_revoked("refresh_token" if refresh_token else "access_token", "client",
+                            data["grant_id"])
         return

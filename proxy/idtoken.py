@@ -23,6 +23,7 @@ def id_token(svc: Services, grant: Grant, access_token: str, *, nonce: str | Non
     nonce binds one authentication request), so callers pass ``nonce=None`` there.
     """
     now = svc.now()
+    key = svc.signer.active()  # one key for at_hash and signature, even at a rotation
     claims: dict[str, Any] = {k: v for k, v in grant.claims.items() if k not in _RESERVED}
     claims.update(
         iss=svc.issuer,
@@ -32,7 +33,7 @@ def id_token(svc: Services, grant: Grant, access_token: str, *, nonce: str | Non
         exp=now + svc.config.lifetimes.id_token,
         auth_time=grant.auth_time,
         acr=grant.acr,
-        at_hash=svc.signer.half_hash(access_token),
+        at_hash=key.half_hash(access_token),
     )
     if grant.amr:
         claims["amr"] = list(grant.amr)
@@ -40,4 +41,4 @@ def id_token(svc: Services, grant: Grant, access_token: str, *, nonce: str | Non
         claims["authentication_level"] = grant.authentication_level
     if nonce is not None:
         claims["nonce"] = nonce
-    return svc.signer.sign(claims)
+    return key.sign(claims)

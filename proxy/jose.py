@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jwt
+import structlog
 from jwcrypto import jwe, jwk
 
+from proxy.rotation import iso, key_status, signer_at
+from proxy.settings import Lifetimes, SigningKey
 from proxy.tokens import b64url
+
+log = structlog.get_logger("proxy.jose")
 
 _ALG_BY_KEY = {("EC", "P-256"): "ES256", ("OKP", "Ed25519"): "EdDSA", ("RSA", None): "RS256"}
 
@@ -23,24 +29,13 @@ def key_alg(key: jwk.JWK) -> str:
     return _ALG_BY_KEY[(params["kty"], params.get("crv"))]
 
 
-class Signer:
-    """Signs with the first configured key; publishes every configured key (rotation)."""
+class SigningJWK:
+    """One private key, ready to sign: the ``kid`` and ``alg`` it signs with."""
 
-    def __init__(self, keys: tuple[jwk.JWK, ...]) -> None:
-        if not keys:
-            raise ValueError("at least one signing key is needed")
-        self._active = keys[0]
-        self.alg = key_alg(keys[0])
-        self.kid = str(keys[0]["kid"])
-        self._pyjwk = jwt.PyJWK(keys[0].export(private_key=True, as_dict=True), algorithm=self.alg)
-        public = []
-        for key in keys:
-            params = key.export(private_key=False, as_dict=True)
-            params.setdefault("alg", key_alg(key))
-            params["use"] = "sig"
-            public.append(params)
-        self.jwks: dict[str, Any] = {"keys": public}
-        self.algs = sorted({str(k["alg"]) for k in public})
+    def __init__(self, key: jwk.JWK) -> None:
+        self.kid = str(key["kid"])
+        self.alg = key_alg(key)
+        self._pyjwk = jwt.PyJWK(key.export(private_key=True, as_dict=True), algorithm=self.alg)
 
     def sign(self, claims: Mapping[str, Any], typ: str = "JWT") -> str:
         return jwt.encode(
@@ -56,6 +51,79 @@ class Signer:
             value.encode("ascii")
         ).digest()
         return b64url(digest[: len(digest) // 2])
+
+
+class NoSigningKey(RuntimeError):
+    """No configured key may sign now (the config check refuses such a schedule)."""
+
+
+class Signer:
+    """Publishes every configured key (rotation); signs with the one whose turn it is.
+
+    The turn is decided at each signature by the clock (:func:`proxy.rotation.signer_at`),
+    so a key with a ``not_before`` starts signing on time, without a restart, in every
+    instance at once.
+    """
+
+    def __init__(
+        self,
+        keys: Sequence[SigningKey],
+        *,
+        clock: Callable[[], float] = time.time,
+        lifetimes: Lifetimes | None = None,
+    ) -> None:
+        if not keys:
+            raise ValueError("at least one signing key is needed")
+        self._keys = tuple(keys)
+        self._clock = clock
+        self._ready = {k.kid: SigningJWK(k.key) for k in keys}
+        public = []
+        for entry in keys:
+            params = entry.key.export(private_key=False, as_dict=True)
+            params.setdefault("alg", key_alg(entry.key))
+            params["use"] = "sig"
+            public.append(params)
+        self.jwks: dict[str, Any] = {"keys": public}
+        # every alg a published key signs with: tokens of each may be in flight
+        self.algs = sorted({str(k["alg"]) for k in public})
+        self._last_kid: str | None = None
+        if lifetimes is not None:
+            self._log_schedule(lifetimes)
+
+    def active(self) -> SigningJWK:
+        """The key that signs now. Take it once per token: an ID token's at_hash and its
+        signature must come from the same key."""
+        now = self._clock()
+        entry = signer_at(self._keys, now)
+        if entry is None:
+            raise NoSigningKey(f"no signing key may sign at {iso(now)}")
+        if entry.kid != self._last_kid:
+            if self._last_kid is not None:
+                log.info("signing_key_changed", kid=entry.kid, previous=self._last_kid)
+            self._last_kid = entry.kid
+        return self._ready[entry.kid]
+
+    def sign(self, claims: Mapping[str, Any], typ: str = "JWT") -> str:
+        return self.active().sign(claims, typ)
+
+    def _log_schedule(self, lifetimes: Lifetimes) -> None:
+        """At start-up (and each reload, which builds a new Signer): what signs, what
+        is waiting, and which retired keys may now leave the config."""
+        now = self._clock()
+        for status in key_status(self._keys, lifetimes, now):
+            entry, signs = status.key, status.signs
+            if status.signing:
+                log.info("signing_key_active", kid=entry.kid, file=entry.file,
+                         until=iso(signs.end) if signs else "-")
+            elif signs is not None and signs.start > now:
+                log.info("signing_key_pending", kid=entry.kid, file=entry.file,
+                         signs_from=iso(signs.start))
+            if status.removable(now):
+                assert status.removable_after is not None
+                log.warning("signing_key_removable", kid=entry.kid, file=entry.file,
+                            removable_after=iso(status.removable_after),
+                            hint="it signs no more and all it signed has expired: "
+                            "remove it from keys.signing")
 
 
 _SHA = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}

@@ -19,7 +19,7 @@ from aiohttp import web
 from federation.protocol import BankError, DecoupledAdapter, StartRequest
 from federation.routing import bank_choices, pick_bank
 from federation.settings import BankSettings
-from proxy import decoupled, pages
+from proxy import audit, decoupled, metrics, pages
 from proxy.context import Services
 from proxy.endpoints.authorize_checks import (
     REDIRECTED_CHECKS,
@@ -148,18 +148,24 @@ async def _start_with_fallback(
     except BankError as exc:
         fallback = _fallback(svc, login.client, bank)
         if fallback is None:
-            raise _bank_failure(exc) from exc
+            raise _bank_failure(svc, login, bank, exc) from exc
         log.warning(
             "fallback_taken", from_bank=bank.id, to_bank=fallback[0].id, error=exc.error,
             detail=exc.detail,
         )  # fmt: skip
+        metrics.LOGIN_FALLBACKS.labels(bank.id, fallback[0].id, metrics.error_code(exc.error)).inc()
     try:
         return await _start(svc, login, *fallback)
     except BankError as exc:
-        raise _bank_failure(exc) from exc
+        raise _bank_failure(svc, login, fallback[0], exc) from exc
 
 
-def _bank_failure(exc: BankError) -> OAuthError:
+def _bank_failure(
+    svc: Services, login: LoginRequest, bank: BankSettings, exc: BankError
+) -> OAuthError:
+    decoupled_bank = isinstance(svc.adapters.get(bank.id), DecoupledAdapter)
+    facts = audit.LoginFacts(bank.id, login.client.client_id, decoupled_bank, login.native)
+    audit.login_failed(facts, exc.error, "start")
     return OAuthError(exc.error, exc.description, detail=exc.detail)
 
 
@@ -203,7 +209,7 @@ async def _start(svc: Services, login: LoginRequest, bank: BankSettings, acr: st
     )
     txn = _transaction(login, bank, acr, conn_data=dict(start.conn_data))
     await svc.store.upsert(Transaction.kind, state, txn.to_json(), svc.config.lifetimes.transaction)
-    log.info("login_started")
+    audit.login_started(audit.LoginFacts.of(txn))
     return Step(start.url, bank, open_app=not start.native)
 
 

@@ -1,4 +1,5 @@
-"""structlog as JSON lines, one summary line per request.
+"""structlog as JSON lines, one summary line per request (which also feeds the HTTP
+request metrics of :mod:`proxy.metrics`).
 
 Log lines carry the route pattern, never the raw path or query: both can hold
 codes and handles. Tokens appear only as :func:`proxy.tokens.fingerprint`.
@@ -7,6 +8,7 @@ codes and handles. Tokens appear only as :func:`proxy.tokens.fingerprint`.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 import uuid
@@ -16,14 +18,24 @@ import structlog
 from aiohttp import web
 
 from proxy.errors import Handler
+from proxy.metrics import observe_request
 
 log = structlog.get_logger("proxy.access")
 
 
-def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
+def configure_logging(
+    level: str = "info", stream: TextIO | None = None, *, worker: int | None = None
+) -> None:
+    """JSON lines on ``stream`` (stdout). A worker of ``serve --workers N`` adds its
+    number and pid to every line: the workers share one stdout."""
+    process: list[structlog.typing.Processor] = []
+    if worker is not None:
+        fields = {"worker": worker, "pid": os.getpid()}
+        process.append(lambda _logger, _name, event: {**event, **fields})
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            *process,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
@@ -32,7 +44,8 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
+        # one write per line (message and newline together): worker processes share stdout
+        logger_factory=structlog.WriteLoggerFactory(stream or sys.stdout),
         cache_logger_on_first_use=False,
     )
 
@@ -54,10 +67,13 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
         status = response.status
         return response
     finally:
+        seconds = time.perf_counter() - start
+        route = _route(request)
         log.info(
             "request",
             method=request.method,
-            route=_route(request),
+            route=route,
             status=status,
-            duration_ms=round((time.perf_counter() - start) * 1000, 2),
+            duration_ms=round(seconds * 1000, 2),
         )
+        observe_request(route, request.method, status, seconds)

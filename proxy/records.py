@@ -9,6 +9,8 @@ bank), ``code`` (merchant authorization
 code), ``grant`` (one login: identity and encrypted bank tokens), ``at`` / ``rt``
 (merchant access / refresh tokens, naming their grant), ``rt_next`` (the pair a
 rotated refresh token became, encrypted, kept for the grace window).
+``sub_grants`` / ``client_grants`` are not records but indexes (sets of grant ids,
+keyed by sub and client_id) for operator revocation: see :mod:`proxy.revocation`.
 A token is valid only while its grant record exists: revoking a grant is
 deleting one key.
 """

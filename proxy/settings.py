@@ -29,9 +29,30 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class SigningKey:
+    """One ``keys.signing`` entry: a private JWK with a kid and alg, published in /jwks
+    from the start, signing in ``[not_before, not_after)`` (unix seconds; None: open)."""
+
+    key: jwk.JWK
+    not_before: int | None = None
+    not_after: int | None = None
+    file: str = ""  # as the config names it, for messages and ``keys plan``
+
+    @property
+    def kid(self) -> str:
+        return str(self.key["kid"])
+
+    def may_sign(self, now: float) -> bool:
+        return (self.not_before is None or self.not_before <= now) and (
+            self.not_after is None or now < self.not_after
+        )
+
+
+@dataclass(frozen=True)
 class Keys:
-    # first is active; all are published in /jwks. Private JWKs, each with a kid.
-    signing: tuple[jwk.JWK, ...]
+    # all are published in /jwks; the one that signs is chosen at signing time
+    # (proxy.rotation.signer_at): the newest by not_before whose window holds now
+    signing: tuple[SigningKey, ...]
     # 32 raw bytes (the config holds them base64url) that encrypt bank tokens at rest
     token_encryption: bytes
 
@@ -126,6 +147,15 @@ class RateLimits:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """``metrics:``: GET /metrics on the main port (docs/observability.md)."""
+
+    enabled: bool = True  # False: /metrics answers 404
+    # set: /metrics wants "Authorization: Bearer <token>" (merchants must not read it)
+    bearer_token: str | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     issuer: str  # no trailing slash
     keys: Keys
@@ -138,3 +168,4 @@ class Config:
     apps: Apps = field(default_factory=Apps)
     resource_servers: tuple[ResourceServer, ...] = ()
     rate_limits: RateLimits | None = None  # None: no limits
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)

@@ -2,7 +2,8 @@
 
 The tests run against a real ``redis-server``: the one on 127.0.0.1:6379 if it
 answers, else one started here on a free port. Each test gets its own key
-prefix, so concurrent runs sharing a Redis never see each other's keys.
+prefix, so concurrent runs sharing a Redis never see each other's keys. The
+Redis Cluster and Sentinel tests start their own servers (tests/redisfarm.py).
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import redis
+
+if TYPE_CHECKING:  # imported in the fixtures, once ROOT below is on sys.path
+    from tests.redisfarm import Cluster, SentinelFarm
 
 ROOT = Path(__file__).resolve().parents[1]
 # The project is not installed into the venv; make `import proxy` work from any cwd.
@@ -150,3 +155,44 @@ def redis_server_factory(
     yield start_server
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Cluster]:
+    """A Redis Cluster of three masters of our own, for the whole session.
+
+    Tests share it: each uses a key prefix of its own, as on ``redis_url``.
+    """
+    from tests.redisfarm import Cluster
+
+    cluster = Cluster(masters=3)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster_prefix(redis_cluster: Cluster) -> Iterator[str]:
+    """``store_prefix`` on the Redis Cluster: a key prefix of this test's own."""
+    prefix = f"a2a-test-{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis_cluster.client()
+    try:
+        for key in list(client.scan_iter(match=f"{prefix}*", count=500)):
+            client.delete(key)  # one by one: keys of one test live in many slots
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def redis_sentinel() -> Iterator[SentinelFarm]:
+    """A master, its replica and a sentinel watching them, for one test, which may kill
+    the master (``.master.kill()``) and wait for the failover (``.wait_for_failover()``)."""
+    from tests.redisfarm import SentinelFarm
+
+    farm = SentinelFarm()
+    try:
+        yield farm
+    finally:
+        farm.stop()

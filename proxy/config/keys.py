@@ -4,7 +4,10 @@ token encryption key, TLS client certificates."""
 from __future__ import annotations
 
 import base64
+import math
 import re
+import time
+from datetime import date, datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -13,7 +16,9 @@ from jwcrypto import jwk
 from jwcrypto.common import JWException
 
 from proxy.config.errors import Problems, child
-from proxy.config.reader import Section
+from proxy.config.reader import Section, describe
+from proxy.rotation import first_gap, iso, signer_at
+from proxy.settings import SigningKey
 
 GENERATE_KEY = (
     "python -c 'import secrets,base64;print(base64.urlsafe_b64encode("
@@ -82,30 +87,115 @@ def signing_key(path: Path) -> jwk.JWK:
     return key
 
 
-def read_signing_keys(keys: Section, base_dir: Path) -> tuple[jwk.JWK, ...]:
-    """``keys.signing``: a list of ``{file: path}``; the first is the active key."""
+def read_signing_keys(
+    keys: Section, base_dir: Path, now: float | None = None
+) -> tuple[SigningKey, ...]:
+    """``keys.signing``: a list of ``{file, not_before, not_after}``. All are published;
+    the newest (by not_before) whose window holds the moment of signing signs. A
+    schedule under which no key could sign now, or at some later moment, is refused."""
     entries = keys.items("signing", required=True)
     if keys.raw("signing") == []:
         keys.report("signing", "needs at least one entry, like - file: keys/signing.jwk")
-    found: list[jwk.JWK] = []
-    seen: dict[str, str] = {}
+    found: list[SigningKey] = []
+    paths: dict[str, str] = {}
+    complete = True
     for path, value in entries:
-        entry = Section(value, path, keys.problems, ("file",))
+        entry = Section(value, path, keys.problems, ("file", "not_before", "not_after"))
+        before = len(keys.problems.errors)
         name = entry.text("file", required=True)
-        if not name:
-            continue
-        try:
-            key = signing_key(resolve(base_dir, name))
-        except KeyFileError as exc:
-            entry.report("file", str(exc))
-            continue
-        kid = str(key.get("kid"))
-        if kid in seen:
-            entry.report("file", f"kid {kid!r} is already used by {seen[kid]}; kids must be unique")
-            continue
-        seen[kid] = path
-        found.append(key)
+        not_before = read_instant(entry, "not_before")
+        not_after = read_instant(entry, "not_after")
+        if not_before is not None and not_after is not None and not_after <= not_before:
+            entry.report("not_after", f"must be after not_before ({iso(not_before)}); "
+                         f"got {iso(not_after)}")  # fmt: skip
+        key = None
+        if name:
+            try:
+                key = signing_key(resolve(base_dir, name))
+            except KeyFileError as exc:
+                entry.report("file", str(exc))
+        if key is not None:
+            kid = str(key.get("kid"))
+            if kid in paths:
+                entry.report(
+                    "file", f"kid {kid!r} is already used by {paths[kid]}; kids must be unique"
+                )
+            else:
+                paths[kid] = path
+                found.append(SigningKey(key, not_before, not_after, name))
+        complete &= len(keys.problems.errors) == before
+    if complete and found:
+        _check_schedule(keys, found, paths, time.time() if now is None else now)
     return tuple(found)
+
+
+def _check_schedule(
+    keys: Section, found: list[SigningKey], paths: dict[str, str], now: float
+) -> None:
+    """Some key must be able to sign now and at every later moment."""
+    gap = first_gap(found, now)
+    if gap is None:
+        return
+    windows = "; ".join(
+        f"{paths[k.kid]} may sign from {_or(k.not_before, 'the start')} "
+        f"until {_or(k.not_after, 'the end')}"
+        for k in found
+    )
+    if gap <= now:
+        keys.report("signing", f"no key can sign now ({iso(now)}): {windows}. Leave out "
+                    "not_before on the key that signs today, or move it into the past")  # fmt: skip
+        return
+    # the key signing just before the gap ends it (moments are whole seconds)
+    ending = signer_at(found, gap - 1) or next(k for k in found if k.not_after == gap)
+    keys.problems.add(
+        child(paths[ending.kid], "not_after"),
+        f"from {iso(gap)} no key could sign: add the next key, with a not_before at or "
+        "before then, or move this not_after later",
+    )
+
+
+def _or(moment: int | None, open_end: str) -> str:
+    return open_end if moment is None else iso(moment)
+
+
+# unix seconds above this are surely milliseconds (year 5138)
+_MAX_UNIX = 10**11
+_TIMESTAMP_FORM = "an ISO 8601 time with its zone, like 2025-03-01T00:00:00Z, or unix seconds"
+
+
+def read_instant(entry: Section, key: str) -> int | None:
+    """A moment: an ISO 8601 timestamp with a zone (YAML parses an unquoted one into a
+    datetime), or unix seconds (an integer, or a string of digits from ``${...}``)."""
+    value = entry.raw(key)
+    if value is None:
+        return None
+    moment: float | None = None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    if isinstance(value, date) and not isinstance(value, datetime):
+        entry.report(key, f"{value.isoformat()} needs a time and a zone, "
+                     f"like {value.isoformat()}T00:00:00Z")  # fmt: skip
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            entry.report(key, f"{value.isoformat(sep='T')} has no zone; add Z for UTC, "
+                         f"like {value.strftime('%Y-%m-%dT%H:%M:%S')}Z")  # fmt: skip
+            return None
+        moment = value.timestamp()
+    elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _MAX_UNIX:
+        moment = value
+    elif isinstance(value, int) and not isinstance(value, bool) and value >= _MAX_UNIX:
+        entry.report(key, f"must be unix seconds ({value} looks like milliseconds)")
+        return None
+    if moment is None:
+        entry.report(key, f"must be {_TIMESTAMP_FORM} (got {describe(value)})")
+        return None
+    return math.floor(moment)
 
 
 def read_token_encryption(keys: Section) -> bytes:

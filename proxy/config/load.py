@@ -23,11 +23,19 @@ from proxy.config.keys import read_signing_keys, read_token_encryption
 from proxy.config.limits import read_rate_limits
 from proxy.config.reader import Section
 from proxy.config.urls import check_issuer
-from proxy.settings import Config, Keys, Lifetimes, Listen, StoreSettings, Subject
+from proxy.settings import (
+    Config,
+    Keys,
+    Lifetimes,
+    Listen,
+    MetricsSettings,
+    StoreSettings,
+    Subject,
+)
 
 TOP_KEYS = (
     "issuer", "listen", "store", "keys", "lifetimes", "subject", "banks", "clients", "apps",
-    "resource_servers", "rate_limits",
+    "resource_servers", "rate_limits", "metrics",
 )  # fmt: skip
 STORE_SCHEMES = ("redis", "rediss", "redis+sentinel", "unix", "memory")
 LIFETIMES = tuple(Lifetimes.__dataclass_fields__)
@@ -84,6 +92,7 @@ def parse_config(data: object, base_dir: Path, environ: Mapping[str, str]) -> Co
     apps = read_apps(top)
     servers = read_resource_servers(top)
     rate_limits = read_rate_limits(top)
+    metrics = _metrics(top)
     check_client_ids(clients, servers, problems)
     check_across(clients, servers, lifetimes.authorization_code, problems)
     problems.raise_if_any()
@@ -99,6 +108,7 @@ def parse_config(data: object, base_dir: Path, environ: Mapping[str, str]) -> Co
         apps=apps,
         resource_servers=tuple(server for _, server in servers),
         rate_limits=rate_limits,
+        metrics=metrics,
     )
 
 
@@ -162,3 +172,12 @@ def _subject(top: Section) -> Subject:
         s.report("salt", "is required with type pairwise (a long random secret; keep it "
                  "forever: changing it changes every user's sub)")  # fmt: skip
     return Subject(type=kind or "pairwise", salt=salt)
+
+
+def _metrics(top: Section) -> MetricsSettings:
+    s = top.section("metrics", ("enabled", "bearer_token"))
+    default = MetricsSettings()
+    return MetricsSettings(
+        enabled=s.flag("enabled", default.enabled),
+        bearer_token=s.opt_text("bearer_token", secret=True),
+    )

@@ -11,6 +11,7 @@ import structlog
 from aiohttp import web
 
 from federation.protocol import BankError, RedirectAdapter
+from proxy import audit
 from proxy.context import SERVICES
 from proxy.errors import OAuthError, RedirectTarget, authorization_response, unavailable
 from proxy.forms import single_values
@@ -18,8 +19,6 @@ from proxy.grants import issue_code
 from proxy.login import callback_uri
 from proxy.store import StoreUnavailable
 from proxy.transactions import take_transaction
-
-log = structlog.get_logger("proxy.callback")
 
 
 async def callback(request: web.Request) -> web.StreamResponse:
@@ -39,6 +38,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
     if txn.bank_id != bank_id:
         # dex's rule: the callback's bank is checked against the one remembered with the
         # request before any bank code runs.
+        audit.login_failed(audit.LoginFacts.of(txn), "invalid_request", "callback")
         raise OAuthError(
             "invalid_request", "the response came back from another bank than the login used",
             redirect=target, detail=f"transaction bank {txn.bank_id}, callback bank {bank_id}",
@@ -54,8 +54,10 @@ async def callback(request: web.Request) -> web.StreamResponse:
         )
         code = await issue_code(svc, txn, result)
     except BankError as exc:
+        audit.login_failed(audit.LoginFacts.of(txn), exc.error, "callback")
         raise OAuthError(exc.error, exc.description, redirect=target, detail=exc.detail) from exc
     except StoreUnavailable as exc:
+        audit.login_failed(audit.LoginFacts.of(txn), "temporarily_unavailable", "callback")
         raise unavailable(target) from exc
-    log.info("login_completed")
+    audit.login_completed(audit.LoginFacts.of(txn))
     return authorization_response(target, {"code": code})

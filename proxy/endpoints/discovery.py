@@ -40,13 +40,13 @@ def metadata(svc: Services) -> dict[str, Any]:
         "subject_types_supported": [
             "pairwise" if svc.config.subject.type == "pairwise" else "public"
         ],
-        "id_token_signing_alg_values_supported": [svc.signer.alg],
+        "id_token_signing_alg_values_supported": svc.signer.algs,
         "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
         "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
-        "introspection_signing_alg_values_supported": [svc.signer.alg],
+        "introspection_signing_alg_values_supported": svc.signer.algs,
         "code_challenge_methods_supported": ["S256"],
         # RFC 9449 §5.1: "the JWS alg values ... supported by the authorization server for
         # DPoP proof JWTs" (a fapi2 client may not use RS256)

@@ -10,7 +10,7 @@ Cluster without cross-slot scripts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -70,6 +70,24 @@ class Store(Protocol):
 
     async def revoke_grant(self, grant_id: str) -> None:
         """Destroy the grant record: every token that names this grant stops being valid."""
+        ...
+
+    async def index_add(self, kind: str, id: str, member: str, ttl: int) -> None:
+        """Add ``member`` to the index ``(kind, id)`` (a set of strings, e.g. the grant ids
+        of one subject), for ``ttl`` seconds (ttl >= 1); adding it again keeps the later of
+        its two expiries. The index key lives as long as its longest-lived member, and
+        members whose time has passed are dropped as they are met, so an index holds no
+        more than what was added within the longest TTL. Members are stored as given (the
+        index id is hashed into the key as every id is): members must not be secrets.
+        Atomic; concurrent adds all land."""
+        ...
+
+    async def index_members(self, kind: str, id: str) -> set[str]:
+        """The members of the index whose time has not passed; empty if there is none."""
+        ...
+
+    async def index_remove(self, kind: str, id: str, members: Collection[str]) -> None:
+        """Remove these members (absent ones are ignored); an emptied index is deleted."""
         ...
 
     async def hit(self, kind: str, id: str, window: int) -> tuple[int, int]:

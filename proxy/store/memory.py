@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from proxy.store.base import Consumed
@@ -94,6 +94,30 @@ class MemoryStore:
     async def revoke_grant(self, grant_id: str) -> None:
         await self.destroy("grant", grant_id)
 
+    async def index_add(self, kind: str, id: str, member: str, ttl: int) -> None:
+        if ttl < 1:
+            raise ValueError(f"ttl must be at least 1 second, got {ttl}")
+        key = record_key(self._prefix, kind, id)
+        members = self._index(key)
+        until = self._clock() + ttl
+        members[member] = max(members.get(member, until), until)
+        self._put(key, json.dumps(members, separators=(",", ":")), max(members.values()))
+
+    async def index_members(self, kind: str, id: str) -> set[str]:
+        return set(self._index(record_key(self._prefix, kind, id)))
+
+    async def index_remove(self, kind: str, id: str, members: Collection[str]) -> None:
+        key = record_key(self._prefix, kind, id)
+        entry = self._get(key)
+        if entry is None:
+            return
+        gone = set(members)
+        left = {m: exp for m, exp in self._index(key).items() if m not in gone}
+        if left:
+            self._put(key, json.dumps(left, separators=(",", ":")), entry[1])
+        else:
+            del self._entries[key]
+
     async def hit(self, kind: str, id: str, window: int) -> tuple[int, int]:
         if window < 1:
             raise ValueError(f"window must be at least 1 second, got {window}")
@@ -116,6 +140,15 @@ class MemoryStore:
             del self._entries[key]
             return None
         return entry
+
+    def _index(self, key: str) -> dict[str, float]:
+        """An index's live members, each with its expiry: ``{member: expires_at}``."""
+        entry = self._get(key)
+        if entry is None:
+            return {}
+        now = self._clock()
+        members: dict[str, float] = json.loads(entry[0])
+        return {m: exp for m, exp in members.items() if exp > now}
 
     def _put(self, key: str, text: str, expires_at: float) -> None:
         self._entries[key] = (text, expires_at)

@@ -11,14 +11,22 @@ turned into :class:`StoreUnavailable`.
 true`` treats the URL as one node of a Redis Cluster, and the client discovers
 the rest); ``redis+sentinel://h1:26379,h2:26379/service_name[/db]`` asks
 Sentinel for the service's master. Every operation touches one key, so all of
-them work on Cluster.
+them work on Cluster, with no hash tags (tests/proxy/test_store_conformance.py runs
+the contract on a three-master cluster).
+
+A Sentinel failover is a short outage, not an error of ours: until Sentinel names
+the new master, calls raise StoreUnavailable (connection refused, then redis-py's
+MasterNotFoundError); a connection still open to a demoted master gets READONLY,
+which redis-py turns into a ConnectionError that sends the next connection to
+Sentinel for the new master (a resendable command goes there at once). Replication
+is asynchronous: a write acknowledged just before the master dies may be lost.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -85,6 +93,30 @@ end
 return {count, ms}
 """
 
+# An index is a sorted set: member -> its expiry, in ms on Redis' clock (TIME, so every
+# instance agrees). KEYS[1] the index; ARGV[1] the member, ARGV[2] its TTL in seconds.
+# Drops the members whose time has passed, adds this one (keeping the later of two
+# expiries), and keeps the key as long as its longest-lived member.
+_INDEX_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+_INDEX_ADD = _INDEX_NOW + """
+local ttl = tonumber(ARGV[2]) * 1000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if (not score) or tonumber(score) < now + ttl then
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+end
+if redis.call('PTTL', KEYS[1]) < ttl then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return 1
+"""
+# KEYS[1] the index. Its members whose time has not passed.
+_INDEX_MEMBERS = _INDEX_NOW + """
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
+"""
 
 # redis-py sends a command again after its connection broke, not knowing whether the
 # first send ran. Only a command that does the same however often it runs may be sent
@@ -138,6 +170,14 @@ class _Redis(Redis):
 
 class _RedisCluster(RedisCluster):
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        # redis-py picks a command's target before it learns the slot map: on a client
+        # that has none yet (the first commands, or after an error dropped it), a keyed
+        # command is sent to a random master, answered MOVED, and the refresh that
+        # follows breaks the connections other commands are opening at that moment
+        # (errors and even AttributeError under concurrency). Learn the map first; once
+        # known this is one attribute check, and concurrent callers share one refresh.
+        if self._initialize:
+            await self.initialize()
         token = _resendable_now.set(resendable(args))
         try:
             return await super().execute_command(*args, **kwargs)
@@ -188,6 +228,8 @@ class RedisStore:
         self._consume = client.register_script(_CONSUME)
         self._replace = client.register_script(_REPLACE)
         self._hit = client.register_script(_HIT)
+        self._index_add = client.register_script(_INDEX_ADD)
+        self._index_members = client.register_script(_INDEX_MEMBERS)
 
     @classmethod
     def from_settings(cls, settings: StoreSettings, *, max_connections: int = 64) -> RedisStore:
@@ -253,6 +295,23 @@ class RedisStore:
 
     async def revoke_grant(self, grant_id: str) -> None:
         await self.destroy("grant", grant_id)
+
+    async def index_add(self, kind: str, id: str, member: str, ttl: int) -> None:
+        if ttl < 1:
+            raise ValueError(f"ttl must be at least 1 second, got {ttl}")
+        with self._translated():
+            await self._index_add(keys=[self._key(kind, id)], args=[member, ttl])
+
+    async def index_members(self, kind: str, id: str) -> set[str]:
+        with self._translated():
+            members = await self._index_members(keys=[self._key(kind, id)])
+        return set(members)
+
+    async def index_remove(self, kind: str, id: str, members: Collection[str]) -> None:
+        if not members:
+            return
+        with self._translated():
+            await self._client.zrem(self._key(kind, id), *members)
 
     async def hit(self, kind: str, id: str, window: int) -> tuple[int, int]:
         if window < 1:

@@ -38,6 +38,7 @@ from proxy.settings import (
     Keys,
     Lifetimes,
     ResourceServer,
+    SigningKey,
     StoreSettings,
     Subject,
 )
@@ -82,7 +83,8 @@ def make_config(
 ) -> Config:
     return Config(
         issuer=issuer,
-        keys=Keys(signing=(_SIGNING_KEY,), token_encryption=secrets.token_bytes(32)),
+        keys=Keys(signing=(SigningKey(_SIGNING_KEY),),
+                  token_encryption=secrets.token_bytes(32)),
         store=store,
         lifetimes=lifetimes or Lifetimes(),
         subject=Subject(type="pairwise", salt="test-salt"),

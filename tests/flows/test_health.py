@@ -21,7 +21,7 @@ async def test_discovery_and_jwks(world: World) -> None:
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert meta["acr_values_supported"] == [ACR_A, ACR_B]
     jwks = await (await world.proxy.http.get(meta["jwks_uri"])).json()
-    assert [k["kid"] for k in jwks["keys"]] == [world.proxy.config.keys.signing[0]["kid"]]
+    assert [k["kid"] for k in jwks["keys"]] == [world.proxy.config.keys.signing[0].kid]
     assert all("d" not in k for k in jwks["keys"])
 
 

@@ -58,4 +58,4 @@ async def test_no_secret_in_the_logs_of_a_whole_login(world: World,
     assert all(line["request_id"] and line["status"] for line in summaries)
     callback = next(line for line in summaries if line["route"] == "/callback/{bank_id}")
     assert (callback["bank_id"], callback["client_id"]) == ("bank-a", "merchant-ios")
-    assert any(line["event"] == "code_replayed" for line in lines)
+    assert any(line["event"] == "code.replayed" for line in lines)

@@ -34,6 +34,7 @@ from proxy.settings import (
     IosApp,
     Lifetimes,
     Listen,
+    MetricsSettings,
     RateLimits,
     ResourceServer,
     StoreSettings,
@@ -210,7 +211,9 @@ def test_good_config_round_trip(
     assert config.listen == Listen(host="0.0.0.0", port=8443)
     assert config.store == StoreSettings(url="redis://redis:6379/0", cluster=False, prefix="a2a:")
     assert config.keys.token_encryption == TOKEN_KEY
-    first, second = config.keys.signing
+    first, second = (k.key for k in config.keys.signing)
+    assert [(k.file, k.not_before, k.not_after) for k in config.keys.signing] == [
+        ("keys/signing.jwk", None, None), ("keys/old.pem", None, None)]
     assert first.has_private and first.get("kid") == "sig-2024" and first.get("alg") == "ES256"
     assert first.thumbprint() == setup.signing.thumbprint()
     assert second.has_private and second.get("alg") == "RS256"
@@ -391,6 +394,57 @@ BAD: list[tuple[Mutations, str]] = [
     (
         {"keys.signing[1].file": "keys/signing.jwk"},
         "keys.signing[1].file: kid 'sig-2024' is already used",
+    ),
+    # keys.signing schedules (docs/key-rotation.md)
+    (
+        {"keys.signing[1].not_before": "tomorrow"},
+        "keys.signing[1].not_before: must be an ISO 8601 time with its zone, like "
+        "2025-03-01T00:00:00Z, or unix seconds (got 'tomorrow')",
+    ),
+    (
+        {"keys.signing[1].not_before": datetime.datetime(2030, 1, 1, 12)},
+        "keys.signing[1].not_before: 2030-01-01T12:00:00 has no zone; add Z for UTC, "
+        "like 2030-01-01T12:00:00Z",
+    ),
+    ({"keys.signing[1].not_before": "2030-01-01T12:00:00"}, "has no zone; add Z for UTC"),
+    (
+        {"keys.signing[1].not_before": datetime.date(2030, 1, 1)},
+        "keys.signing[1].not_before: 2030-01-01 needs a time and a zone, like 2030-01-01T00:00:00Z",
+    ),
+    ({"keys.signing[1].not_before": True}, "keys.signing[1].not_before: must be an ISO 8601"),
+    ({"keys.signing[1].not_before": -5}, "keys.signing[1].not_before: must be an ISO 8601"),
+    (
+        {"keys.signing[0].not_after": 1893456000000},
+        "keys.signing[0].not_after: must be unix seconds (1893456000000 looks like milliseconds)",
+    ),
+    (
+        {"keys.signing[1].not_before": "2031-01-01T00:00:00Z", "keys.signing[1].not_after":
+         "2030-01-01T00:00:00Z"},
+        "keys.signing[1].not_after: must be after not_before (2031-01-01T00:00:00Z); "
+        "got 2030-01-01T00:00:00Z",
+    ),
+    (
+        {"keys.signing[1].not_before": 1893456000, "keys.signing[1].not_after": 1893456000},
+        "keys.signing[1].not_after: must be after not_before",
+    ),
+    (
+        {"keys.signing[0].not_before": "2999-01-01T00:00:00Z",
+         "keys.signing[1].not_before": "2999-01-01T00:00:00Z"},
+        "keys.signing: no key can sign now (",
+    ),
+    (
+        {"keys.signing[0].not_after": 946684800, "keys.signing[1].not_after": 946684800},
+        "keys.signing[0] may sign from the start until 2000-01-01T00:00:00Z; keys.signing[1]",
+    ),
+    (
+        {"keys.signing[0].not_after": "2999-01-01T00:00:00Z",
+         "keys.signing[1].not_after": "2998-01-01T00:00:00Z"},
+        "keys.signing[0].not_after: from 2999-01-01T00:00:00Z no key could sign: add the next "
+        "key, with a not_before at or before then, or move this not_after later",
+    ),
+    (
+        {"keys.signing[0].retire_after": 1},
+        "keys.signing[0].retire_after: unknown key; did you mean 'not_after'?",
     ),
     ({"keys.token_encryption": DELETE}, "keys.token_encryption: is required"),
     (
@@ -722,6 +776,12 @@ BAD: list[tuple[Mutations, str]] = [
         {"rate_limits": {"trust_forwarded_for": "maybe"}},
         "rate_limits.trust_forwarded_for: must be true or false (got 'maybe')",
     ),
+    # metrics
+    ({"metrics": True}, "metrics: must be a mapping (got True)"),
+    ({"metrics": {"enable": False}}, "metrics.enable: unknown key; did you mean 'enabled'?"),
+    ({"metrics": {"enabled": "maybe"}}, "metrics.enabled: must be true or false (got 'maybe')"),
+    ({"metrics": {"bearer_token": ""}}, "metrics.bearer_token: must not be empty"),
+    ({"metrics": {"bearer_token": 12345}}, "metrics.bearer_token: must be a string (got an "),
 ]
 
 
@@ -761,6 +821,12 @@ GOOD: list[Mutations] = [
     {"keys.token_encryption": ENV["TOKEN_ENCRYPTION_KEY"] + "="},  # padding is optional
     {"keys.signing": [{"file": "keys/ed25519.jwk"}]},
     {"keys.signing[0].file": str(Path("keys/signing.jwk"))},
+    # a key published ahead of signing; the old one retired (then dropped: no end)
+    {"keys.signing[1].not_before": "2999-01-01T00:00:00Z"},
+    {"keys.signing[0].not_after": "2999-01-01T00:00:00+02:00",
+     "keys.signing[1].not_before": datetime.datetime(2998, 12, 31, 22, tzinfo=datetime.UTC)},
+    {"keys.signing[0].not_after": 946684800},
+    {"keys.signing[0].not_before": "946684800", "keys.signing[0].not_after": "32503680000"},
     {"banks[0].issuer": "http://localhost:9000"},
     {"banks[0].client_auth": "client_secret_post"},
     {"banks[1].client_auth": "tls_client_auth", "banks[1].private_key": DELETE},
@@ -777,6 +843,9 @@ GOOD: list[Mutations] = [
     {"rate_limits": {}},
     {"rate_limits": None},
     {"rate_limits": {"per_client": {"token": "30"}, "per_address": {"authorize": 60}}},
+    {"metrics": {"enabled": "false"}},
+    {"metrics": {"bearer_token": "scrape-token-0123456789"}},
+    {"metrics": None},
     {
         "apps": DELETE,
         "resource_servers": DELETE,
@@ -813,6 +882,14 @@ def test_rate_limits(setup: Setup) -> None:
     )
     mutate(data, "rate_limits", {})
     assert setup.parse(data).rate_limits == RateLimits()
+
+
+def test_metrics(setup: Setup) -> None:
+    assert setup.parse(setup.data()).metrics == MetricsSettings(enabled=True, bearer_token=None)
+    data = setup.data()
+    mutate(data, "metrics", {"enabled": False, "bearer_token": "${METRICS_TOKEN}"})
+    config = setup.parse(data, {**ENV, "METRICS_TOKEN": "scrape-" + "t" * 24})
+    assert config.metrics == MetricsSettings(enabled=False, bearer_token="scrape-" + "t" * 24)
 
 
 def test_every_problem_is_reported_at_once(setup: Setup) -> None:
@@ -999,8 +1076,27 @@ def test_signing_key_forms(
         write_jwk(path, key)
     data = setup.data()
     mutate(data, "keys.signing", [{"file": "keys/k"}])
-    (loaded,) = setup.parse(data).keys.signing
+    (entry,) = setup.parse(data).keys.signing
+    loaded = entry.key
     assert loaded.has_private and loaded.get("kty") == kty and loaded.get("alg") == alg
     expected_kid = "my-kid" if form == "jwk-with-kid" else key.thumbprint()
     assert loaded.get("kid") == expected_kid
     assert loaded.thumbprint() == key.thumbprint()
+
+
+
+def test_signing_key_schedule(setup: Setup) -> None:
+    """``not_before``/``not_after``: an unquoted YAML timestamp, a quoted one with an
+    offset, unix seconds from the environment; kept as whole unix seconds."""
+    with_yaml(setup, {
+        "    - file: keys/signing.jwk\n":
+            "    - file: keys/signing.jwk\n      not_before: ${SIGNING_FROM}\n"
+            "      not_after: 2999-01-01T00:00:00Z\n",
+        "    - file: keys/old.pem\n":
+            "    - file: keys/old.pem\n      not_before: \"2998-12-31T23:00:00.5-01:00\"\n",
+    })
+    config = load_config(setup.config_file, {**ENV, "SIGNING_FROM": "946684800"})
+    first, second = config.keys.signing
+    y2999 = int(datetime.datetime(2999, 1, 1, tzinfo=datetime.UTC).timestamp())
+    assert (first.file, first.not_before, first.not_after) == ("keys/signing.jwk", 946684800, y2999)
+    assert (second.file, second.not_before, second.not_after) == ("keys/old.pem", y2999, None)

@@ -1,4 +1,5 @@
-"""One contract, two stores: every test here runs against Redis and the embedded store."""
+"""One contract, two stores: every test here runs against the embedded store, one Redis,
+and a Redis Cluster of three masters (where a command that spans slots would fail)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import redis.asyncio
+from redis.asyncio.cluster import RedisCluster
 
 from proxy.settings import StoreSettings
 from proxy.store import Consumed, Store, open_store
@@ -21,20 +23,28 @@ Peek = Callable[[], Awaitable[dict[str, float]]]
 NOW = 1_700_000_000
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+@pytest.fixture(params=["memory", "redis", "cluster"])
+def backend(request: pytest.FixtureRequest) -> StoreSettings:
+    """The embedded store, one Redis, or a Redis Cluster of three masters."""
     if request.param == "memory":
-        settings = StoreSettings(url="memory://", prefix="a2a-test:")
-    else:
+        return StoreSettings(url="memory://", prefix="a2a-test:")
+    if request.param == "redis":
         url = request.getfixturevalue("redis_url")
-        settings = StoreSettings(url=url, prefix=request.getfixturevalue("store_prefix"))
-    opened = open_store(settings)
+        return StoreSettings(url=url, prefix=request.getfixturevalue("store_prefix"))
+    cluster = request.getfixturevalue("redis_cluster")
+    prefix = request.getfixturevalue("cluster_prefix")
+    return StoreSettings(url=cluster.url, cluster=True, prefix=prefix)
+
+
+@pytest.fixture
+async def store(backend: StoreSettings) -> AsyncIterator[Store]:
+    opened = open_store(backend)
     yield opened
     await opened.close()
 
 
 @pytest.fixture
-def peek(store: Store, request: pytest.FixtureRequest) -> Peek:
+def peek(store: Store, backend: StoreSettings) -> Peek:
     """Every key the store holds for this test, with its remaining TTL in seconds."""
 
     async def memory_keys() -> dict[str, float]:
@@ -43,11 +53,11 @@ def peek(store: Store, request: pytest.FixtureRequest) -> Peek:
         return {key: exp - now for key, (_, exp) in store._entries.items() if exp > now}
 
     async def redis_keys() -> dict[str, float]:
-        prefix = request.getfixturevalue("store_prefix")
-        client = redis.asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
+        client_type = RedisCluster if backend.cluster else redis.asyncio.Redis
+        client = client_type.from_url(backend.url)  # the cluster one scans every master
         try:
             found: dict[str, float] = {}
-            async for key in client.scan_iter(match=f"{prefix}*"):
+            async for key in client.scan_iter(match=f"{backend.prefix}*"):
                 found[key.decode()] = await client.pttl(key) / 1000
             return found
         finally:
@@ -309,6 +319,78 @@ async def test_hit_window_resets(store: Store) -> None:
 async def test_hit_window_below_one_second_is_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="window"):
         await store.hit("rate", new_id(), 0)
+
+
+# -- indexes: sets of grant ids per subject or client -----------------------------
+
+
+def new_grant_id() -> str:
+    return "a2a_gr_" + secrets.token_urlsafe(32)
+
+
+async def test_index_add_members_remove(store: Store) -> None:
+    sub, other = "pairwise-sub-" + secrets.token_hex(8), "pairwise-sub-" + secrets.token_hex(8)
+    g1, g2, g3 = new_grant_id(), new_grant_id(), new_grant_id()
+    assert await store.index_members("sub_grants", sub) == set()
+    await store.index_add("sub_grants", sub, g1, 60)
+    await store.index_add("sub_grants", sub, g2, 60)
+    await store.index_add("sub_grants", sub, g2, 60)  # twice: still one member
+    await store.index_add("sub_grants", other, g3, 60)
+    await store.index_add("client_grants", sub, g3, 60)  # kinds are separate namespaces
+    assert await store.index_members("sub_grants", sub) == {g1, g2}
+    assert await store.index_members("sub_grants", other) == {g3}
+    await store.index_remove("sub_grants", sub, [g1, new_grant_id()])  # absent: ignored
+    assert await store.index_members("sub_grants", sub) == {g2}
+    await store.index_remove("sub_grants", sub, [])
+    await store.index_remove("sub_grants", new_id(), [g1])  # no such index: not an error
+    assert await store.index_members("sub_grants", sub) == {g2}
+
+
+async def test_index_key_is_a_hash_lives_with_its_longest_member(
+    store: Store, peek: Peek
+) -> None:
+    sub, grant = "pairwise-sub-" + secrets.token_hex(8), new_grant_id()
+    await store.index_add("sub_grants", sub, grant, 100)
+    await store.index_add("sub_grants", sub, new_grant_id(), 30)  # a shorter one: no change
+    keys = await peek()
+    assert len(keys) == 1
+    (key, ttl), = keys.items()
+    assert key.endswith(f"sub_grants:{sha256_b64url(sub)}")
+    assert sub not in key and grant not in key
+    assert 90 < ttl <= 100
+    await store.index_add("sub_grants", sub, grant, 200)  # a longer one: the key lives on
+    assert 190 < next(iter((await peek()).values())) <= 200
+    await store.index_add("sub_grants", sub, grant, 10)  # the member keeps its later expiry
+    assert grant in await store.index_members("sub_grants", sub)
+    # removing the last members deletes the index
+    await store.index_remove("sub_grants", sub, await store.index_members("sub_grants", sub))
+    assert await peek() == {}
+
+
+async def test_index_members_expire_and_are_dropped(store: Store, peek: Peek) -> None:
+    client, short, long = "merchant-ios", new_grant_id(), new_grant_id()
+    await store.index_add("client_grants", client, short, 1)
+    await store.index_add("client_grants", client, long, 60)
+    await store.index_add("sub_grants", "gone-soon", new_grant_id(), 1)
+    await asyncio.sleep(1.2)
+    assert await store.index_members("client_grants", client) == {long}
+    assert await store.index_members("sub_grants", "gone-soon") == set()
+    assert len(await peek()) == 1  # the index of one expired member expired with it
+    await store.index_add("client_grants", client, new_grant_id(), 60)  # drops what expired
+    await store.index_remove("client_grants", client, [long])
+    assert len(await store.index_members("client_grants", client)) == 1
+
+
+async def test_index_concurrent_adds_all_land(store: Store) -> None:
+    sub = "pairwise-sub-" + secrets.token_hex(8)
+    grants = {new_grant_id() for _ in range(25)}
+    await asyncio.gather(*(store.index_add("sub_grants", sub, g, 60) for g in grants))
+    assert await store.index_members("sub_grants", sub) == grants
+
+
+async def test_index_ttl_below_one_second_is_refused(store: Store) -> None:
+    with pytest.raises(ValueError, match="ttl"):
+        await store.index_add("sub_grants", "alice", new_grant_id(), 0)
 
 
 # The embedded store only: expired entries must not pile up.

@@ -40,6 +40,9 @@ def operations(store: RedisStore) -> dict[str, Callable[[], Awaitable[object]]]:
         "consume": lambda: store.consume("code", "c1", now=NOW, marker_ttl=60),
         "destroy": lambda: store.destroy("code", "c1"),
         "revoke_grant": lambda: store.revoke_grant("g1"),
+        "index_add": lambda: store.index_add("sub_grants", "s1", "g1", 60),
+        "index_members": lambda: store.index_members("sub_grants", "s1"),
+        "index_remove": lambda: store.index_remove("sub_grants", "s1", ["g1"]),
         "ping": lambda: store.ping(),
     }
 

@@ -12,7 +12,8 @@ What must hold for every answer:
 - never a 5xx other than 503 (a store outage, which does not happen here): every
   bad input gets an OAuth error, never a 500;
 - never a hang: each request has a timeout;
-- never ``text/plain``; a 503 carries Retry-After;
+- never ``text/plain`` (but /metrics: the Prometheus text format); a 503 carries
+  Retry-After;
 - the status code, content type, documented headers and body are those the
   document gives for that operation.
 
@@ -98,6 +99,7 @@ TIMEOUT = 5.0  # seconds per request: a hang fails the test instead of stalling 
 PARAMETERLESS = {
     "GET /.well-known/openid-configuration", "GET /jwks", "GET /healthz", "GET /readyz",
     "GET /.well-known/apple-app-site-association", "GET /.well-known/assetlinks.json",
+    "GET /metrics",
 }
 
 
@@ -322,7 +324,10 @@ def no_server_error(ctx: CheckContext, response: schemathesis.Response, case: Ca
     # a draining /readyz answers 503 without Retry-After: a probe does not retry
     retry_after = "retry-after" in response.headers or label == "GET /readyz"
     assert status not in (429, 503) or retry_after, f"{status} without Retry-After"
-    assert not content_type.startswith("text/plain"), f"plain text: {status} {response.text}"
+    # the Prometheus text exposition format is text/plain; nothing else is
+    prometheus = label == "GET /metrics" and status == 200
+    assert prometheus or not content_type.startswith("text/plain"), (
+        f"plain text: {status} {response.text}")
 
 
 CHECKS: list[Callable[..., Any]] = [

@@ -1,0 +1,96 @@
+"""Audit events: log lines with stable names that operators alert and report on.
+
+One function per event; each writes its line (logger ``proxy.audit``) and counts
+it in :mod:`proxy.metrics`, so the two never disagree. The names and fields are
+a contract, listed in docs/observability.md. No token, code, handle or secret
+goes in: a grant is named by :func:`proxy.tokens.fingerprint` of its id.
+``request_id`` (and ``client_id``, ``bank_id`` where bound) come with every line
+from the request's context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+import structlog
+
+from proxy import metrics
+from proxy.metrics import LoginStage, RevokedBy, RevokedType, TokenType
+from proxy.records import Transaction
+from proxy.tokens import fingerprint
+
+log = structlog.get_logger("proxy.audit")
+
+# the tokens a token response may hold, by their names in it
+RESPONSE_KINDS: tuple[TokenType, ...] = ("access_token", "id_token", "refresh_token")
+
+
+@dataclass(frozen=True)
+class LoginFacts:
+    """What every login event says: the bank, the client, and how the login runs."""
+
+    bank_id: str
+    client_id: str
+    decoupled: bool  # the bank is polled (CIBA), not redirected back from
+    native: bool  # browser-less App2App (/native/authorize)
+
+    @classmethod
+    def of(cls, txn: Transaction) -> LoginFacts:
+        return cls(txn.bank_id, txn.client_id, txn.poll is not None, txn.native)
+
+    def labels(self) -> tuple[str, str, str, str]:
+        flow = "decoupled" if self.decoupled else "redirect"
+        return self.bank_id, self.client_id, flow, metrics.flag(self.native)
+
+
+def login_started(login: LoginFacts, **extra: object) -> None:
+    """The login was handed to the bank; ``extra``: e.g. ``deep_link`` (decoupled)."""
+    log.info("login.started", **asdict(login), **extra)
+    metrics.LOGINS_STARTED.labels(*login.labels()).inc()
+
+
+def login_completed(login: LoginFacts) -> None:
+    """The user goes back to the merchant with a code."""
+    log.info("login.completed", **asdict(login))
+    metrics.LOGINS_COMPLETED.labels(*login.labels()).inc()
+
+
+def login_failed(login: LoginFacts, reason: str, stage: LoginStage) -> None:
+    """A login routed to a bank ends in an error; ``reason`` is the OAuth error code the
+    merchant gets. Why is on the request's ``oauth_error`` line (``detail``)."""
+    reason = metrics.error_code(reason)
+    log.info("login.failed", reason=reason, stage=stage, **asdict(login))
+    metrics.LOGINS_FAILED.labels(*login.labels(), reason, stage).inc()
+
+
+def _grant(grant_id: str | None) -> dict[str, str | None]:
+    return {"grant_fingerprint": fingerprint(grant_id) if grant_id else None}
+
+
+def tokens_issued(client_id: str, grant_id: str, kinds: Iterable[TokenType]) -> None:
+    issued = list(kinds)
+    log.info("token.issued", kinds=issued, client_id=client_id, **_grant(grant_id))
+    for kind in issued:
+        metrics.TOKENS_ISSUED.labels(kind, client_id).inc()
+
+
+def token_revoked(kind: RevokedType, by: RevokedBy, grant_id: str) -> None:
+    """``kind``: what was revoked (a refresh token or a grant takes its whole grant).
+    An operator's revocation (``app2app-proxy revoke``) writes its own token.revoked
+    line, with ``by: operator``, from the CLI process."""
+    log.info("token.revoked", kind=kind, by=by, **_grant(grant_id))
+    metrics.TOKENS_REVOKED.labels(kind, by).inc()
+
+
+def code_replayed(client_id: str, grant_id: str | None) -> None:
+    """RFC 6749 §4.1.2: a code used twice; its grant is revoked (token.revoked follows)."""
+    log.warning("code.replayed", client_id=client_id, **_grant(grant_id))
+    metrics.REPLAYS_DETECTED.labels("code", client_id).inc()
+
+
+def refresh_reused(client_id: str, grant_id: str) -> None:
+    """RFC 9700 §4.14.2: a rotated refresh token used after refresh_grace; its grant is
+    revoked (token.revoked follows)."""
+    log.warning("refresh.reused", client_id=client_id, **_grant(grant_id))
+    metrics.REPLAYS_DETECTED.labels("refresh_token", client_id).inc()

@@ -1,0 +1,89 @@
+"""The Redis store on Cluster and Sentinel, against servers of our own (tests/redisfarm.py).
+
+The whole contract runs on Cluster in test_store_conformance.py; here is what only a
+topology does: a cluster client's first moments, a master demoted under the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import pytest
+import redis.asyncio as aioredis
+
+from proxy.settings import StoreSettings
+from proxy.store import Consumed, StoreUnavailable, open_store
+from tests.redisfarm import HOST, SERVICE, Cluster, SentinelFarm
+
+NOW = 1_700_000_000
+
+
+async def test_cluster_store_takes_a_burst_before_it_knows_the_slots(
+    redis_cluster: Cluster, cluster_prefix: str
+) -> None:
+    """A fresh instance behind a load balancer gets many requests at once. redis-py's
+    cluster client, asked before it has the slot map, sent keyed commands to random
+    masters and broke its own connections on the MOVED refresh (StoreUnavailable, and
+    an AttributeError that would have been a 500)."""
+    store = open_store(StoreSettings(url=redis_cluster.url, cluster=True, prefix=cluster_prefix))
+    try:
+        ids = [secrets.token_urlsafe(16) for _ in range(40)]
+        results = await asyncio.gather(
+            *(store.hit("rate", "one counter", 60) for _ in range(20)),
+            *(store.upsert("code", i, {"grant_id": i}, 60) for i in ids[:20]),
+            *(store.consume("code", i, now=NOW, marker_ttl=60) for i in ids[20:]),
+            *(store.index_add("sub_grants", "alice", i, 60) for i in ids[:20]),
+            return_exceptions=True,
+        )
+        assert [r for r in results if isinstance(r, BaseException)] == []
+        counts = sorted(hit[0] for hit in results[:20])  # type: ignore[index]
+        assert counts == list(range(1, 21))
+        assert await store.index_members("sub_grants", "alice") == set(ids[:20])
+    finally:
+        await store.close()
+
+
+async def test_sentinel_failover_while_the_old_master_lives(redis_sentinel: SentinelFarm) -> None:
+    """A failover with the old master alive (SENTINEL FAILOVER, a healed partition): it
+    turns replica, and the connections the pool holds to it answer writes with READONLY.
+    redis-py makes that a ConnectionError and asks Sentinel again: a write that may not be
+    sent twice is a StoreUnavailable (503), one that may is sent to the new master, and
+    every later call goes there."""
+    store = open_store(StoreSettings(url=redis_sentinel.url, prefix="a2a-test:"))
+    try:
+        ids = [secrets.token_urlsafe(16) for _ in range(8)]
+        # several connections in the pool, all to the master
+        await asyncio.gather(*(store.upsert("code", i, {"grant_id": "g1"}, 60) for i in ids))
+        master = aioredis.Redis(host=HOST, port=redis_sentinel.master.port)
+        try:
+            assert await master.execute_command("WAIT", 1, 2000) == 1
+        finally:
+            await master.aclose()
+
+        await asyncio.to_thread(
+            redis_sentinel.sentinel.client.execute_command, "SENTINEL", "FAILOVER", SERVICE
+        )
+        new = await asyncio.to_thread(redis_sentinel.wait_for_failover)
+        # what the sentinel does to the old master once it next looks at it (INFO, every
+        # 10 s); until then a pooled connection writes to the old master, and what it
+        # writes is lost when it turns replica: set min-replicas-to-write on the master.
+        await asyncio.to_thread(
+            redis_sentinel.master.client.execute_command, "REPLICAOF", HOST, new.port
+        )
+
+        with pytest.raises(StoreUnavailable, match="The previous master is now a slave"):
+            await store.consume("code", ids[0], now=NOW, marker_ttl=60)  # sent once
+        await store.upsert("code", ids[1], {"grant_id": "g2"}, 60)  # resent to the new one
+        assert await store.consume("code", ids[0], now=NOW, marker_ttl=60) == Consumed(
+            payload={"grant_id": "g1"}, replay=False
+        )
+        assert await store.find("code", ids[1]) == {"grant_id": "g2"}
+        for i in ids[2:]:
+            assert await store.find("code", i) == {"grant_id": "g1"}
+        assert (await store.hit("rate", "x", 60))[0] == 1
+        role = await asyncio.to_thread(new.client.execute_command, "ROLE")
+        assert role[0] == "master"
+        assert await asyncio.to_thread(new.client.dbsize) >= len(ids) + 1
+    finally:
+        await store.close()
