@@ -48,6 +48,13 @@ async def reload_config(app: web.Application, path: str | os.PathLike[str]) -> b
             f"{new.issuer!r}); it is in every token and redirect already issued: deploy "
             "the new issuer as a new instance"
         ])  # fmt: skip
+    if new.keys.token_encryption != old.keys.token_encryption:
+        # every grant and rotated pair in the store is sealed with the running key: a
+        # new one would make every live login unreadable, on this instance first
+        return _refused(path, [
+            "keys.token_encryption: cannot change while running; every live grant is "
+            "encrypted with the current key (rotating it means logging everyone out)"
+        ])  # fmt: skip
     pending = [name for name in RESTART_ONLY if getattr(new, name) != getattr(old, name)]
     if pending:
         log.warning("config_needs_restart", path=str(path), settings=pending,

@@ -9,6 +9,7 @@ on an app served in this process; tests/proxy/test_serve_signals.py sends real s
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -190,3 +191,13 @@ async def test_a_request_in_flight_finishes_with_the_config_it_started_with(
     assert jwt.get_unverified_header((await exchanged.json())["id_token"])["kid"] == (
         running.file.kids["k2"])  # fmt: skip
 
+
+
+async def test_the_token_encryption_key_cannot_change(running: Running) -> None:
+    running.file.token_encryption = secrets.token_urlsafe(32)
+    running.file.write(banks={"bank-a": running.bank_a}, clients=[PUBLIC, NEW_CLIENT],
+                       keys=["k1"])
+    done, logs = await running.reload()
+    assert not done
+    assert logs[0]["problems"][0].startswith("keys.token_encryption: cannot change")
+    assert await running.status(NEW_CLIENT) == 400  # nothing of the file was applied
