@@ -1,0 +1,1 @@
+"""The benchmark suite (``python -m benchmarks``); no test imports it."""

@@ -1,0 +1,448 @@
+"""What the runs need: a private redis-server, a config file, the proxy and the bare
+app as pinned subprocesses, the sandbox bank, and tokens and codes in Redis, minted
+through the proxy's own code paths (:mod:`proxy.grants`) or cloned from such records."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import redis
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from federation.protocol import BankResult, BankTokens, Identity
+from federation.sandbox import SandboxBank, SandboxClient, serve_sandbox
+from proxy.app import build_state
+from proxy.config import load_config
+from proxy.context import Services
+from proxy.grants import exchange_code, issue_code
+from proxy.keygen import generate_signing_key
+from proxy.records import AccessToken, Code, Grant, RefreshToken, Transaction
+from proxy.store import open_store
+from proxy.store.keys import record_key
+from proxy.tokens import ACCESS_TOKEN, AUTHORIZATION_CODE, GRANT, new_value
+
+ROOT = Path(__file__).resolve().parents[1]
+APP_REDIRECT = "https://app.merchant.example/auth/callback"
+ACR = "urn:merchant:acr:bank-a"
+CLIENT = "merchant-ios"
+RS = ("orders-api", "orders-secret-" + "y" * 20)
+BANK_CLIENT = "merchant-at-bank"
+BANK_SECRET = "bank-secret-" + "s" * 20
+DIRECT_CLIENT = "direct-app"  # the merchant app logging in at the bank without the proxy
+PREFIX = "a2a-bench:"
+# one verifier for every minted code: the challenge is all the record keeps
+VERIFIER = "v" * 43
+CHALLENGE = create_s256_code_challenge(VERIFIER)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pinned(command: list[str], cpus: str | None) -> list[str]:
+    if cpus is None or shutil.which("taskset") is None:
+        return command
+    return ["taskset", "-c", cpus, *command]
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+# --- Redis ----------------------------------------------------------------------------
+
+@dataclass
+class RedisServer:
+    url: str
+    process: subprocess.Popen[bytes] | None
+    redis_version: str = ""
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url)
+
+    def used_memory(self) -> int:
+        return int(self.client().info("memory")["used_memory"])
+
+    def version(self) -> str:
+        return str(self.client().info("server")["redis_version"])
+
+
+def install(package: str) -> None:
+    """``apt-get install`` of a Debian package, said aloud; or fail with the command."""
+    apt = shutil.which("apt-get")
+    if os.geteuid() != 0 or apt is None:
+        raise SystemExit(f"{package} is needed for the benchmarks: apt-get install -y {package}")
+    print(f"{package} is missing: installing it (apt-get install -y {package})", file=sys.stderr)
+    subprocess.run([apt, "update", "-qq"], check=False)  # noqa: S603 (fixed arguments)
+    subprocess.run([apt, "install", "-y", "-qq", package], check=True)  # noqa: S603
+
+
+def start_redis(folder: Path, port: int, cpus: str | None) -> subprocess.Popen[bytes]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        install("redis-server")
+        binary = shutil.which("redis-server")
+        assert binary is not None
+    return subprocess.Popen(  # noqa: S603 (our own arguments)
+        pinned([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", str(folder), "--protected-mode", "yes"], cpus),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+@asynccontextmanager
+async def redis_server(folder: Path, cpus: str | None) -> AsyncIterator[RedisServer]:
+    """Our own redis-server on a free port (nothing shared with the tests' Redis), no
+    persistence; stopped, and so emptied, at the end."""
+    port = free_port()
+    process = start_redis(folder, port, cpus)
+    server = RedisServer(f"redis://127.0.0.1:{port}/0", process)
+    try:
+        for _ in range(200):
+            try:
+                server.client().ping()
+                break
+            except redis.ConnectionError:
+                await asyncio.sleep(0.05)
+        yield server
+    finally:
+        process.terminate()
+        await asyncio.to_thread(process.wait, 10)
+
+
+# --- config and processes ---------------------------------------------------------------
+
+@dataclass
+class Setup:
+    folder: Path
+    port: int
+    redis_url: str
+    bank: SandboxBank
+
+    @property
+    def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.folder / "config.yaml"
+
+    @property
+    def key_pem(self) -> Path:
+        return self.folder / "keys" / "signing.pem"
+
+
+def write_config(setup: Setup) -> None:
+    """config.yaml for ``serve``: one sandbox bank, one public client, one resource
+    server; no rate limits (a limit would measure the limiter)."""
+    keys = setup.folder / "keys"
+    keys.mkdir(exist_ok=True)
+    key = generate_signing_key("ES256")
+    (keys / "signing.jwk").write_text(key.export(private_key=True))
+    setup.key_pem.write_bytes(key.export_to_pem(private_key=True, password=None))
+    setup.config_path.write_text(f"""
+issuer: {setup.issuer}
+listen: {{host: 127.0.0.1, port: {setup.port}}}
+store: {{url: "{setup.redis_url}", prefix: "{PREFIX}"}}
+keys:
+  signing: [{{file: keys/signing.jwk}}]
+  token_encryption: {b64(secrets.token_bytes(32))}
+subject: {{type: pairwise, salt: bench-salt}}
+banks:
+  - id: bank-a
+    acr_values: [{ACR}]
+    upstream_acr_values: [urn:sandbox:loa:high]
+    kind: oidc
+    issuer: {setup.bank.issuer}
+    timeout: 5
+    client_id: {BANK_CLIENT}
+    client_auth: client_secret_basic
+    client_secret: {BANK_SECRET}
+    scopes: [openid, profile]
+    authentication_level: sca
+    claims: {{name: name, given_name: given_name, family_name: family_name}}
+clients:
+  - client_id: {CLIENT}
+    type: public
+    redirect_uris: [{APP_REDIRECT}]
+    default_acr: {ACR}
+    scopes: [openid, profile, offline_access]
+resource_servers:
+  - client_id: {RS[0]}
+    client_secret: {RS[1]}
+    receive_bank_token: false
+""")
+
+
+@asynccontextmanager
+async def sandbox(port_of_proxy: int) -> AsyncIterator[SandboxBank]:
+    """The sandbox bank (auto-approve) in this process, knowing the proxy and a direct
+    client."""
+    issuer = f"http://127.0.0.1:{port_of_proxy}"
+    bank = SandboxBank(clients=[
+        SandboxClient(BANK_CLIENT, [f"{issuer}/callback/bank-a"], "client_secret_basic",
+                      secret=BANK_SECRET),
+        SandboxClient(DIRECT_CLIENT, [APP_REDIRECT], "client_secret_basic", secret=BANK_SECRET),
+    ])  # fmt: skip
+    async with serve_sandbox(bank):
+        yield bank
+
+
+@asynccontextmanager
+async def process(command: list[str], url: str, log: Path) -> AsyncIterator[None]:
+    """A server subprocess, ready once ``url`` answers; killed (with its children: the
+    workers of ``serve --workers``) at the end."""
+    with log.open("ab") as out:
+        proc = await asyncio.create_subprocess_exec(
+            *command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+        )
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(400):
+                if proc.returncode is not None:
+                    raise RuntimeError(f"{command} exited:\n{tail(log)}")
+                try:
+                    async with http.get(url, allow_redirects=False) as resp:
+                        if resp.status < 500:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.05)
+            else:
+                raise RuntimeError(f"{command} did not start:\n{tail(log)}")
+        await asyncio.sleep(0.3)  # every worker of serve --workers up
+        yield
+    finally:
+        if proc.returncode is None:
+            os.killpg(proc.pid, 15)  # our own process group (start_new_session)
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                os.killpg(proc.pid, 9)
+                await proc.wait()
+
+
+def tail(log: Path) -> str:
+    return log.read_text()[-3000:]
+
+
+def proxy_command(setup: Setup, *, workers: int, cpus: str | None, log_level: str
+                  ) -> list[str]:  # fmt: skip
+    return pinned([sys.executable, "-m", "proxy", "serve", "--config", str(setup.config_path),
+                   "--workers", str(workers), "--log-level", log_level,
+                   "--drain-delay", "0", "--shutdown-timeout", "1"], cpus)
+
+
+def bare_command(setup: Setup, port: int, sizes: dict[str, int], cpus: str | None,
+                 reuse_port: bool = False) -> list[str]:  # fmt: skip
+    return pinned([sys.executable, "-m", "benchmarks.bare", "--port", str(port),
+                   "--redis", setup.redis_url, "--prefix", PREFIX + "bare:",
+                   "--key-pem", str(setup.key_pem), "--sizes", json.dumps(sizes),
+                   *(["--reuse-port"] if reuse_port else [])], cpus)
+
+
+# --- records ----------------------------------------------------------------------------
+
+class Minter:
+    """The proxy's own Services on the config file: grants, codes and tokens written by
+    :func:`proxy.grants.issue_code` and :func:`proxy.grants.exchange_code`."""
+
+    def __init__(self, setup: Setup, http: aiohttp.ClientSession) -> None:
+        self.config = load_config(setup.config_path)
+        self.store = open_store(self.config.store)
+        self.svc = Services(build_state(self.config, store=self.store, http=http),
+                            store=self.store, http=http)
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    def _txn(self) -> Transaction:
+        return Transaction(
+            client_id=CLIENT, redirect_uri=APP_REDIRECT, state=secrets.token_urlsafe(16),
+            nonce=secrets.token_urlsafe(16), code_challenge=CHALLENGE,
+            scope=("openid", "profile", "offline_access"), acr=ACR, bank_id="bank-a",
+            conn_data={},
+        )
+
+    def _result(self, n: int) -> BankResult:
+        """What the sandbox bank's login gives: its user's claims, opaque tokens."""
+        now = int(time.time())
+        return BankResult(
+            Identity(sub=f"sandbox-user-{n}-{secrets.token_hex(4)}",
+                     claims={"name": "Alice Sandbox", "given_name": "Alice",
+                             "family_name": "Sandbox"},
+                     acr="urn:sandbox:loa:high", amr=("pwd",), auth_time=now),
+            BankTokens(access_token=secrets.token_urlsafe(32), expires_at=now + 300,
+                       refresh_token=secrets.token_urlsafe(32), scope="openid profile"),
+        )
+
+    async def code(self, n: int = 0) -> str:
+        return await issue_code(self.svc, self._txn(), self._result(n))
+
+    async def login(self, n: int = 0) -> str:
+        """A whole login's records (grant, indexes, code marker, access and refresh
+        token); the access token."""
+        code = await self.code(n)
+        client = self.svc.clients.get(CLIENT)
+        assert client is not None
+        body = await exchange_code(self.svc, client, {
+            "grant_type": "authorization_code", "code": code, "redirect_uri": APP_REDIRECT,
+            "client_id": CLIENT, "code_verifier": VERIFIER,
+        })
+        return str(body["access_token"])
+
+    async def logins(self, count: int, concurrency: int = 32) -> list[str]:
+        todo = iter(range(count))
+        tokens: list[str] = []
+
+        async def worker() -> None:
+            for n in todo:
+                tokens.append(await self.login(n))
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return tokens
+
+
+def read_record(client: redis.Redis, kind: str, id: str) -> dict[str, Any]:
+    raw = client.get(record_key(PREFIX, kind, id))
+    assert raw is not None, (kind, id)
+    value: dict[str, Any] = json.loads(raw)
+    return value
+
+
+def clone_codes(client: redis.Redis, code: str, count: int) -> list[str]:
+    """``count`` codes, each with its own grant: copies of the records ``issue_code``
+    wrote for ``code`` with new ids, set by a pipeline."""
+    record = read_record(client, Code.kind, code)
+    grant = read_record(client, Grant.kind, record["grant_id"])
+    grant_ttl = int(client.ttl(record_key(PREFIX, Grant.kind, record["grant_id"])))
+    codes = []
+    pipe = client.pipeline(transaction=False)
+    for i in range(count):
+        grant_id = new_value(GRANT)
+        new_code = new_value(AUTHORIZATION_CODE)
+        pipe.set(record_key(PREFIX, Grant.kind, grant_id),
+                 json.dumps({**grant, "grant_id": grant_id}, separators=(",", ":")),
+                 ex=grant_ttl)
+        pipe.set(record_key(PREFIX, Code.kind, new_code),
+                 json.dumps({**record, "grant_id": grant_id}, separators=(",", ":")), ex=600)
+        codes.append(new_code)
+        if i % 5000 == 4999:
+            pipe.execute()
+    pipe.execute()
+    return codes
+
+
+def bare_codes(client: redis.Redis, code_record: dict[str, Any], count: int) -> list[str]:
+    """Codes for the bare app: its key is the code itself, its value a code record."""
+    text = json.dumps(code_record, separators=(",", ":"))
+    codes = [new_value(AUTHORIZATION_CODE) for _ in range(count)]
+    pipe = client.pipeline(transaction=False)
+    for i, code in enumerate(codes):
+        pipe.set(f"{PREFIX}bare:code:{code}", text, ex=600)
+        if i % 5000 == 4999:
+            pipe.execute()
+    pipe.execute()
+    return codes
+
+
+# A Lua clone of one login's long-lived records (grant, access token, refresh token),
+# ARGV: prefix, first number, count, TTL, then the three JSON templates in which
+# GRANT_ID_PLACEHOLDER stands for the grant id. Keys are 43 characters like the sha256
+# ones the proxy uses (they are never looked up: the population around the sample).
+_CLONE = """
+local prefix, first, count, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+for i = first, first + count - 1 do
+  local h = redis.sha1hex('a2a-bench' .. i)
+  local id = string.sub(h .. h, 1, 43)
+  local grant_id = 'a2a_gr_' .. string.sub(redis.sha1hex('g' .. i) .. h, 1, 43)
+  redis.call('SET', prefix .. 'grant:' .. id, (string.gsub(ARGV[5], 'GRANT_ID_PLACEHOLDER',
+             grant_id)), 'EX', ttl)
+  redis.call('SET', prefix .. 'at:' .. id, (string.gsub(ARGV[6], 'GRANT_ID_PLACEHOLDER',
+             grant_id)), 'EX', ttl)
+  redis.call('SET', prefix .. 'rt:' .. id, (string.gsub(ARGV[7], 'GRANT_ID_PLACEHOLDER',
+             grant_id)), 'EX', ttl)
+end
+return count
+"""
+PLACEHOLDER = "GRANT_ID_PLACEHOLDER"
+
+
+@dataclass
+class Templates:
+    """One real login's grant, access token and refresh token records."""
+
+    grant: dict[str, Any]
+    at: dict[str, Any]
+    rt: dict[str, Any]
+
+    @classmethod
+    def of(cls, client: redis.Redis, access_token: str, refresh_token: str | None = None
+           ) -> Templates:  # fmt: skip
+        at = read_record(client, AccessToken.kind, access_token)
+        grant = read_record(client, Grant.kind, at["grant_id"])
+        rt = {"grant_id": at["grant_id"], "client_id": CLIENT, "scope": at["scope"],
+              "iat": at["iat"], "exp": at["iat"] + 2592000, "jkt": None}
+        if refresh_token is not None:
+            rt = read_record(client, RefreshToken.kind, refresh_token)
+        return cls(grant, at, rt)
+
+    def text(self, record: dict[str, Any], grant_id: str, ttl: int) -> str:
+        now = int(time.time())
+        data = {**record, "grant_id": grant_id}
+        if "exp" in data:  # still valid for the whole run
+            data["iat"], data["exp"] = now, now + ttl
+        return json.dumps(data, separators=(",", ":"))
+
+
+def clone_sample(client: redis.Redis, templates: Templates, count: int, ttl: int
+                 ) -> list[str]:  # fmt: skip
+    """``count`` live access tokens (grant + access token records under the proxy's own
+    keys), by a pipeline; the tokens."""
+    tokens = []
+    pipe = client.pipeline(transaction=False)
+    for i in range(count):
+        grant_id = new_value(GRANT)
+        token = new_value(ACCESS_TOKEN)
+        pipe.set(record_key(PREFIX, Grant.kind, grant_id),
+                 templates.text(templates.grant, grant_id, ttl), ex=ttl)
+        pipe.set(record_key(PREFIX, AccessToken.kind, token),
+                 templates.text(templates.at, grant_id, ttl), ex=ttl)
+        tokens.append(token)
+        if i % 5000 == 4999:
+            pipe.execute()
+    pipe.execute()
+    return tokens
+
+
+def clone_population(client: redis.Redis, templates: Templates, count: int, ttl: int,
+                     batch: int = 20000) -> None:  # fmt: skip
+    """``count`` logins' grant + access + refresh token records, cloned inside Redis."""
+    script = client.register_script(_CLONE)
+    texts = [templates.text(r, PLACEHOLDER, ttl)
+             for r in (templates.grant, templates.at, templates.rt)]
+    for first in range(0, count, batch):
+        script(args=[PREFIX, first, min(batch, count - first), ttl, *texts])
+
+
+def hashed(value: str) -> str:
+    return b64(hashlib.sha256(value.encode()).digest())

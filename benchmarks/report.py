@@ -1,0 +1,88 @@
+"""The figures as tables (Markdown, so docs/performance.md can take them as printed)
+and the targets, each marked met or not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else 0.0
+
+
+def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per target: what was measured, the ceiling, the ratio, met or not."""
+    rows: list[dict[str, Any]] = []
+
+    def add(name: str, proxy: str, ceiling: str, ratio: str, target: str, met: bool) -> None:
+        rows.append({"figure": name, "proxy": proxy, "ceiling": ceiling, "ratio": ratio,
+                     "target": target, "met": met})
+
+    for key, name, need in (("introspect", "introspection req/s", 0.85),
+                            ("token", "code exchange req/s", 0.8),
+                            ("authorize", "/authorize (302) req/s", 0.8)):
+        proxy, bare = r.get(f"{key} proxy"), r.get(f"{key} bare")
+        if proxy and bare:
+            ratio = _ratio(proxy["rps"], bare["rps"])
+            add(name, f"{proxy['rps']:.0f}", f"{bare['rps']:.0f}", f"{ratio:.2f}x",
+                f">= {need}x", ratio >= need)
+    half = r.get("introspect proxy @ half peak")
+    if half:
+        bare = r.get("introspect bare @ proxy's half-peak pace")
+        add("introspection p99 at half peak", f"{half['p99_ms']:.2f} ms "
+            f"({half['rps']:.0f} req/s)", f"{bare['p99_ms']:.2f} ms" if bare else "-",
+            "-", "<= 5 ms", half["p99_ms"] <= 5.0)
+    two, bare_two = r.get("introspect proxy --workers 2"), r.get("introspect bare x2")
+    one = r.get("introspect proxy")
+    if two and bare_two and one:
+        ratio = _ratio(two["rps"], bare_two["rps"])
+        add("introspection req/s, --workers 2", f"{two['rps']:.0f} "
+            f"({_ratio(two['rps'], one['rps']):.2f}x of 1 worker)", f"{bare_two['rps']:.0f}",
+            f"{ratio:.2f}x", "(none)", True)
+    login = r.get("login")
+    if login:
+        add("login added p50", f"{login['proxy']['p50_ms']:.2f} ms",
+            f"{login['direct']['p50_ms']:.2f} ms", f"+{login['added_p50_ms']:.2f} ms",
+            "<= +15 ms", login["added_p50_ms"] <= 15)
+        add("login added p99", f"{login['proxy']['p99_ms']:.2f} ms",
+            f"{login['direct']['p99_ms']:.2f} ms", f"+{login['added_p99_ms']:.2f} ms",
+            "(none)", True)
+    big = next((k for k in r if k.startswith("introspect ") and k.endswith("k tokens @ half peak")
+                and not k.startswith("introspect 10k")), None)
+    small = r.get("introspect 10k tokens @ half peak")
+    if big and small:
+        ratio = _ratio(r[big]["p99_ms"], small["p99_ms"])
+        add(f"p99 {big.split()[1]} vs 10k tokens (half peak)", f"{r[big]['p99_ms']:.2f} ms",
+            f"{small['p99_ms']:.2f} ms", f"{ratio:.2f}x", "<= 1.10x", ratio <= 1.10)
+    for key, name in (("memory_per_login_real_path", "Redis bytes per login (real path)"),
+                      ("memory_per_login_cloned", "Redis bytes per login (cloned, bulk)")):
+        if key in r:
+            add(name, f"{r[key]}", "-", "-", "<= 1536", r[key] <= 1536)
+    return rows
+
+
+def markdown(r: dict[str, Any]) -> str:
+    out = ["| figure | proxy | ceiling | ratio | target | met |",
+           "|---|---|---|---|---|---|"]
+    for row in targets(r):
+        met = "met" if row["met"] else "**not met**"
+        if row["target"] == "(none)":
+            met = "-"
+        out.append(f"| {row['figure']} | {row['proxy']} | {row['ceiling']} | {row['ratio']} "
+                   f"| {row['target']} | {met} |")
+    out += ["", "| run | req/s | p50 ms | p99 ms | max ms | errors |", "|---|---|---|---|---|---|"]
+    for label, value in r.items():
+        if isinstance(value, dict) and "rps" in value:
+            out.append(f"| {label} | {value['rps']:.0f} | {value['p50_ms']:.2f} | "
+                       f"{value['p99_ms']:.2f} | {value['max_ms']:.2f} | {value['errors']}"
+                       + (f" (list wrapped {value['wrapped']}x)" if value["wrapped"] else "")
+                       + " |")
+    login = r.get("login")
+    if login:
+        out += ["", "| login (one at a time) | logins | p50 ms | p99 ms | mean ms |",
+                "|---|---|---|---|---|"]
+        for name in ("direct", "proxy"):
+            f = login[name]
+            out.append(f"| {name} | {f['logins']} | {f['p50_ms']:.2f} | {f['p99_ms']:.2f} | "
+                       f"{f['mean_ms']:.2f} |")
+    return "\n".join(out)

@@ -1,0 +1,378 @@
+"""The benchmark suite: each proxy figure beside its ceiling, same run, same machine.
+
+    .venv/bin/python -m benchmarks [--duration 10] [--quick] [--json FILE]
+
+See docs/performance.md for what each run does and the figures of the last full run.
+Everything runs on loopback: a private redis-server on a free port (deleted with its
+data at the end), the proxy as a real ``app2app-proxy serve`` subprocess, the bare
+ceiling apps (:mod:`benchmarks.bare`) and wrk, each pinned with taskset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import aiohttp
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from benchmarks import fixtures as fx
+from benchmarks.wrk import WrkResult, run_wrk, write_script
+from proxy.records import AccessToken, Code, Transaction
+from proxy.store.keys import record_key
+
+# Two cores: the server under test on one, wrk, Redis and this process on the other.
+SERVER_CPU = "0"
+LOAD_CPU = "1"
+BOTH_CPUS = "0,1"
+CODES_PER_SECOND = {"proxy": 2500, "bare": 6000}  # codes minted per second of a run
+
+
+class Suite:
+    def __init__(self, args: argparse.Namespace, folder: Path) -> None:
+        self.args = args
+        self.folder = folder
+        self.duration: float = args.duration
+        self.connections: int = args.connections
+        self.results: dict[str, Any] = {}
+        self.script = write_script(folder)
+        self.pace_ms = 0  # the wrk delay() that gives about half the proxy's peak
+
+    def say(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    def lines(self, name: str, lines: list[str]) -> Path:
+        path = self.folder / f"{name}.txt"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    async def wrk(self, label: str, url: str, lines: Path, *, method: str,
+                  headers: dict[str, str] | None = None, pace_ms: int = 0,
+                  connections: int | None = None, single_use: bool = False
+                  ) -> WrkResult:  # fmt: skip
+        """``single_use``: each line may be sent once (codes); otherwise wrk cycles."""
+        result = await run_wrk(url, lines, self.script, method=method, duration=self.duration,
+                               connections=connections or self.connections, headers=headers,
+                               pace_ms=pace_ms, cpus=LOAD_CPU)
+        if not single_use:
+            result.wrapped = 0
+        self.say(f"  {label:<44} {result.rps:9.1f} req/s  p50 {result.p50_ms:7.2f} ms  "
+                 f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}"
+                 + (f"  (list wrapped {result.wrapped}x)" if result.wrapped else ""))
+        self.results[label] = result.to_json()
+        return result
+
+
+def basic(user: str, password: str) -> str:
+    return aiohttp.BasicAuth(user, password).encode()
+
+
+INTROSPECT_HEADERS = {"Authorization": basic(*fx.RS),
+                      "Content-Type": "application/x-www-form-urlencoded"}
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def authorize_template() -> str:
+    query = "&".join(f"{k}={quote(v, safe='')}" for k, v in {
+        "response_type": "code", "client_id": fx.CLIENT, "redirect_uri": fx.APP_REDIRECT,
+        "scope": "openid profile offline_access", "code_challenge": fx.CHALLENGE,
+        "code_challenge_method": "S256",
+    }.items())  # fmt: skip
+    return f"/authorize?{query}&state=s{{n}}&nonce=n{{n}}"
+
+
+def exchange_body(code: str) -> str:
+    return (f"grant_type=authorization_code&code={code}&redirect_uri="
+            f"{quote(fx.APP_REDIRECT, safe='')}&client_id={fx.CLIENT}"
+            f"&code_verifier={fx.VERIFIER}")
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="a2a-bench-") as tmp:
+        folder = Path(tmp)
+        suite = Suite(args, folder)
+        async with fx.redis_server(folder, LOAD_CPU) as redis_server:
+            port = fx.free_port()
+            async with fx.sandbox(port) as bank:
+                setup = fx.Setup(folder, port, redis_server.url, bank)
+                fx.write_config(setup)
+                connector = aiohttp.TCPConnector(limit=64)
+                async with aiohttp.ClientSession(connector=connector) as http:
+                    minter = fx.Minter(setup, http)
+                    try:
+                        await phases(suite, setup, redis_server, minter, http)
+                    finally:
+                        await minter.close()
+            redis_server.redis_version = redis_server.version()
+        suite.results["machine"] = machine(redis_server)
+        suite.results["settings"] = {"duration_s": suite.duration,
+                                     "connections": suite.connections,
+                                     "scale_tokens": args.scale_tokens}
+        return suite.results
+
+
+async def phases(suite: Suite, setup: fx.Setup, rs: fx.RedisServer, minter: fx.Minter,
+                 http: aiohttp.ClientSession) -> None:  # fmt: skip
+    client = rs.client()
+    log = setup.folder / "servers.log"
+    r = suite.results
+
+    # live composite tokens, minted through the real code path; memory per login
+    suite.say(f"minting {suite.args.logins} logins through proxy.grants ...")
+    before = rs.used_memory()
+    tokens = await minter.logins(suite.args.logins)
+    r["memory_per_login_real_path"] = round((rs.used_memory() - before) / len(tokens))
+    at_text = client.get(record_key(fx.PREFIX, AccessToken.kind, tokens[0]))
+    assert isinstance(at_text, bytes)
+    pipe = client.pipeline(transaction=False)
+    for token in tokens:  # the bare app's keys: the token itself, an access token record
+        pipe.set(f"{fx.PREFIX}bare:at:{token}", at_text, ex=3600)
+    pipe.execute()
+    intro_lines = suite.lines("introspect", [f"token={t}" for t in tokens])
+
+    # codes for the proxy (cloned from one issue_code) and for the bare app
+    count = int(suite.duration * CODES_PER_SECOND["proxy"])
+    first_code = await minter.code()
+    code_record = fx.read_record(client, Code.kind, first_code)
+    proxy_codes = fx.clone_codes(client, first_code, count + 1)
+    bare_codes = fx.bare_codes(client, code_record,
+                               int(suite.duration * CODES_PER_SECOND["bare"]) + 1)
+    # the last code of each list is the sanity probe's, not wrk's
+    probes = {"token": exchange_body(proxy_codes.pop()),
+              "bare token": exchange_body(bare_codes.pop()), "introspect": f"token={tokens[0]}"}
+    proxy_exchange = suite.lines("exchange", [exchange_body(c) for c in proxy_codes])
+    bare_exchange = suite.lines("bare_exchange", [exchange_body(c) for c in bare_codes])
+    authorize_lines = suite.lines("authorize", [authorize_template()])
+
+    issuer = setup.issuer
+    one_worker = fx.proxy_command(setup, workers=1, cpus=fx_cpu(SERVER_CPU),
+                                  log_level=suite.args.log_level)
+    suite.say("proxy: serve --workers 1, pinned to one core")
+    async with fx.process(one_worker, f"{issuer}/healthz", log):
+        sizes = await response_sizes(http, issuer, client, at_text)
+        await sanity(http, issuer, probes["introspect"], probes["token"])
+        peak = await suite.wrk("introspect proxy", f"{issuer}/introspect", intro_lines,
+                               method="POST", headers=INTROSPECT_HEADERS)
+        await half_peak(suite, "introspect proxy @ half peak", f"{issuer}/introspect",
+                        intro_lines, peak.rps)
+        await suite.wrk("token proxy", f"{issuer}/token", proxy_exchange,
+                        method="POST", headers=FORM,
+                        single_use=True)
+        await suite.wrk("authorize proxy", issuer, authorize_lines, method="GET")
+        r["login"] = await logins(suite, http, issuer, setup.bank)
+
+    bare_port = fx.free_port()
+    bare_url = f"http://127.0.0.1:{bare_port}"
+    suite.say("bare ceiling app, pinned to the same core")
+    async with fx.process(fx.bare_command(setup, bare_port, sizes, fx_cpu(SERVER_CPU)),
+                          f"{bare_url}/authorize", log):
+        await sanity(http, bare_url, probes["introspect"], probes["bare token"])
+        await suite.wrk("introspect bare", f"{bare_url}/introspect", intro_lines,
+                        method="POST", headers=INTROSPECT_HEADERS)
+        await suite.wrk("introspect bare @ proxy's half-peak pace", f"{bare_url}/introspect",
+                        intro_lines, method="POST", headers=INTROSPECT_HEADERS,
+                        pace_ms=suite.pace_ms)
+        await suite.wrk("token bare", f"{bare_url}/token", bare_exchange,
+                        method="POST", headers=FORM,
+                        single_use=True)
+        await suite.wrk("authorize bare", bare_url, authorize_lines, method="GET")
+
+    suite.say("proxy: serve --workers 2 on both cores (wrk and Redis share core 1)")
+    two = fx.proxy_command(setup, workers=2, cpus=fx_cpu(BOTH_CPUS),
+                           log_level=suite.args.log_level)
+    async with fx.process(two, f"{issuer}/healthz", log):
+        await suite.wrk("introspect proxy --workers 2", f"{issuer}/introspect", intro_lines,
+                        method="POST", headers=INTROSPECT_HEADERS)
+    bare_two = fx.bare_command(setup, bare_port, sizes, fx_cpu(BOTH_CPUS), reuse_port=True)
+    async with fx.process(bare_two, f"{bare_url}/authorize", log), \
+            fx.process(bare_two, f"{bare_url}/authorize", log):
+        await suite.wrk("introspect bare x2", f"{bare_url}/introspect", intro_lines,
+                        method="POST", headers=INTROSPECT_HEADERS)
+
+    await scale(suite, setup, rs, tokens[0])
+
+
+async def sanity(http: aiohttp.ClientSession, base: str, introspect: str, exchange: str
+                 ) -> None:  # fmt: skip
+    """One request of each kind, checked: a 200 ``active: false`` or a 400 would
+    otherwise pass for a fast answer."""
+    async with http.post(f"{base}/introspect", data=introspect,
+                         headers=INTROSPECT_HEADERS) as resp:
+        body = await resp.json()
+        assert resp.status == 200 and body.get("active", True) is True, body
+    async with http.post(f"{base}/token", data=exchange, headers=FORM) as resp:
+        body = await resp.json()
+        assert resp.status == 200 and "id_token" in body, body
+    async with http.get(base + authorize_template().replace("{n}", "probe"),
+                        allow_redirects=False) as resp:
+        assert resp.status == 302, await resp.text()
+
+
+def fx_cpu(cpus: str) -> str | None:
+    return cpus if len(os.sched_getaffinity(0) | {0, 1}) >= 2 else None
+
+
+async def response_sizes(http: aiohttp.ClientSession, issuer: str, client: Any,
+                         at_text: bytes) -> dict[str, int]:  # fmt: skip
+    """The sizes the bare app copies: an access token record, a transaction record and
+    the proxy's Location toward the bank."""
+    async with http.get(issuer + authorize_template().replace("{n}", "size"),
+                        allow_redirects=False) as resp:
+        location = resp.headers["Location"]
+    state = parse_qs(urlsplit(location).query)["state"][0]
+    txn = client.get(record_key(fx.PREFIX, Transaction.kind, state))
+    return {"at": len(at_text), "txn": len(txn or b"x" * 1000), "location": len(location)}
+
+
+async def half_peak(suite: Suite, label: str, url: str, lines: Path, peak_rps: float) -> None:
+    """Plain wrk has no fixed rate: each connection waits ``delay()`` ms after each
+    answer. Aim at half the peak, then correct once for the latency seen."""
+    target = peak_rps / 2
+    c = suite.connections
+    delay = max(1, round(1000 * c / target))
+    probe = await run_wrk(url, lines, suite.script, method="POST", duration=min(
+        3, suite.duration), connections=c, headers=INTROSPECT_HEADERS, pace_ms=delay,
+        cpus=LOAD_CPU)
+    # achieved = c / (delay + L): keep L, pick the delay that gives the target
+    latency_ms = 1000 * c / max(probe.rps, 1) - delay
+    suite.pace_ms = max(1, round(1000 * c / target - latency_ms))
+    result = await suite.wrk(label, url, lines, method="POST", headers=INTROSPECT_HEADERS,
+                             pace_ms=suite.pace_ms)
+    suite.results[label].update(pace_ms=suite.pace_ms, target_rps=round(target, 1),
+                                fraction_of_peak=round(result.rps / peak_rps, 3))
+
+
+async def timed(samples: list[float], step: Callable[[], Awaitable[None]]) -> None:
+    start = time.perf_counter()
+    await step()
+    samples.append((time.perf_counter() - start) * 1000)
+
+
+async def logins(suite: Suite, http: aiohttp.ClientSession, issuer: str,
+                 bank: Any) -> dict[str, Any]:  # fmt: skip
+    """Whole logins, one at a time, for ``duration`` seconds each: through the proxy
+    (authorize, bank authorize, callback, token) and straight at the sandbox bank
+    (authorize, token) with the same client library."""
+    bank_auth = aiohttp.BasicAuth(fx.DIRECT_CLIENT, fx.BANK_SECRET)
+
+    async def via_proxy() -> None:
+        url: str = issuer + authorize_template().replace("{n}", os.urandom(6).hex())
+        while not url.startswith(fx.APP_REDIRECT):
+            async with http.get(url, allow_redirects=False) as resp:
+                assert resp.status in (302, 303), (resp.status, await resp.text())
+                url = resp.headers["Location"]
+        code = parse_qs(urlsplit(url).query)["code"][0]
+        async with http.post(f"{issuer}/token", data=exchange_body(code),
+                             headers=FORM) as resp:
+            assert resp.status == 200, await resp.text()
+            await resp.read()
+
+    verifier = "w" * 43
+    params = {"response_type": "code", "client_id": fx.DIRECT_CLIENT,
+              "redirect_uri": fx.APP_REDIRECT, "scope": "openid profile",
+              "code_challenge": create_s256_code_challenge(verifier),
+              "code_challenge_method": "S256", "acr_values": "urn:sandbox:loa:high"}
+
+    async def direct() -> None:
+        query = {**params, "state": os.urandom(6).hex(), "nonce": os.urandom(6).hex()}
+        async with http.get(f"{bank.issuer}/authorize", params=query,
+                            allow_redirects=False) as resp:
+            assert resp.status == 302, await resp.text()
+            code = parse_qs(urlsplit(resp.headers["Location"]).query)["code"][0]
+        form = {"grant_type": "authorization_code", "code": code,
+                "redirect_uri": fx.APP_REDIRECT, "code_verifier": verifier}
+        async with http.post(bank.token_endpoint, data=form, auth=bank_auth) as resp:
+            assert resp.status == 200, await resp.text()
+            await resp.read()
+
+    figures: dict[str, Any] = {}
+    for name, step in (("direct", direct), ("proxy", via_proxy)):
+        for _ in range(20):  # warm: connections, bank metadata and JWKS
+            await step()
+        samples: list[float] = []
+        end = time.monotonic() + suite.duration
+        while time.monotonic() < end and len(samples) < 5000:
+            await timed(samples, step)
+            if len(bank.requests) > 1000:
+                bank.requests.clear()
+        samples.sort()
+        figures[name] = {"logins": len(samples), "p50_ms": round(pct(samples, 50), 2),
+                         "p99_ms": round(pct(samples, 99), 2),
+                         "mean_ms": round(statistics.fmean(samples), 2)}
+        suite.say(f"  login {name:<38} {len(samples):6d} logins  p50 "
+                  f"{figures[name]['p50_ms']:7.2f} ms  p99 {figures[name]['p99_ms']:7.2f} ms")
+    figures["added_p50_ms"] = round(figures["proxy"]["p50_ms"] - figures["direct"]["p50_ms"], 2)
+    figures["added_p99_ms"] = round(figures["proxy"]["p99_ms"] - figures["direct"]["p99_ms"], 2)
+    return figures
+
+
+def pct(sorted_ms: list[float], q: float) -> float:
+    return sorted_ms[min(len(sorted_ms) - 1, int(q / 100 * len(sorted_ms)))]
+
+
+async def scale(suite: Suite, setup: fx.Setup, rs: fx.RedisServer, template_token: str
+                ) -> None:  # fmt: skip
+    """Introspection with 10 thousand live tokens, then with ``scale_tokens``: the same
+    10 thousand sampled, among clones of one real login's records."""
+    client = rs.client()
+    templates = fx.Templates.of(client, template_token)
+    ttl = 3600
+    small = 10_000
+    sample = fx.clone_sample(client, templates, small, ttl)
+    lines = suite.lines("scale", [f"token={t}" for t in sample])
+    issuer = setup.issuer
+    command = fx.proxy_command(setup, workers=1, cpus=fx_cpu(SERVER_CPU),
+                               log_level=suite.args.log_level)
+    big = suite.args.scale_tokens
+    async with fx.process(command, f"{issuer}/healthz", setup.folder / "servers.log"):
+        suite.say(f"scale: {small} live tokens")
+        async with aiohttp.ClientSession() as http, http.post(
+            f"{issuer}/introspect", data=f"token={sample[0]}", headers=INTROSPECT_HEADERS
+        ) as resp:
+            assert (await resp.json())["active"] is True, "a cloned token is not active"
+        await suite.wrk("introspect 10k tokens", f"{issuer}/introspect", lines,
+                        method="POST", headers=INTROSPECT_HEADERS)
+        await suite.wrk("introspect 10k tokens @ half peak", f"{issuer}/introspect", lines,
+                        method="POST", headers=INTROSPECT_HEADERS, pace_ms=suite.pace_ms)
+        suite.say(f"scale: loading {big - small} more logins (grant + access + refresh) ...")
+        before = rs.used_memory()
+        start = time.perf_counter()
+        fx.clone_population(client, templates, big - small, ttl)
+        loaded = time.perf_counter() - start
+        per_login = (rs.used_memory() - before) / (big - small)
+        suite.results["memory_per_login_cloned"] = round(per_login)
+        suite.results["scale_load_seconds"] = round(loaded, 1)
+        suite.results["redis_keys"] = int(client.dbsize())
+        suite.say(f"  {client.dbsize()} keys, {per_login:.0f} bytes per login, "
+                  f"loaded in {loaded:.1f} s")
+        label = f"introspect {big // 1000}k tokens"
+        await suite.wrk(label, f"{issuer}/introspect", lines,
+                        method="POST", headers=INTROSPECT_HEADERS)
+        await suite.wrk(f"{label} @ half peak", f"{issuer}/introspect", lines,
+                        method="POST", headers=INTROSPECT_HEADERS, pace_ms=suite.pace_ms)
+    # the private redis-server goes with all of it when the run ends
+
+
+def machine(rs: fx.RedisServer) -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "cpu_model": cpu_model(),
+            "python": platform.python_version(), "redis": rs.redis_version,
+            "kernel": platform.release()}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
