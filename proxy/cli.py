@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Sequence
 
 from proxy import cli_keys
-from proxy.config import ConfigError, load_config
+from proxy.config import load_or_report
 from proxy.serving import ServeOptions, run_server
 
 # seconds between SIGTERM and closing the listener (/readyz answers 503 meanwhile), then
@@ -70,12 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_revoke(args.config, sub=args.sub, grant=args.grant, client=args.client)
     path = args.config if args.command == "serve" else args.file
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        print(f"{path}: {len(exc.errors)} problem(s):", file=sys.stderr)
-        for error in exc.errors:
-            print(f"  {error}", file=sys.stderr)
+    config = load_or_report(path)
+    if config is None:
         return 2
     if args.command == "check-config":
         print(f"{path}: OK ({len(config.banks)} bank(s), {len(config.clients)} client(s))")

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from proxy.config import ConfigError, load_config
+from proxy.config import load_or_report
 from proxy.config.keys import KeyFileError, signing_key
 from proxy.keygen import ALGS, generate_signing_key
 from proxy.rotation import KeyStatus, iso, key_status, retention, signer_at
@@ -47,22 +47,12 @@ def run(args: argparse.Namespace, clock: Callable[[], float] = time.time) -> int
     if args.keys_command == "generate":
         print(generate_signing_key(args.alg).export(private_key=True))
         return 0
-    config = _load(args.config)
+    config = load_or_report(args.config)
     if config is None:
         return 2
     if args.keys_command == "status":
         return _status(args.config, config, clock())
     return _plan(args, config, clock())
-
-
-def _load(path: str) -> Config | None:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        print(f"{path}: {len(exc.errors)} problem(s):", file=sys.stderr)
-        for error in exc.errors:
-            print(f"  {error}", file=sys.stderr)
-        return None
 
 
 def _status(path: str, config: Config, now: float) -> int:

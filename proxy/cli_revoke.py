@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from proxy.config import ConfigError, load_config
+from proxy.config import load_or_report
 from proxy.logs import configure_logging
 from proxy.revocation import Revoked, Selector, revoke_grants
 from proxy.settings import StoreSettings
@@ -36,12 +36,8 @@ def run_revoke(
     if not value.strip():
         print(f"revoke: --{selector} must not be empty", file=sys.stderr)
         return 2
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        print(f"{path}: {len(exc.errors)} problem(s):", file=sys.stderr)
-        for error in exc.errors:
-            print(f"  {error}", file=sys.stderr)
+    config = load_or_report(path)
+    if config is None:
         return 2
     if urlsplit(config.store.url).scheme.lower() == MEMORY_SCHEME:
         print(

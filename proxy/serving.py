@@ -15,7 +15,7 @@ import structlog
 from aiohttp import web
 
 from proxy.app import LINGERING_TIME, create_app
-from proxy.config import ConfigError, load_config
+from proxy.config import load_or_report
 from proxy.endpoints.health import DRAIN, Drain
 from proxy.logs import configure_logging
 from proxy.reload import reload_config
@@ -53,10 +53,8 @@ def run_server(
 ) -> int:
     """Serve until stopped; the exit status. ``config``: already loaded from the file."""
     if config is None:
-        try:
-            config = load_config(options.config_path)
-        except ConfigError as exc:
-            print_problems(options.config_path, exc)
+        config = load_or_report(options.config_path)
+        if config is None:
             return 2
     configure_logging(options.log_level, worker=worker)
     asyncio.run(
@@ -78,12 +76,6 @@ def run_worker(options: ServeOptions, worker: int, parent_pid: int) -> None:
     """A worker process's entry point (started by :mod:`proxy.workers`, "spawn": a fresh
     interpreter that builds its event loop, app, store and session itself)."""
     sys.exit(run_server(options, worker=worker, parent_pid=parent_pid))
-
-
-def print_problems(path: str, exc: ConfigError) -> None:
-    print(f"{path}: {len(exc.errors)} problem(s):", file=sys.stderr)
-    for error in exc.errors:
-        print(f"  {error}", file=sys.stderr)
 
 
 async def serve(

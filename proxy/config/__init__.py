@@ -5,6 +5,6 @@ Every problem is reported at once, each with its key path, in a
 """
 
 from proxy.config.errors import ConfigError
-from proxy.config.load import load_config, parse_config
+from proxy.config.load import load_config, load_or_report, parse_config
 
-__all__ = ["ConfigError", "load_config", "parse_config"]
+__all__ = ["ConfigError", "load_config", "load_or_report", "parse_config"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -63,6 +64,18 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
         raise ConfigError([f"{file}: {exc}"]) from exc
     env = os.environ if environ is None else environ
     return parse_config(data, file.resolve().parent, env)
+
+
+def load_or_report(path: str) -> Config | None:
+    """For the command line: the config, or None after printing every problem to
+    stderr (one per line, each with its key path)."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"{path}: {len(exc.errors)} problem(s):", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error}", file=sys.stderr)
+        return None
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
