@@ -116,8 +116,11 @@ async def advance(svc: Services, handle: str, txn: Transaction) -> tuple[Transac
     if svc.now() >= poll.expires_at:
         expired = {"error": "access_denied", "description": "the login at the bank expired"}
         return await _settle(svc, handle, txn, poll, expired)
-    adapter = svc.adapters[txn.bank_id]
-    assert isinstance(adapter, DecoupledAdapter)
+    adapter = svc.adapters.get(txn.bank_id)
+    if not isinstance(adapter, DecoupledAdapter):
+        # a reload removed the bank (or made it a redirect bank) while the user was away
+        gone = {"error": "server_error", "description": "this bank is no longer configured"}
+        return await _settle(svc, handle, txn, poll, gone)
     # the lock outlives a poll in flight (the bank's timeout), then spaces polls apart
     busy = poll.interval + int(adapter.settings.timeout) + 1
     if not await svc.store.add(POLL_LOCK, handle, {}, busy):
@@ -169,6 +172,8 @@ async def finish(svc: Services, handle: str, txn: Transaction) -> web.Response:
     outcome = Poll.of(txn).outcome
     assert outcome is not None  # finish is called only once the login is settled
     settled = svc.cipher.decrypt(outcome)
+    if "result" in settled and svc.bank(txn.bank_id) is None:
+        settled = {"error": "server_error", "description": "this bank is no longer configured"}
     if "result" not in settled:
         audit.login_failed(audit.LoginFacts.of(txn), settled["error"], "resume")
         raise OAuthError(settled["error"], settled["description"], redirect=target)

@@ -8,11 +8,8 @@ Redis Cluster and Sentinel tests start their own servers (tests/redisfarm.py).
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +19,7 @@ import pytest
 import redis
 
 if TYPE_CHECKING:  # imported in the fixtures, once ROOT below is on sys.path
-    from tests.redisfarm import Cluster, SentinelFarm
+    from tests.redisfarm import Cluster, SentinelFarm, Server
 
 ROOT = Path(__file__).resolve().parents[1]
 # The project is not installed into the venv; make `import proxy` work from any cwd.
@@ -30,11 +27,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 LOCAL_REDIS = ("127.0.0.1", 6379)
-INSTALL_HINT = (
-    "these tests need a Redis server: install redis-server "
-    "(Debian/Ubuntu: `apt-get install redis-server`, macOS: `brew install redis`) "
-    "or run one on 127.0.0.1:6379"
-)
 
 
 def _answers_ping(host: str, port: int) -> bool:
@@ -47,62 +39,28 @@ def _answers_ping(host: str, port: int) -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class RedisServer:
-    """A ``redis-server`` of our own on one port, that a test may stop and start again."""
+    """A ``redis-server`` of our own on one port, that a test may stop and start again
+    (empty each time: nothing is saved). Started by :class:`tests.redisfarm.Server`."""
 
-    def __init__(self, port: int, workdir: Path) -> None:
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
+    def __init__(self, workdir: Path) -> None:
+        from tests.redisfarm import free_port
+
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
         self._workdir = workdir
-        self._process: subprocess.Popen[bytes] | None = None
+        self._server: Server | None = None
 
-    def start(self, timeout: float = 10.0) -> None:
-        if self._process is not None:
-            return
-        executable = shutil.which("redis-server")
-        if executable is None:
-            pytest.fail(INSTALL_HINT)
-        self._process = subprocess.Popen(
-            [
-                executable,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self._workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + timeout
-        while not _answers_ping("127.0.0.1", self.port):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"redis-server on port {self.port} did not start")
-            time.sleep(0.02)
+    def start(self) -> None:
+        from tests.redisfarm import Server
+
+        if self._server is None:
+            self._server = Server(self._workdir, [], port=self.port)
 
     def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -111,7 +69,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if _answers_ping(*LOCAL_REDIS):
         yield "redis://127.0.0.1:6379/0"
         return
-    server = RedisServer(_free_port(), tmp_path_factory.mktemp("redis"))
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     try:
         yield server.url
@@ -145,9 +103,7 @@ def redis_server_factory(
     servers: list[RedisServer] = []
 
     def start_server() -> RedisServer:
-        if shutil.which("redis-server") is None:
-            pytest.fail(INSTALL_HINT)
-        server = RedisServer(_free_port(), tmp_path_factory.mktemp("redis"))
+        server = RedisServer(tmp_path_factory.mktemp("redis"))
         servers.append(server)
         server.start()
         return server

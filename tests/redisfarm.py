@@ -24,9 +24,10 @@ import pytest
 import redis
 
 INSTALL_HINT = (
-    "the Redis Cluster and Sentinel tests start their own servers from the redis-server "
-    "binary, which is not on PATH: install it (Debian/Ubuntu: `apt-get install "
-    "redis-server`, macOS: `brew install redis`)"
+    "these tests start their own Redis servers from the redis-server binary, which is "
+    "not on PATH: install it (Debian/Ubuntu: `apt-get install redis-server`, macOS: "
+    "`brew install redis`), or run a Redis on 127.0.0.1:6379 for the tests that need "
+    "only one"
 )
 HOST = "127.0.0.1"
 SLOTS = 16384

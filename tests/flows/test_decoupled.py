@@ -5,7 +5,10 @@ interval across instances, and sends the user back with a code or an error."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
+
+from aiohttp.test_utils import unused_port
 
 from tests.flows.harness import (
     ACR_A,
@@ -16,6 +19,7 @@ from tests.flows.harness import (
     World,
     WorldFactory,
     app_redirect_params,
+    run_proxy,
 )
 
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
@@ -221,3 +225,26 @@ async def test_status_of_an_unknown_login(world: World) -> None:
     page = await world.proxy.http.get(f"{world.proxy.issuer}/resume/nope")
     assert page.status == 400
     assert page.content_type == "text/html"
+
+
+async def test_a_login_at_a_bank_another_instance_no_longer_has(
+    world_factory: WorldFactory,
+) -> None:
+    # a rolling config change: the login started on an instance that knew bank C, the
+    # user comes back to one whose config removed it: a clean error, never a 500
+    world = await ciba_world(world_factory)
+    world.ciba.ciba_decision = "approve"
+    url, login = await start(world)
+    port = unused_port()
+    issuer = f"http://127.0.0.1:{port}"
+    config = dataclasses.replace(
+        world.proxy.config, issuer=world.proxy.issuer,
+        banks=tuple(b for b in world.proxy.config.banks if b.id != "bank-c"),
+    )
+    await world.stack.enter_async_context(run_proxy(config, port))
+    other = Proxy(issuer, config, world.proxy.http)
+    assert (await status(other, url))["status"] == "failed"
+    resp = await other.http.get(url.replace(world.proxy.issuer, issuer),
+                                allow_redirects=False)
+    params = app_redirect_params(resp)
+    assert (params["error"], params["state"]) == ("server_error", login.state)
