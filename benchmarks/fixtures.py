@@ -35,7 +35,7 @@ from proxy.keygen import generate_signing_key
 from proxy.records import AccessToken, Code, Grant, RefreshToken, Transaction
 from proxy.store import open_store
 from proxy.store.keys import record_key
-from proxy.tokens import ACCESS_TOKEN, AUTHORIZATION_CODE, GRANT, new_value
+from proxy.tokens import AUTHORIZATION_CODE, GRANT, new_access_token, new_value
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_REDIRECT = "https://app.merchant.example/auth/callback"
@@ -422,7 +422,7 @@ def clone_sample(client: redis.Redis, templates: Templates, count: int, ttl: int
     pipe = client.pipeline(transaction=False)
     for i in range(count):
         grant_id = new_value(GRANT)
-        token = new_value(ACCESS_TOKEN)
+        token = new_access_token(grant_id)
         pipe.set(record_key(PREFIX, Grant.kind, grant_id),
                  templates.text(templates.grant, grant_id, ttl), ex=ttl)
         pipe.set(record_key(PREFIX, AccessToken.kind, token),

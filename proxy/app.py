@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -9,7 +10,7 @@ from aiohttp import web
 
 from federation.registry import build_adapters
 from proxy.clients import ClientRegistry
-from proxy.context import SERVICES, Services, State, services_middleware
+from proxy.context import SERVICES, Services, State
 from proxy.endpoints import authorize, discovery, health, resume
 from proxy.endpoints.callback import callback
 from proxy.endpoints.introspect import introspect
@@ -18,10 +19,10 @@ from proxy.endpoints.par import par
 from proxy.endpoints.revoke import revoke_endpoint
 from proxy.endpoints.token import token
 from proxy.endpoints.userinfo import userinfo
-from proxy.errors import error_middleware
+from proxy.errors import Handler, error_response
 from proxy.jose import Cipher, Signer
-from proxy.logs import access_log_middleware
-from proxy.ratelimit import rate_limit_middleware
+from proxy.logs import request_done, request_started
+from proxy.ratelimit import enforce_rate_limits
 from proxy.settings import Config
 from proxy.store import Store, open_store
 
@@ -38,8 +39,7 @@ LINGERING_TIME = 2.0
 
 def create_app(config: Config) -> web.Application:
     app = web.Application(
-        middlewares=[services_middleware, access_log_middleware, error_middleware,
-                     rate_limit_middleware],
+        middlewares=[request_middleware],
         client_max_size=MAX_BODY,
     )
 
@@ -61,6 +61,37 @@ def create_app(config: Config) -> web.Application:
     app.on_response_prepare.append(_default_headers)
     add_routes(app)
     return app
+
+
+@web.middleware
+async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one middleware (each layer of middleware costs every request), in order:
+
+    1. pins the request to the state current when it arrived (:mod:`proxy.context`);
+    2. names it in the logs (:func:`proxy.logs.request_started`);
+    3. applies the rate limits (:mod:`proxy.ratelimit`) and runs the handler, any
+       exception of either turned into its answer by the one error path
+       (:func:`proxy.errors.error_response`);
+    4. writes the access line and the HTTP metrics (:func:`proxy.logs.request_done`).
+    """
+    svc = request.app[SERVICES]
+    with svc.pinned():
+        request_started()
+        start = time.perf_counter()
+        status = 500
+        try:
+            try:
+                await enforce_rate_limits(request, svc)
+                response = await handler(request)
+            except Exception as exc:
+                response = error_response(request, exc)
+            status = response.status
+            return response
+        except web.HTTPException as exc:  # a redirect a handler raised, sent by aiohttp
+            status = exc.status
+            raise
+        finally:
+            request_done(request, status, time.perf_counter() - start)
 
 
 def build_state(config: Config, *, store: Store, http: aiohttp.ClientSession) -> State:

@@ -6,7 +6,7 @@ registry, the bank adapters) is one immutable :class:`State`; a reload (SIGHUP,
 and the HTTP session are not part of it: they live as long as the app.
 
 Handlers keep reading ``request.app[SERVICES]`` and its attributes. Each request is
-pinned to the state current when it arrived (:func:`services_middleware` sets a
+pinned to the state current when it arrived (:func:`proxy.app.request_middleware` sets a
 context variable for the request's task), so every read in one request, in every
 function it calls and every task it starts, sees the same state, old or new, never
 a mix; a request that arrived before a reload finishes with the state it started
@@ -27,7 +27,6 @@ from aiohttp import web
 from federation.protocol import BankAdapter
 from federation.settings import BankSettings
 from proxy.clients import ClientRegistry
-from proxy.errors import Handler
 from proxy.jose import Cipher, Signer
 from proxy.settings import Config
 from proxy.store import Store
@@ -115,10 +114,3 @@ class Services:
 
 
 SERVICES = web.AppKey("services", Services)
-
-
-@web.middleware
-async def services_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Outermost: pins the request to the state current when it arrived."""
-    with request.app[SERVICES].pinned():
-        return await handler(request)

@@ -1,6 +1,6 @@
 """The one error path.
 
-Handlers raise :class:`OAuthError`; :func:`error_middleware` alone decides how
+Handlers raise :class:`OAuthError`; :func:`error_response` alone decides how
 it reaches the user: a redirect to the client's *verified* redirect_uri, an HTML
 page on browser paths, or a JSON OAuth error on back-channel paths. Framework
 errors (404, 405, 413), store outages and bugs take the same path.
@@ -136,23 +136,22 @@ def _from_http_exception(exc: web.HTTPException) -> OAuthError:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except OAuthError as err:
-        log.info("oauth_error", error=err.error, detail=err.detail or err.description)
-        return render(request, err)
-    except StoreUnavailable as exc:
+def error_response(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """The answer to a request whose handler raised ``exc`` (the one middleware,
+    :func:`proxy.app.request_middleware`, calls this for every exception); a redirect
+    or other non-error HTTPException is raised again for aiohttp to send."""
+    if isinstance(exc, OAuthError):
+        log.info("oauth_error", error=exc.error, detail=exc.detail or exc.description)
+        return render(request, exc)
+    if isinstance(exc, StoreUnavailable):
         log.error("store_unavailable", detail=str(exc))
         return render(request, unavailable())
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc
         return render(request, _from_http_exception(exc))
-    except Exception:
-        log.exception("unhandled_error")
-        return render(request, OAuthError("server_error", "internal error", status=500))
+    log.exception("unhandled_error", exc_info=exc)
+    return render(request, OAuthError("server_error", "internal error", status=500))
 
 
 def unavailable(redirect: RedirectTarget | None = None) -> OAuthError:

@@ -26,10 +26,11 @@ from proxy.revocation import index_grant
 from proxy.settings import ClientSettings
 from proxy.subject import merchant_subject
 from proxy.tokens import (
-    ACCESS_TOKEN,
     AUTHORIZATION_CODE,
     GRANT,
     REFRESH_TOKEN,
+    grant_of_access_token,
+    new_access_token,
     new_value,
 )
 
@@ -199,22 +200,20 @@ async def _mint(
     access token is DPoP-bound to ``jkt``, the refresh token to ``refresh_jkt``."""
     lifetimes = svc.config.lifetimes
     now = svc.now()
-    access_token = new_value(ACCESS_TOKEN)
+    access_token = new_access_token(grant.grant_id)
+    # The access token's record holds what is its own; who logged in, how, and the bank's
+    # tokens are read from its grant, which introspection reads in the same round trip.
     at = AccessToken(
         grant_id=grant.grant_id,
         client_id=grant.client_id,
         scope=scope,
-        sub=grant.sub,
-        acr=grant.acr,
-        authentication_level=grant.authentication_level,
-        bank_id=grant.bank_id,
         iat=now,
         exp=now + lifetimes.access_token,
-        bank_tokens=grant.bank_tokens,
         aud=grant.resource,
         jkt=jkt,
     )
-    await svc.store.upsert(AccessToken.kind, access_token, at.to_json(), lifetimes.access_token)
+    writes: list[tuple[str, str, dict[str, Any], int]] = [
+        (AccessToken.kind, access_token, at.to_json(), lifetimes.access_token)]
     response: dict[str, Any] = {
         "access_token": access_token,
         # RFC 9449 §5: "A token_type of DPoP MUST be included in the access token response
@@ -229,10 +228,9 @@ async def _mint(
         refresh_token = new_value(REFRESH_TOKEN)
         rt = RefreshToken(grant.grant_id, grant.client_id, grant.scope, now,
                           now + lifetimes.refresh_token, jkt=refresh_jkt)
-        await svc.store.upsert(
-            RefreshToken.kind, refresh_token, rt.to_json(), lifetimes.refresh_token
-        )
+        writes.append((RefreshToken.kind, refresh_token, rt.to_json(), lifetimes.refresh_token))
         response["refresh_token"] = refresh_token
+    await svc.store.upsert_many(writes)
     audit.tokens_issued(grant.client_id, grant.grant_id,
                         [kind for kind in audit.RESPONSE_KINDS if kind in response])
     return response
@@ -363,16 +361,21 @@ async def _retry_within_grace(
         await asyncio.sleep(0.05)
 
 
-async def active_access_token(svc: Services, token: str) -> AccessToken | None:
-    """The access token's record while it is valid: not expired, not revoked, its grant
-    alive. Refresh tokens and codes are never found here (another kind)."""
-    data = await svc.store.find(AccessToken.kind, token)
-    if data is None:
+async def active_access_token(svc: Services, token: str) -> tuple[AccessToken, Grant] | None:
+    """The access token's record and its grant while the token is valid: not expired,
+    not revoked, its grant alive; both read in one round trip. Refresh tokens and codes
+    are never found here (another kind, and not of the access token's form)."""
+    grant_id = grant_of_access_token(token)
+    if grant_id is None:
         return None
-    at = AccessToken.from_json(data)
-    if at.exp <= svc.now() or await svc.store.find(Grant.kind, at.grant_id) is None:
+    at_data, grant_data = await svc.store.find_many(
+        [(AccessToken.kind, token), (Grant.kind, grant_id)])
+    if at_data is None or grant_data is None:
         return None
-    return at
+    at = AccessToken.from_json(at_data)
+    if at.exp <= svc.now() or at.grant_id != grant_id:
+        return None
+    return at, Grant.from_json(grant_data)
 
 
 async def revoke(svc: Services, client: ClientSettings, token: str, hint: str | None) -> None:

@@ -10,14 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
 import uuid
 from typing import TextIO
 
 import structlog
 from aiohttp import web
 
-from proxy.errors import Handler
 from proxy.metrics import observe_request
 
 log = structlog.get_logger("proxy.access")
@@ -56,24 +54,21 @@ def _route(request: web.Request) -> str:
     return resource.canonical if resource is not None else "<unmatched>"
 
 
-@web.middleware
-async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def request_started() -> None:
+    """A new request: the log context is its own (a keep-alive connection serves many
+    requests in one task), named by a fresh ``request_id``."""
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=uuid.uuid4().hex)
-    start = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    finally:
-        seconds = time.perf_counter() - start
-        route = _route(request)
-        log.info(
-            "request",
-            method=request.method,
-            route=route,
-            status=status,
-            duration_ms=round(seconds * 1000, 2),
-        )
-        observe_request(route, request.method, status, seconds)
+
+
+def request_done(request: web.Request, status: int, seconds: float) -> None:
+    """The request's access line and its HTTP metrics."""
+    route = _route(request)
+    log.info(
+        "request",
+        method=request.method,
+        route=route,
+        status=status,
+        duration_ms=round(seconds * 1000, 2),
+    )
+    observe_request(route, request.method, status, seconds)

@@ -24,8 +24,8 @@ from aiohttp import web
 
 from proxy.client_assertion import asserted_client_id
 from proxy.clients import basic_credentials
-from proxy.context import SERVICES, Services
-from proxy.errors import Handler, OAuthError
+from proxy.context import Services
+from proxy.errors import OAuthError
 from proxy.forms import FORM
 from proxy.metrics import RATE_LIMITED
 from proxy.settings import RateLimits
@@ -118,14 +118,14 @@ async def _count(svc: Services, limits: RateLimits, endpoint: str, limit: int,
     )
 
 
-@web.middleware
-async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Inside the error middleware: a refusal takes the one error path."""
-    svc = request.app[SERVICES]
+async def enforce_rate_limits(request: web.Request, svc: Services) -> None:
+    """Raises OAuthError (429) when the request is over a limit; called by the one
+    middleware (:func:`proxy.app.request_middleware`) before the handler, inside the
+    error path."""
     limits = svc.config.rate_limits
     endpoint = endpoint_of(request) if limits is not None else None
     if limits is None or endpoint is None:
-        return await handler(request)
+        return
     per_address = limits.per_address.get(endpoint)
     if per_address is not None:
         address = source_address(request, limits.trust_forwarded_for)
@@ -135,4 +135,3 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
         client_id = await claimed_client_id(request)
         if client_id is not None and _known(svc, client_id):
             await _count(svc, limits, endpoint, per_client, "client", client_id)
-    return await handler(request)

@@ -109,17 +109,15 @@ class Code(Record):
 
 @dataclass(frozen=True)
 class AccessToken(Record):
+    """An access token's own facts; who logged in and the bank's tokens are its grant's
+    (the token's value names the grant: :func:`proxy.tokens.new_access_token`)."""
+
     kind: ClassVar[str] = "at"
     grant_id: str
     client_id: str
     scope: tuple[str, ...]
-    sub: str
-    acr: str
-    authentication_level: str | None
-    bank_id: str
     iat: int
     exp: int
-    bank_tokens: str  # JWE, as in Grant
     aud: str | None = None  # RFC 8707: the one resource server that sees it active
     jkt: str | None = None  # RFC 9449: DPoP-bound to the key with this thumbprint
 

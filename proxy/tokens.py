@@ -28,3 +28,21 @@ def b64url(data: bytes) -> str:
 def fingerprint(value: str) -> str:
     """What a log line may show of a token, code or handle: 12 chars of its SHA-256."""
     return b64url(hashlib.sha256(value.encode()).digest())[:12]
+
+
+def new_access_token(grant_id: str) -> str:
+    """``a2a_at_{grant}.{secret}``: an access token names its grant, so introspection
+    reads the token's record and the grant's in one round trip (the grant must be alive
+    for the token to be). The secret part is 256 bits from :mod:`secrets`; the grant
+    part is an identifier, not a credential: it opens nothing on its own."""
+    return f"{ACCESS_TOKEN}{grant_id.removeprefix(GRANT)}.{new_value()}"
+
+
+def grant_of_access_token(token: str) -> str | None:
+    """The grant id an access token names, or None if it is not one of ours."""
+    if not token.startswith(ACCESS_TOKEN):
+        return None
+    grant, dot, secret = token[len(ACCESS_TOKEN):].partition(".")
+    if not dot or not grant or not secret:
+        return None
+    return GRANT + grant

@@ -12,24 +12,25 @@ from proxy.endpoints.token import NO_STORE
 from proxy.errors import OAuthError
 from proxy.forms import FORM, read_params
 from proxy.grants import active_access_token
-from proxy.records import AccessToken
+from proxy.records import AccessToken, Grant
 from proxy.settings import ResourceServer
 
 JWT_RESPONSE = "application/token-introspection+jwt"
 
 
-def _introspection(svc: Services, at: AccessToken, server: ResourceServer) -> dict[str, Any]:
+def _introspection(svc: Services, at: AccessToken, grant: Grant, server: ResourceServer
+                   ) -> dict[str, Any]:  # fmt: skip
     body: dict[str, Any] = {
         "active": True,
         "scope": " ".join(at.scope),
         "client_id": at.client_id,
-        "sub": at.sub,
+        "sub": grant.sub,
         "exp": at.exp,
         "iat": at.iat,
         "iss": svc.issuer,
         "token_type": "Bearer",
-        "acr": at.acr,
-        "bank_id": at.bank_id,
+        "acr": grant.acr,
+        "bank_id": grant.bank_id,
     }
     if at.aud is not None:
         # RFC 8707 §2: "the top-level member of the same name provides the audience
@@ -42,11 +43,11 @@ def _introspection(svc: Services, at: AccessToken, server: ResourceServer) -> di
         # MUST contain the value DPoP."
         body["cnf"] = {"jkt": at.jkt}
         body["token_type"] = "DPoP"
-    if at.authentication_level:
-        body["authentication_level"] = at.authentication_level
+    if grant.authentication_level:
+        body["authentication_level"] = grant.authentication_level
     if server.receive_bank_token:
         # a bank that issued only an ID token (BankID's app-authorize) has none to give
-        bank_access_token = svc.cipher.decrypt(at.bank_tokens).get("access_token")
+        bank_access_token = svc.cipher.decrypt(grant.bank_tokens).get("access_token")
         if bank_access_token is not None:
             body["bank_access_token"] = bank_access_token
     return body
@@ -61,16 +62,16 @@ async def introspect(request: web.Request) -> web.StreamResponse:
     token = params.get("token")
     if token is None:
         raise OAuthError("invalid_request", "token is missing")
-    at = await active_access_token(svc, token)
+    active = await active_access_token(svc, token)
     # RFC 8707 §2: "The authorization server SHOULD audience-restrict issued access tokens
     # to the resource(s) indicated by the resource parameter": a token is active only for
     # the resource server whose audience it names (no resource: those with no audience)
-    if at is not None and at.aud != server.audience:
-        at = None
+    if active is not None and active[0].aud != server.audience:
+        active = None
     # RFC 7662 §2.2: for a token that is not active "the authorization server MUST
     # return an introspection response with the "active" field set to "false"" and
     # "SHOULD NOT include any additional information about an inactive token".
-    body = {"active": False} if at is None else _introspection(svc, at, server)
+    body = {"active": False} if active is None else _introspection(svc, *active, server)
     if JWT_RESPONSE in request.headers.get("Accept", ""):
         # RFC 9701 §5: typ "token-introspection+jwt"; iss, aud, iat, token_introspection
         claims = {"iss": svc.issuer, "aud": server.client_id, "iat": svc.now(),

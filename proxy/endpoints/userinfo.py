@@ -64,14 +64,15 @@ def _invalid_token(description: str = "the access token is invalid or expired") 
                                + DPOP_CHALLENGE})
 
 
-async def _dpop_bound(svc: Services, request: web.Request, token: str) -> AccessToken:
+async def _dpop_bound(svc: Services, request: web.Request, token: str
+                      ) -> tuple[AccessToken, Grant]:  # fmt: skip
     """RFC 9449 §7.1: "a resource server MUST check that a DPoP proof was also received in
     the DPoP header field of the HTTP request, check the DPoP proof according to the
     rules in Section 4.3, and check that the public key of the DPoP proof matches the
     public key to which the access token is bound"."""
-    at = await active_access_token(svc, token)
-    algs = dpop.algs_for(svc.clients.get(at.client_id) if at else None)
-    if at is None:
+    active = await active_access_token(svc, token)
+    algs = dpop.algs_for(svc.clients.get(active[0].client_id) if active else None)
+    if active is None:
         raise dpop.error(svc, "invalid_token", "the access token is invalid or expired",
                          resource=True, algs=algs)
     jkt = await dpop.verify(svc, request, path=PATH, algs=algs, access_token=token,
@@ -79,10 +80,10 @@ async def _dpop_bound(svc: Services, request: web.Request, token: str) -> Access
     if jkt is None:
         raise dpop.error(svc, "invalid_dpop_proof", "a DPoP proof is required",
                          resource=True, algs=algs)
-    if at.jkt is None or at.jkt != jkt:
+    if active[0].jkt is None or active[0].jkt != jkt:
         raise dpop.error(svc, "invalid_token", "Invalid DPoP key binding",
                          resource=True, algs=algs)
-    return at
+    return active
 
 
 async def userinfo(request: web.Request) -> web.StreamResponse:
@@ -90,25 +91,22 @@ async def userinfo(request: web.Request) -> web.StreamResponse:
     scheme, token = await _access_token(request)
     headers = dict(NO_STORE)
     if scheme == "dpop":
-        at: AccessToken | None = await _dpop_bound(svc, request, token)
+        active: tuple[AccessToken, Grant] | None = await _dpop_bound(svc, request, token)
         # RFC 9449 §9: resource servers "provide the nonce using the DPoP-Nonce header in
         # the same way that authorization servers do as described in Sections 8 and 8.2"
         headers["DPoP-Nonce"] = dpop.new_nonce(svc)
     else:
-        at = await active_access_token(svc, token)
-        if at is not None and at.jkt is not None:
+        active = await active_access_token(svc, token)
+        if active is not None and active[0].jkt is not None:
             # RFC 9449 §7.2: "such a protected resource MUST reject a DPoP-bound access
             # token received as a bearer token per [RFC6750]"
             raise _invalid_token("this access token is DPoP-bound: use the DPoP scheme")
-    if at is None:
+    if active is None:
         raise _invalid_token()
+    at, grant = active
     if "openid" not in at.scope:
         challenge = "DPoP" if scheme == "dpop" else REALM + ","
         raise OAuthError("insufficient_scope", "the token was not granted the openid scope",
                          status=403, headers={
                              "WWW-Authenticate": f'{challenge} error="insufficient_scope"'})
-    data = await svc.store.find(Grant.kind, at.grant_id)
-    if data is None:
-        raise _invalid_token()
-    grant = Grant.from_json(data)
     return web.json_response({**grant.claims, "sub": grant.sub}, headers=headers)

@@ -10,7 +10,7 @@ Cluster without cross-slot scripts.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -49,6 +49,18 @@ class Store(Protocol):
 
     async def find(self, kind: str, id: str) -> dict[str, Any] | None:
         """The record, or None if it never existed, expired, was destroyed or consumed."""
+        ...
+
+    async def find_many(self, items: Sequence[tuple[str, str]]) -> list[dict[str, Any] | None]:
+        """``find`` of each ``(kind, id)``, in order, in one round trip (one MGET; on a
+        Redis Cluster one per slot, sent together). Each answer is as ``find`` would give
+        it; they are not one snapshot."""
+        ...
+
+    async def upsert_many(self, items: Sequence[tuple[str, str, Mapping[str, Any], int]]
+                          ) -> None:  # fmt: skip
+        """``upsert`` of each ``(kind, id, payload, ttl)`` in one round trip (a pipeline).
+        Not atomic: after an error, some may have been written."""
         ...
 
     async def consume(

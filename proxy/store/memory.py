@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from proxy.store.base import Consumed
@@ -71,6 +71,14 @@ class MemoryStore:
         value: dict[str, Any] = json.loads(entry[0])
         return None if is_marker(value) else value
 
+    async def find_many(self, items: Sequence[tuple[str, str]]) -> list[dict[str, Any] | None]:
+        return [await self.find(kind, id) for kind, id in items]
+
+    async def upsert_many(self, items: Sequence[tuple[str, str, Mapping[str, Any], int]]
+                          ) -> None:  # fmt: skip
+        for kind, id, payload, ttl in items:
+            await self.upsert(kind, id, payload, ttl)
+
     async def consume(
         self, kind: str, id: str, *, now: int, marker_ttl: int | None
     ) -> Consumed | None:
@@ -124,9 +132,13 @@ class MemoryStore:
         key = record_key(self._prefix, kind, id)
         entry = self._get(key)
         now = self._clock()
-        count, expires_at = (1, now + window) if entry is None else (int(entry[0]) + 1, entry[1])
+        if entry is None:
+            self._put(key, "1", now + window)
+            return 1, window
+        count, expires_at = int(entry[0]) + 1, entry[1]
         self._put(key, str(count), expires_at)
-        return count, max(1, math.ceil(expires_at - now))
+        # to the millisecond, as Redis' PTTL: a float's noise must not add a second
+        return count, max(1, math.ceil(round(expires_at - now, 3)))
 
     async def ping(self) -> None:
         return None

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -123,7 +123,7 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
 # again: a consume that ran and is sent again finds its own marker and reports a
 # replay, which revokes the grant; a SET NX reports a clash; a counter counts twice.
 # Everything else (the scripts, SET NX or GET, INCR, ...) is sent once.
-RESENDABLE = frozenset({"GET", "PING", "SET", "DEL"})
+RESENDABLE = frozenset({"GET", "MGET", "PING", "SET", "DEL"})
 _SENT_ONCE_SET_OPTIONS = frozenset({"NX", "GET"})  # SET with these answers differently twice
 _resendable_now: ContextVar[bool] = ContextVar("a2a_redis_resendable", default=False)
 T = TypeVar("T")
@@ -274,6 +274,39 @@ class RedisStore:
             return None
         value: dict[str, Any] = json.loads(text)
         return None if is_marker(value) else value
+
+    async def find_many(self, items: Sequence[tuple[str, str]]) -> list[dict[str, Any] | None]:
+        keys = [self._key(kind, id) for kind, id in items]
+        if not keys:
+            return []
+        with self._translated():
+            if isinstance(self._client, RedisCluster):
+                # one MGET per slot, sent concurrently
+                texts = await self._client.mget_nonatomic(keys)
+            else:
+                texts = await self._client.mget(keys)
+        found: list[dict[str, Any] | None] = []
+        for text in texts:
+            value = None if text is None else json.loads(text)
+            found.append(None if value is None or is_marker(value) else value)
+        return found
+
+    async def upsert_many(self, items: Sequence[tuple[str, str, Mapping[str, Any], int]]
+                          ) -> None:  # fmt: skip
+        texts = [(self._key(kind, id), encode_record(payload, ttl), ttl)
+                 for kind, id, payload, ttl in items]
+        if not texts:
+            return
+        pipe = self._client.pipeline(transaction=False)
+        for key, text, ttl in texts:
+            pipe.set(key, text, ex=ttl)
+        # plain SETs write the same however often they run: resendable as a whole
+        token = _resendable_now.set(True)
+        try:
+            with self._translated():
+                await pipe.execute()
+        finally:
+            _resendable_now.reset(token)
 
     async def consume(
         self, kind: str, id: str, *, now: int, marker_ttl: int | None

@@ -162,6 +162,28 @@ async def test_introspection_visibility_of_the_bank_token(world: World) -> None:
     assert wrong.status == 401
 
 
+async def test_an_access_token_names_its_grant_and_is_active_only_with_it(world: World
+                                                                         ) -> None:  # fmt: skip
+    """``a2a_at_{grant}.{secret}``: introspection reads the token's record and the grant
+    it names together, so the grant part must be the token's own and alive."""
+    first, second = await world.proxy.tokens(), await world.proxy.tokens()
+    grant_part, dot, secret = first["access_token"].removeprefix("a2a_at_").partition(".")
+    assert dot and len(grant_part) == len(secret) == 43
+    other_grant = second["access_token"].removeprefix("a2a_at_").partition(".")[0]
+    assert other_grant != grant_part
+    for forged in (f"a2a_at_{other_grant}.{secret}",  # another live grant
+                   f"a2a_at_{grant_part}{secret}", f"a2a_at_.{secret}",
+                   f"a2a_at_{grant_part}.", f"a2a_rt_{grant_part}.{secret}"):
+        assert await world.proxy.introspect(forged) == {"active": False}, forged
+    assert (await world.proxy.introspect(first["access_token"]))["active"] is True
+    # revoking the grant (through its refresh token) ends the access token at once
+    revoked = await world.proxy.post("/revoke", {"token": first["refresh_token"],
+                                                 "client_id": PUBLIC})
+    assert revoked.status == 200
+    assert await world.proxy.introspect(first["access_token"]) == {"active": False}
+    assert (await world.proxy.introspect(second["access_token"]))["active"] is True
+
+
 async def test_concurrent_refreshes_refresh_the_bank_once(world: World) -> None:
     world.bank_a.access_token_lifetime = 60
     tokens = await world.proxy.tokens()

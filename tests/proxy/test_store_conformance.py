@@ -84,6 +84,31 @@ async def test_upsert_find_roundtrip(store: Store) -> None:
     assert await store.find("token", code) is None  # kinds are separate namespaces
 
 
+async def test_find_many_answers_each_as_find_does(store: Store) -> None:
+    # many ids, so on the cluster they fall in different slots (one MGET per slot)
+    live = [new_id() for _ in range(12)]
+    for n, code in enumerate(live):
+        await store.upsert("code", code, {"n": n}, 60)
+    consumed, missing = live.pop(), new_id()
+    await store.consume("code", consumed, now=NOW, marker_ttl=60)
+    items = [("code", c) for c in live] + [("code", consumed), ("code", missing),
+                                          ("other", live[0])]
+    assert await store.find_many(items) == [
+        {"n": n} for n in range(11)] + [None, None, None]  # fmt: skip
+    assert await store.find_many([]) == []
+
+
+async def test_upsert_many_writes_each_with_its_ttl(store: Store, peek: Peek) -> None:
+    ids = [new_id() for _ in range(6)]
+    await store.upsert_many([("code", c, {"n": n}, 60 + 60 * n) for n, c in enumerate(ids)])
+    assert await store.find_many([("code", c) for c in ids]) == [{"n": n} for n in range(6)]
+    ttls = sorted((await peek()).values())
+    assert [round(t / 60) for t in ttls] == [1, 2, 3, 4, 5, 6]
+    with pytest.raises(ValueError, match="ttl"):
+        await store.upsert_many([("code", new_id(), {"v": 1}, 0)])
+    await store.upsert_many([])
+
+
 async def test_upsert_replaces(store: Store) -> None:
     code = new_id()
     await store.upsert("code", code, {"v": 1}, 60)
