@@ -30,10 +30,18 @@ def main() -> int:
     parser.add_argument("--log-level", default="info",
                         help="the proxy's --log-level (default %(default)s, as deployed)")
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating proxy/bare runs per compared endpoint "
+                             "(default %(default)s)")
+    parser.add_argument("--only", metavar="RUNS",
+                        help="a comma-separated subset of: " + ", ".join(suite.RUNS))
     args = parser.parse_args()
     if args.quick:
         args.duration = 3.0
         args.scale_tokens = min(args.scale_tokens, 100_000)
+    unknown = set(args.only.split(",")) - set(suite.RUNS) if args.only else set()
+    if unknown:
+        parser.error(f"--only: unknown {sorted(unknown)}; choose from {', '.join(suite.RUNS)}")
     ensure_wrk()
     if len(os.sched_getaffinity(0)) >= 2:
         os.sched_setaffinity(0, {int(suite.LOAD_CPU)})  # off the server's core

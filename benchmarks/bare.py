@@ -24,6 +24,8 @@ import jwt
 from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from proxy.serving import event_loop
+
 REDIS = web.AppKey("redis", Redis)
 KEY = web.AppKey("key", object)
 PREFIX = web.AppKey("prefix", str)
@@ -97,8 +99,9 @@ def main() -> None:
     args = parser.parse_args()
     app = create_app(args.redis, args.prefix, Path(args.key_pem).read_bytes(),
                      json.loads(args.sizes))
+    # the proxy's own event loop (uvloop): the ceiling is measured on the same footing
     web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None,
-                reuse_port=args.reuse_port)
+                reuse_port=args.reuse_port, loop=event_loop())
 
 
 if __name__ == "__main__":

@@ -112,6 +112,13 @@ async def drive(args: argparse.Namespace, setup: fx.Setup, rs: fx.RedisServer,
         if args.endpoint == "token":  # the warm-up used codes: start the list afresh
             codes = fx.clone_codes(rs.client(), await minter.code(), int(args.duration * 4000))
             lines_file.write_text("\n".join(bench.exchange_body(c) for c in codes) + "\n")
+        if args.no_sample:
+            result = await run_wrk(url, lines_file, script, method=method,
+                                   duration=args.duration, connections=args.connections,
+                                   headers=headers, cpus=bench.LOAD_CPU)
+            print(f"{args.endpoint}: {result.rps:.0f} req/s, p50 {result.p50_ms:.2f} ms, "
+                  f"p99 {result.p99_ms:.2f} ms, errors {result.errors} (not sampled)")
+            return
         collapsed = args.out or Path(f"profile-{args.endpoint}.txt")
         spy = await asyncio.create_subprocess_exec(
             py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "500",
@@ -138,6 +145,8 @@ def main() -> int:
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--out", type=Path, help="where the collapsed stacks go")
+    parser.add_argument("--no-sample", action="store_true",
+                        help="only the wrk figures, without py-spy attached")
     args = parser.parse_args()
     ensure_wrk()
     if len(os.sched_getaffinity(0)) >= 2:

@@ -11,6 +11,7 @@ ceiling apps (:mod:`benchmarks.bare`) and wrk, each pinned with taskset.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -27,7 +28,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from benchmarks import fixtures as fx
 from benchmarks.wrk import WrkResult, run_wrk, write_script
-from proxy.records import AccessToken, Code, Transaction
+from proxy.records import AccessToken, Code, Grant, Transaction
 from proxy.store.keys import record_key
 
 # Two cores: the server under test on one, wrk, Redis and this process on the other.
@@ -35,6 +36,8 @@ SERVER_CPU = "0"
 LOAD_CPU = "1"
 BOTH_CPUS = "0,1"
 CODES_PER_SECOND = {"proxy": 2500, "bare": 6000}  # codes minted per second of a run
+# what --only may name
+RUNS = ("introspect", "token", "authorize", "workers", "login", "scale")
 
 
 class Suite:
@@ -46,6 +49,11 @@ class Suite:
         self.results: dict[str, Any] = {}
         self.script = write_script(folder)
         self.pace_ms = 0  # the wrk delay() that gives about half the proxy's peak
+        self.only: set[str] = set(args.only.split(",")) if args.only else set(RUNS)
+        self.rounds: int = args.rounds
+
+    def wants(self, run: str) -> bool:
+        return run in self.only
 
     def say(self, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -70,6 +78,38 @@ class Suite:
                  + (f"  (list wrapped {result.wrapped}x)" if result.wrapped else ""))
         self.results[label] = result.to_json()
         return result
+
+    async def compare(self, name: str, bases: dict[str, str], path: str,
+                      lines: dict[str, list[Path]], *, method: str,
+                      headers: dict[str, str] | None = None, single_use: bool = False
+                      ) -> float:  # fmt: skip
+        """The proxy and its ceiling in alternating runs (proxy, bare, proxy, bare, ...):
+        a shared machine drifts by more than the differences to measure, so each ratio is
+        taken between neighbouring runs, and the median of the rounds is reported. Each
+        side's figures are its median run's. Returns the proxy's median req/s."""
+        runs: dict[str, list[WrkResult]] = {"proxy": [], "bare": []}
+        for n in range(self.rounds):
+            for side in ("proxy", "bare"):
+                runs[side].append(await run_wrk(
+                    f"{bases[side]}{path}", lines[side][n], self.script, method=method,
+                    duration=self.duration, connections=self.connections, headers=headers,
+                    cpus=LOAD_CPU))
+            self.say(f"  {name} round {n + 1}: proxy {runs['proxy'][-1].rps:9.1f} req/s, "
+                     f"bare {runs['bare'][-1].rps:9.1f} req/s")
+        ratios = sorted(p.rps / b.rps for p, b in zip(runs["proxy"], runs["bare"], strict=True)
+                        if b.rps)
+        for side, results in runs.items():
+            median = sorted(results, key=lambda x: x.rps)[len(results) // 2]
+            if not single_use:
+                median.wrapped = 0
+            label = f"{name} {side}"
+            self.results[label] = {**median.to_json(),
+                                   "rounds_rps": [round(x.rps, 1) for x in results]}
+            self.say(f"  {label:<44} {median.rps:9.1f} req/s  p50 {median.p50_ms:7.2f} ms  "
+                     f"p99 {median.p99_ms:7.2f} ms  errors {median.errors}"
+                     + (f"  (list wrapped {median.wrapped}x)" if median.wrapped else ""))
+        self.results[f"{name} ratio"] = round(ratios[len(ratios) // 2], 3) if ratios else 0.0
+        return sorted(x.rps for x in runs["proxy"])[len(runs["proxy"]) // 2]
 
 
 def basic(user: str, password: str) -> str:
@@ -133,59 +173,82 @@ async def phases(suite: Suite, setup: fx.Setup, rs: fx.RedisServer, minter: fx.M
     r["memory_per_login_real_path"] = round((rs.used_memory() - before) / len(tokens))
     at_text = client.get(record_key(fx.PREFIX, AccessToken.kind, tokens[0]))
     assert isinstance(at_text, bytes)
+    grant_text = client.get(record_key(fx.PREFIX, Grant.kind, json.loads(at_text)["grant_id"]))
+    assert isinstance(grant_text, bytes)
+    # what the proxy reads to introspect (the token's record and its grant's), as one
+    # JSON value of the same size: the bare app's GET
+    composite = json.dumps({"at": json.loads(at_text), "grant": json.loads(grant_text)},
+                           separators=(",", ":"))
+    r["composite_token_bytes"] = len(composite)
     pipe = client.pipeline(transaction=False)
     for token in tokens:  # the bare app's keys: the token itself, an access token record
-        pipe.set(f"{fx.PREFIX}bare:at:{token}", at_text, ex=3600)
+        pipe.set(f"{fx.PREFIX}bare:at:{token}", composite, ex=3600)
     pipe.execute()
     intro_lines = suite.lines("introspect", [f"token={t}" for t in tokens])
 
-    # codes for the proxy (cloned from one issue_code) and for the bare app
-    count = int(suite.duration * CODES_PER_SECOND["proxy"])
+    # codes for the proxy (cloned from one issue_code) and for the bare app: a fresh list
+    # for each round, so no code is sent twice
+    rounds = suite.rounds
     first_code = await minter.code()
     code_record = fx.read_record(client, Code.kind, first_code)
-    proxy_codes = fx.clone_codes(client, first_code, count + 1)
-    bare_codes = fx.bare_codes(client, code_record,
-                               int(suite.duration * CODES_PER_SECOND["bare"]) + 1)
-    # the last code of each list is the sanity probe's, not wrk's
-    probes = {"token": exchange_body(proxy_codes.pop()),
-              "bare token": exchange_body(bare_codes.pop()), "introspect": f"token={tokens[0]}"}
-    proxy_exchange = suite.lines("exchange", [exchange_body(c) for c in proxy_codes])
-    bare_exchange = suite.lines("bare_exchange", [exchange_body(c) for c in bare_codes])
+    exchange: dict[str, list[Path]] = {"proxy": [], "bare": []}
+    probes = {"introspect": f"token={tokens[0]}"}
+    for side in ("proxy", "bare") if suite.wants("token") else ():
+        per_round = int(suite.duration * CODES_PER_SECOND[side])
+        for n in range(rounds):
+            codes = (fx.clone_codes(client, first_code, per_round) if side == "proxy"
+                     else fx.bare_codes(client, code_record, per_round))
+            exchange[side].append(suite.lines(f"exchange-{side}-{n}",
+                                              [exchange_body(c) for c in codes]))
+    # one more code each: the sanity probes'
+    probes["token"] = exchange_body(fx.clone_codes(client, first_code, 1)[0])
+    probes["bare token"] = exchange_body(fx.bare_codes(client, code_record, 1)[0])
     authorize_lines = suite.lines("authorize", [authorize_template()])
 
     issuer = setup.issuer
+    bare_port = fx.free_port()
+    bare_url = f"http://127.0.0.1:{bare_port}"
     one_worker = fx.proxy_command(setup, workers=1, cpus=fx_cpu(SERVER_CPU),
                                   log_level=suite.args.log_level)
-    suite.say("proxy: serve --workers 1, pinned to one core")
+    suite.say("proxy (serve --workers 1) and the bare ceiling app, both pinned to core 0; "
+              f"{rounds} rounds, each runs the proxy then the bare app")
     async with fx.process(one_worker, f"{issuer}/healthz", log):
         sizes = await response_sizes(http, issuer, client, at_text)
         await sanity(http, issuer, probes["introspect"], probes["token"])
-        peak = await suite.wrk("introspect proxy", f"{issuer}/introspect", intro_lines,
-                               method="POST", headers=INTROSPECT_HEADERS)
-        await half_peak(suite, "introspect proxy @ half peak", f"{issuer}/introspect",
-                        intro_lines, peak.rps)
-        await suite.wrk("token proxy", f"{issuer}/token", proxy_exchange,
-                        method="POST", headers=FORM,
-                        single_use=True)
-        await suite.wrk("authorize proxy", issuer, authorize_lines, method="GET")
-        r["login"] = await logins(suite, http, issuer, setup.bank)
+        async with fx.process(fx.bare_command(setup, bare_port, sizes, fx_cpu(SERVER_CPU)),
+                              f"{bare_url}/authorize", log):
+            await sanity(http, bare_url, probes["introspect"], probes["bare token"])
+            bases = {"proxy": issuer, "bare": bare_url}
+            if suite.wants("introspect") or suite.wants("scale"):
+                peak = await suite.compare("introspect", bases, "/introspect",
+                                           {"proxy": [intro_lines] * rounds,
+                                            "bare": [intro_lines] * rounds},
+                                           method="POST", headers=INTROSPECT_HEADERS)
+                await half_peak(suite, "introspect proxy @ half peak", f"{issuer}/introspect",
+                                intro_lines, peak)
+                await suite.wrk("introspect bare @ proxy's half-peak pace",
+                                f"{bare_url}/introspect", intro_lines, method="POST",
+                                headers=INTROSPECT_HEADERS, pace_ms=suite.pace_ms)
+            if suite.wants("token"):
+                await suite.compare("token", bases, "/token", exchange, method="POST",
+                                    headers=FORM, single_use=True)
+            if suite.wants("authorize"):
+                await suite.compare("authorize", bases, "",
+                                    {"proxy": [authorize_lines] * rounds,
+                                     "bare": [authorize_lines] * rounds}, method="GET")
+        if suite.wants("login"):
+            r["login"] = await logins(suite, http, issuer, setup.bank)
 
-    bare_port = fx.free_port()
+    if suite.wants("workers"):
+        await two_workers(suite, setup, intro_lines, bare_port, sizes, log)
+    if suite.wants("scale"):
+        await scale(suite, setup, rs, tokens[0])
+
+
+async def two_workers(suite: Suite, setup: fx.Setup, intro_lines: Path, bare_port: int,
+                      sizes: dict[str, int], log: Path) -> None:  # fmt: skip
+    issuer = setup.issuer
     bare_url = f"http://127.0.0.1:{bare_port}"
-    suite.say("bare ceiling app, pinned to the same core")
-    async with fx.process(fx.bare_command(setup, bare_port, sizes, fx_cpu(SERVER_CPU)),
-                          f"{bare_url}/authorize", log):
-        await sanity(http, bare_url, probes["introspect"], probes["bare token"])
-        await suite.wrk("introspect bare", f"{bare_url}/introspect", intro_lines,
-                        method="POST", headers=INTROSPECT_HEADERS)
-        await suite.wrk("introspect bare @ proxy's half-peak pace", f"{bare_url}/introspect",
-                        intro_lines, method="POST", headers=INTROSPECT_HEADERS,
-                        pace_ms=suite.pace_ms)
-        await suite.wrk("token bare", f"{bare_url}/token", bare_exchange,
-                        method="POST", headers=FORM,
-                        single_use=True)
-        await suite.wrk("authorize bare", bare_url, authorize_lines, method="GET")
-
     suite.say("proxy: serve --workers 2 on both cores (wrk and Redis share core 1)")
     two = fx.proxy_command(setup, workers=2, cpus=fx_cpu(BOTH_CPUS),
                            log_level=suite.args.log_level)
@@ -197,8 +260,6 @@ async def phases(suite: Suite, setup: fx.Setup, rs: fx.RedisServer, minter: fx.M
             fx.process(bare_two, f"{bare_url}/authorize", log):
         await suite.wrk("introspect bare x2", f"{bare_url}/introspect", intro_lines,
                         method="POST", headers=INTROSPECT_HEADERS)
-
-    await scale(suite, setup, rs, tokens[0])
 
 
 async def sanity(http: aiohttp.ClientSession, base: str, introspect: str, exchange: str

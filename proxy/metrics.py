@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
 from prometheus_client.registry import Collector
@@ -102,11 +102,21 @@ def flag(value: bool) -> str:
     return "true" if value else "false"
 
 
+# (route, method, status) -> its request counter and duration histogram: labels() takes
+# a lock and builds the key at every call; the label sets are few (route patterns)
+_REQUEST_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
     """``route`` is the route pattern (``/callback/{bank_id}``), never the path."""
-    labels = (route, method if method in _METHODS else "other", str(status))
-    HTTP_REQUESTS.labels(*labels).inc()
-    HTTP_REQUEST_SECONDS.labels(*labels).observe(seconds)
+    series = _REQUEST_SERIES.get((route, method, status))
+    if series is None:
+        labels = (route, method if method in _METHODS else "other", str(status))
+        series = (HTTP_REQUESTS.labels(*labels), HTTP_REQUEST_SECONDS.labels(*labels))
+        if method in _METHODS:  # any other method is "other": not one key per spelling
+            _REQUEST_SERIES[(route, method, status)] = series
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def registry() -> Collector:
