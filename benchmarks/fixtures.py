@@ -35,7 +35,13 @@ from proxy.keygen import generate_signing_key
 from proxy.records import AccessToken, Code, Grant, RefreshToken, Transaction
 from proxy.store import open_store
 from proxy.store.keys import record_key
-from proxy.tokens import AUTHORIZATION_CODE, GRANT, new_access_token, new_value
+from proxy.tokens import (
+    AUTHORIZATION_CODE,
+    GRANT,
+    grant_of_access_token,
+    new_access_token,
+    new_value,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_REDIRECT = "https://app.merchant.example/auth/callback"
@@ -299,7 +305,7 @@ class Minter:
         return await issue_code(self.svc, self._txn(), self._result(n))
 
     async def login(self, n: int = 0) -> str:
-        """A whole login's records (grant, indexes, code marker, access and refresh
+        """A whole login's records (grant, code marker, access and refresh
         token); the access token."""
         code = await self.code(n)
         client = self.svc.clients.get(CLIENT)
@@ -399,16 +405,19 @@ class Templates:
     def of(cls, client: redis.Redis, access_token: str, refresh_token: str | None = None
            ) -> Templates:  # fmt: skip
         at = read_record(client, AccessToken.kind, access_token)
-        grant = read_record(client, Grant.kind, at["grant_id"])
-        rt = {"grant_id": at["grant_id"], "client_id": CLIENT, "scope": at["scope"],
-              "iat": at["iat"], "exp": at["iat"] + 2592000, "jkt": None}
+        grant_id = grant_of_access_token(access_token)
+        assert grant_id is not None
+        grant = read_record(client, Grant.kind, grant_id)
+        rt = {"grant_id": grant_id, "client_id": CLIENT, "scope": at["scope"],
+              "iat": at["iat"], "exp": at["iat"] + 2592000}
         if refresh_token is not None:
             rt = read_record(client, RefreshToken.kind, refresh_token)
         return cls(grant, at, rt)
 
     def text(self, record: dict[str, Any], grant_id: str, ttl: int) -> str:
         now = int(time.time())
-        data = {**record, "grant_id": grant_id}
+        # the records that name their grant (an access token's value names it instead)
+        data = {**record, "grant_id": grant_id} if "grant_id" in record else dict(record)
         if "exp" in data:  # still valid for the whole run
             data["iat"], data["exp"] = now, now + ttl
         return json.dumps(data, separators=(",", ":"))

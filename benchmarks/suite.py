@@ -30,6 +30,7 @@ from benchmarks import fixtures as fx
 from benchmarks.wrk import WrkResult, run_wrk, write_script
 from proxy.records import AccessToken, Code, Grant, Transaction
 from proxy.store.keys import record_key
+from proxy.tokens import grant_of_access_token
 
 # Two cores: the server under test on one, wrk, Redis and this process on the other.
 SERVER_CPU = "0"
@@ -173,7 +174,8 @@ async def phases(suite: Suite, setup: fx.Setup, rs: fx.RedisServer, minter: fx.M
     r["memory_per_login_real_path"] = round((rs.used_memory() - before) / len(tokens))
     at_text = client.get(record_key(fx.PREFIX, AccessToken.kind, tokens[0]))
     assert isinstance(at_text, bytes)
-    grant_text = client.get(record_key(fx.PREFIX, Grant.kind, json.loads(at_text)["grant_id"]))
+    grant_text = client.get(record_key(fx.PREFIX, Grant.kind,
+                                       grant_of_access_token(tokens[0]) or ""))
     assert isinstance(grant_text, bytes)
     # what the proxy reads to introspect (the token's record and its grant's), as one
     # JSON value of the same size: the bare app's GET

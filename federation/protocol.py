@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 from federation.settings import BankSettings
 
@@ -199,3 +199,27 @@ class DecoupledAdapter(Protocol):
 
 
 BankAdapter = RedirectAdapter | DecoupledAdapter
+
+# adapter class -> (redirect?, decoupled?). isinstance() with a runtime-checkable
+# Protocol looks up every member on every call (microseconds each time, on the login
+# path); an adapter's class decides it once.
+_SHAPES: dict[type, tuple[bool, bool]] = {}
+
+
+def _shape(adapter: object) -> tuple[bool, bool]:
+    shape = _SHAPES.get(type(adapter))
+    if shape is None:
+        shape = (isinstance(adapter, RedirectAdapter), isinstance(adapter, DecoupledAdapter))
+        if adapter is not None:
+            _SHAPES[type(adapter)] = shape
+    return shape
+
+
+def is_redirect(adapter: object) -> TypeGuard[RedirectAdapter]:
+    """The adapter of a bank the user is redirected to (and back from)."""
+    return _shape(adapter)[0]
+
+
+def is_decoupled(adapter: object) -> TypeGuard[DecoupledAdapter]:
+    """The adapter of a decoupled (CIBA poll mode) bank."""
+    return _shape(adapter)[1]

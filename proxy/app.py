@@ -75,23 +75,24 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
     4. writes the access line and the HTTP metrics (:func:`proxy.logs.request_done`).
     """
     svc = request.app[SERVICES]
-    with svc.pinned():
-        request_started()
-        start = time.perf_counter()
-        status = 500
+    pin = svc.pin()
+    request_started()
+    start = time.perf_counter()
+    status = 500
+    try:
         try:
-            try:
-                await enforce_rate_limits(request, svc)
-                response = await handler(request)
-            except Exception as exc:
-                response = error_response(request, exc)
-            status = response.status
-            return response
-        except web.HTTPException as exc:  # a redirect a handler raised, sent by aiohttp
-            status = exc.status
-            raise
-        finally:
-            request_done(request, status, time.perf_counter() - start)
+            await enforce_rate_limits(request, svc)
+            response = await handler(request)
+        except Exception as exc:
+            response = error_response(request, exc)
+        status = response.status
+        return response
+    except web.HTTPException as exc:  # a redirect a handler raised, sent by aiohttp
+        status = exc.status
+        raise
+    finally:
+        request_done(request, status, time.perf_counter() - start)
+        svc.unpin(pin)
 
 
 def build_state(config: Config, *, store: Store, http: aiohttp.ClientSession) -> State:

@@ -3,7 +3,9 @@
 An operator revokes every live grant of a merchant-facing subject, of a client, or
 one grant, in the store the config names: each of their codes, access and refresh
 tokens stops working at once, on every instance (see :mod:`proxy.revocation`).
-Prints the count on stdout; the audit line ``token.revoked`` goes to stderr as JSON.
+Prints the count on stdout (and, for --sub and --client, how many grant records were
+read to find them: every grant in the store); the audit line ``token.revoked`` goes to
+stderr as JSON.
 Exit 0 when done (also when there was nothing to revoke), 1 when the store does not
 answer, 2 when the config is wrong or names the embedded store.
 """
@@ -53,8 +55,10 @@ def run_revoke(
     except StoreUnavailable as exc:
         print(f"revoke: {exc}", file=sys.stderr)
         return 1
-    print(f"revoked {result.grants} grant(s) by {selector}; "
-          f"{result.stale} stale index entr{'y' if result.stale == 1 else 'ies'} pruned")
+    line = f"revoked {result.grants} grant(s) by {selector}"
+    if selector != "grant":
+        line += f" ({result.scanned} grant records scanned)"
+    print(line)
     return 0
 
 
@@ -66,7 +70,7 @@ async def revoke(settings: StoreSettings, selector: Selector, value: str) -> Rev
     finally:
         await store.close()
     log.info("token.revoked", by="operator", selector=selector, **_target(selector, value),
-             grants=result.grants, stale=result.stale)
+             grants=result.grants, scanned=result.scanned)
     return result
 
 

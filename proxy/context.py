@@ -16,9 +16,7 @@ with. Outside a request (start-up, the reload itself) the current state is read.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 import aiohttp
@@ -73,13 +71,14 @@ class Services:
         previous, self._current = self._current, state
         return previous
 
-    @contextmanager
-    def pinned(self) -> Iterator[State]:
-        token = _PINNED.set((self, self._current))
-        try:
-            yield self._current
-        finally:
-            _PINNED.reset(token)
+    def pin(self) -> Token[tuple[Services, State] | None]:
+        """Pin the calling task (the request) to the current state; ``unpin`` with the
+        token it returns, in a ``finally``."""
+        return _PINNED.set((self, self._current))
+
+    @staticmethod
+    def unpin(token: Token[tuple[Services, State] | None]) -> None:
+        _PINNED.reset(token)
 
     @property
     def config(self) -> Config:

@@ -25,6 +25,7 @@ from federation.protocol import (
     DecoupledAdapter,
     DecoupledRequest,
     Pending,
+    is_decoupled,
 )
 from proxy import audit
 from proxy.context import Services
@@ -117,7 +118,7 @@ async def advance(svc: Services, handle: str, txn: Transaction) -> tuple[Transac
         expired = {"error": "access_denied", "description": "the login at the bank expired"}
         return await _settle(svc, handle, txn, poll, expired)
     adapter = svc.adapters.get(txn.bank_id)
-    if not isinstance(adapter, DecoupledAdapter):
+    if not is_decoupled(adapter):
         # a reload removed the bank (or made it a redirect bank) while the user was away
         gone = {"error": "server_error", "description": "this bank is no longer configured"}
         return await _settle(svc, handle, txn, poll, gone)

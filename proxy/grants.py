@@ -22,7 +22,6 @@ from proxy.context import Services
 from proxy.errors import OAuthError
 from proxy.idtoken import id_token
 from proxy.records import AccessToken, Code, Grant, RefreshToken, RotatedPair, Transaction
-from proxy.revocation import index_grant
 from proxy.settings import ClientSettings
 from proxy.subject import merchant_subject
 from proxy.tokens import (
@@ -73,14 +72,12 @@ async def issue_code(svc: Services, txn: Transaction, result: BankResult) -> str
         authentication_level=bank.authentication_level,
         claims=claims,
         bank_tokens=svc.cipher.encrypt(result.tokens.to_dict()),
-        nonce=txn.nonce,
         resource=txn.resource,
     )
     code = new_value(AUTHORIZATION_CODE)
     await svc.store.upsert(Grant.kind, grant.grant_id, grant.to_json(), _grant_ttl(svc, txn.scope))
-    await index_grant(svc.store, grant, _grant_ttl(svc, txn.scope))
     record = Code(grant.grant_id, txn.client_id, txn.redirect_uri, txn.code_challenge,
-                  dpop_jkt=txn.dpop_jkt)
+                  dpop_jkt=txn.dpop_jkt, nonce=txn.nonce)
     await svc.store.upsert(
         Code.kind, code, record.to_json(), svc.config.lifetimes.authorization_code
     )
@@ -176,7 +173,7 @@ async def exchange_code(
         raise invalid_grant("the authorization code is bound to another DPoP key (dpop_jkt)")
     grant = await _live_grant(svc, record.grant_id)
     _check_resource(form, grant)
-    return await _mint(svc, grant, grant.scope, nonce=grant.nonce, jkt=jkt,
+    return await _mint(svc, grant, grant.scope, nonce=record.nonce, jkt=jkt,
                        refresh_jkt=_refresh_jkt(client, jkt))
 
 
@@ -204,7 +201,6 @@ async def _mint(
     # The access token's record holds what is its own; who logged in, how, and the bank's
     # tokens are read from its grant, which introspection reads in the same round trip.
     at = AccessToken(
-        grant_id=grant.grant_id,
         client_id=grant.client_id,
         scope=scope,
         iat=now,
@@ -298,8 +294,6 @@ async def refresh(
     if not await svc.store.replace(Grant.kind, grant.grant_id, grant.to_json(),
                                    svc.config.lifetimes.refresh_token):
         raise invalid_grant("the grant was revoked")
-    # the grant lives on: so do its entries in the indexes operator revocation reads
-    await index_grant(svc.store, grant, svc.config.lifetimes.refresh_token)
     # RFC 9449 §5: the refreshed access token is bound to this request's proof key
     response = await _mint(svc, grant, scope, nonce=None, jkt=jkt,
                            refresh_jkt=_refresh_jkt(client, jkt))
@@ -373,7 +367,7 @@ async def active_access_token(svc: Services, token: str) -> tuple[AccessToken, G
     if at_data is None or grant_data is None:
         return None
     at = AccessToken.from_json(at_data)
-    if at.exp <= svc.now() or at.grant_id != grant_id:
+    if at.exp <= svc.now():
         return None
     return at, Grant.from_json(grant_data)
 
@@ -397,9 +391,8 @@ async def revoke(svc: Services, client: ClientSettings, token: str, hint: str | 
             raise invalid_grant("the token was issued to another client")
         if kind == RefreshToken.kind:
             await svc.store.revoke_grant(data["grant_id"])
+            audit.token_revoked("refresh_token", "client", data["grant_id"])
         else:
             await svc.store.destroy(kind, token)
-        refresh_token = kind == RefreshToken.kind
-        audit.token_revoked("refresh_token" if refresh_token else "access_token", "client",
-                            data["grant_id"])
+            audit.token_revoked("access_token", "client", grant_of_access_token(token))
         return

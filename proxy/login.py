@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from federation.protocol import BankError, DecoupledAdapter, StartRequest
+from federation.protocol import BankError, StartRequest, is_decoupled, is_redirect
 from federation.routing import bank_choices, pick_bank
 from federation.settings import BankSettings
 from proxy import audit, decoupled, metrics, pages
@@ -163,7 +163,7 @@ async def _start_with_fallback(
 def _bank_failure(
     svc: Services, login: LoginRequest, bank: BankSettings, exc: BankError
 ) -> OAuthError:
-    decoupled_bank = isinstance(svc.adapters.get(bank.id), DecoupledAdapter)
+    decoupled_bank = is_decoupled(svc.adapters.get(bank.id))
     facts = audit.LoginFacts(bank.id, login.client.client_id, decoupled_bank, login.native)
     audit.login_failed(facts, exc.error, "start")
     return OAuthError(exc.error, exc.description, detail=exc.detail)
@@ -193,11 +193,12 @@ async def _start(svc: Services, login: LoginRequest, bank: BankSettings, acr: st
         )
     adapter = svc.adapters[bank.id]
     params = login.params
-    if isinstance(adapter, DecoupledAdapter):
+    if is_decoupled(adapter):
         txn = _transaction(login, bank, acr)
         handle, deep_link = await decoupled.start(svc, adapter, txn, params)
         resume = decoupled.resume_uri(svc, handle)
         return Step(deep_link or resume, bank, open_app=deep_link is not None)
+    assert is_redirect(adapter)  # an adapter is one or the other (federation.registry)
     state = new_value()
     start = await adapter.start(
         StartRequest(

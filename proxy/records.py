@@ -9,8 +9,8 @@ bank), ``code`` (merchant authorization
 code), ``grant`` (one login: identity and encrypted bank tokens), ``at`` / ``rt``
 (merchant access / refresh tokens, naming their grant), ``rt_next`` (the pair a
 rotated refresh token became, encrypted, kept for the grace window).
-``sub_grants`` / ``client_grants`` are not records but indexes (sets of grant ids,
-keyed by sub and client_id) for operator revocation: see :mod:`proxy.revocation`.
+Operator revocation finds a subject's or client's grants by scanning every
+``grant`` record (their ``sub`` and ``client_id`` fields): see :mod:`proxy.revocation`.
 A token is valid only while its grant record exists: revoking a grant is
 deleting one key.
 """
@@ -24,18 +24,40 @@ from typing import Any, ClassVar, Self
 
 
 class Record:
+    """A record is stored as a JSON object of its fields; a field that is None and whose
+    default is None is left out (Redis memory per login: docs/performance.md)."""
+
     kind: ClassVar[str]
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
+        names, optional = _layout(type(self))
+        data = {name: getattr(self, name) for name in names}
+        for name in optional:
+            if data[name] is None:
+                del data[name]
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        names, _ = _layout(cls)
         values = {
             k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names
         }
         return cls(**values)
+
+
+_LAYOUTS: dict[type, tuple[frozenset[str], tuple[str, ...]]] = {}
+
+
+def _layout(cls: type) -> tuple[frozenset[str], tuple[str, ...]]:
+    """A record class's field names, and those that default to None (found once)."""
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        fields = dataclasses.fields(cls)
+        layout = (frozenset(f.name for f in fields),
+                  tuple(f.name for f in fields if f.default is None))
+        _LAYOUTS[cls] = layout
+    return layout
 
 
 @dataclass(frozen=True)
@@ -93,7 +115,6 @@ class Grant(Record):
     authentication_level: str | None
     claims: dict[str, Any]
     bank_tokens: str  # JWE of federation.protocol.BankTokens.to_dict()
-    nonce: str | None = None
     resource: str | None = None  # RFC 8707, from the Transaction: the tokens' audience
 
 
@@ -105,15 +126,18 @@ class Code(Record):
     redirect_uri: str
     code_challenge: str
     dpop_jkt: str | None = None  # RFC 9449 §10: the token request's proof must use this key
+    # OIDC Core §3.1.3.6: the first ID token carries the authorization request's nonce;
+    # kept here, not in the grant, which outlives the code by days
+    nonce: str | None = None
 
 
 @dataclass(frozen=True)
 class AccessToken(Record):
-    """An access token's own facts; who logged in and the bank's tokens are its grant's
-    (the token's value names the grant: :func:`proxy.tokens.new_access_token`)."""
+    """An access token's own facts; who logged in and the bank's tokens are its grant's.
+    The token's value names the grant (:func:`proxy.tokens.new_access_token`), so the
+    record does not repeat it."""
 
     kind: ClassVar[str] = "at"
-    grant_id: str
     client_id: str
     scope: tuple[str, ...]
     iat: int

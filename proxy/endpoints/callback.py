@@ -10,7 +10,7 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
-from federation.protocol import BankError, RedirectAdapter
+from federation.protocol import BankError, is_redirect
 from proxy import audit
 from proxy.context import SERVICES
 from proxy.errors import OAuthError, RedirectTarget, authorization_response, unavailable
@@ -44,7 +44,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
             redirect=target, detail=f"transaction bank {txn.bank_id}, callback bank {bank_id}",
         )
     adapter = svc.adapters[bank_id]
-    if not isinstance(adapter, RedirectAdapter):
+    if not is_redirect(adapter):
         raise OAuthError(
             "invalid_request", "this bank does not redirect back here", redirect=target
         )

@@ -5,12 +5,14 @@ code, handle or grant id; a store keeps only ``sha256(id)`` in its keys, never
 the id itself. Every record has a TTL: nothing lives forever.
 
 Every atomic operation touches exactly one key, so the same code runs on Redis
-Cluster without cross-slot scripts.
+Cluster without cross-slot scripts. The one operation that reads a whole kind,
+:meth:`Store.scan`, is for operator commands (``app2app-proxy revoke``), never for a
+request: its cost grows with the store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -84,22 +86,22 @@ class Store(Protocol):
         """Destroy the grant record: every token that names this grant stops being valid."""
         ...
 
-    async def index_add(self, kind: str, id: str, member: str, ttl: int) -> None:
-        """Add ``member`` to the index ``(kind, id)`` (a set of strings, e.g. the grant ids
-        of one subject), for ``ttl`` seconds (ttl >= 1); adding it again keeps the later of
-        its two expiries. The index key lives as long as its longest-lived member, and
-        members whose time has passed are dropped as they are met, so an index holds no
-        more than what was added within the longest TTL. Members are stored as given (the
-        index id is hashed into the key as every id is): members must not be secrets.
-        Atomic; concurrent adds all land."""
-        ...
+    def scan(self, kind: str, *, batch: int = 500) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every live record of ``kind``, in lists of at most ``batch`` (batch >= 1), in no
+        particular order: an async generator (``async for records in store.scan(...)``).
 
-    async def index_members(self, kind: str, id: str) -> set[str]:
-        """The members of the index whose time has not passed; empty if there is none."""
-        ...
+        Consume markers are skipped, as ``find`` skips them; expired records never appear;
+        a key of ``kind`` that holds no JSON object (a ``hit`` counter) is no record and is
+        skipped. Keys hold ``sha256(id)``, never the id: what a record is must be read from
+        its own fields (a grant's ``grant_id``, ``sub``, ``client_id``).
 
-    async def index_remove(self, kind: str, id: str, members: Collection[str]) -> None:
-        """Remove these members (absent ones are ignored); an emptied index is deleted."""
+        Not a snapshot. A record that exists for the whole scan is seen; one written or
+        deleted while it runs may or may not be; one may be seen twice (Redis ``SCAN``
+        returns a key again when the table is resized meanwhile). A list may hold fewer
+        than ``batch`` records (records gone between finding a key and reading it) but is
+        never empty. Redis: ``SCAN MATCH {prefix}{kind}:* COUNT batch`` (on a Cluster, on
+        every master), one ``MGET`` per ``batch`` keys found: O(all keys in the store) on
+        the server, O(records of ``kind``) read by the caller."""
         ...
 
     async def hit(self, kind: str, id: str, window: int) -> tuple[int, int]:

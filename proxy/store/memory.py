@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from proxy.store.base import Consumed
@@ -102,29 +102,24 @@ class MemoryStore:
     async def revoke_grant(self, grant_id: str) -> None:
         await self.destroy("grant", grant_id)
 
-    async def index_add(self, kind: str, id: str, member: str, ttl: int) -> None:
-        if ttl < 1:
-            raise ValueError(f"ttl must be at least 1 second, got {ttl}")
-        key = record_key(self._prefix, kind, id)
-        members = self._index(key)
-        until = self._clock() + ttl
-        members[member] = max(members.get(member, until), until)
-        self._put(key, json.dumps(members, separators=(",", ":")), max(members.values()))
-
-    async def index_members(self, kind: str, id: str) -> set[str]:
-        return set(self._index(record_key(self._prefix, kind, id)))
-
-    async def index_remove(self, kind: str, id: str, members: Collection[str]) -> None:
-        key = record_key(self._prefix, kind, id)
-        entry = self._get(key)
-        if entry is None:
-            return
-        gone = set(members)
-        left = {m: exp for m, exp in self._index(key).items() if m not in gone}
-        if left:
-            self._put(key, json.dumps(left, separators=(",", ":")), entry[1])
-        else:
-            del self._entries[key]
+    async def scan(self, kind: str, *, batch: int = 500) -> AsyncIterator[list[dict[str, Any]]]:
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, got {batch}")
+        kind_prefix = record_key(self._prefix, kind, "").rpartition(":")[0] + ":"
+        # the keys as they are now: writes between two batches must not break the loop;
+        # a key deleted or expired meanwhile is skipped when its turn comes
+        keys = [key for key in self._entries if key.startswith(kind_prefix)]
+        for start in range(0, len(keys), batch):
+            records = []
+            for key in keys[start : start + batch]:
+                entry = self._get(key)
+                if entry is None or not entry[0].startswith("{"):  # gone, or a counter
+                    continue
+                value: dict[str, Any] = json.loads(entry[0])
+                if not is_marker(value):
+                    records.append(value)
+            if records:
+                yield records
 
     async def hit(self, kind: str, id: str, window: int) -> tuple[int, int]:
         if window < 1:
@@ -152,15 +147,6 @@ class MemoryStore:
             del self._entries[key]
             return None
         return entry
-
-    def _index(self, key: str) -> dict[str, float]:
-        """An index's live members, each with its expiry: ``{member: expires_at}``."""
-        entry = self._get(key)
-        if entry is None:
-            return {}
-        now = self._clock()
-        members: dict[str, float] = json.loads(entry[0])
-        return {m: exp for m, exp in members.items() if exp > now}
 
     def _put(self, key: str, text: str, expires_at: float) -> None:
         self._entries[key] = (text, expires_at)

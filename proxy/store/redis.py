@@ -26,10 +26,18 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import aclosing, contextmanager
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -93,37 +101,14 @@ end
 return {count, ms}
 """
 
-# An index is a sorted set: member -> its expiry, in ms on Redis' clock (TIME, so every
-# instance agrees). KEYS[1] the index; ARGV[1] the member, ARGV[2] its TTL in seconds.
-# Drops the members whose time has passed, adds this one (keeping the later of two
-# expiries), and keeps the key as long as its longest-lived member.
-_INDEX_NOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-"""
-_INDEX_ADD = _INDEX_NOW + """
-local ttl = tonumber(ARGV[2]) * 1000
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if (not score) or tonumber(score) < now + ttl then
-  redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-end
-if redis.call('PTTL', KEYS[1]) < ttl then
-  redis.call('PEXPIRE', KEYS[1], ttl)
-end
-return 1
-"""
-# KEYS[1] the index. Its members whose time has not passed.
-_INDEX_MEMBERS = _INDEX_NOW + """
-return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
-"""
-
 # redis-py sends a command again after its connection broke, not knowing whether the
 # first send ran. Only a command that does the same however often it runs may be sent
 # again: a consume that ran and is sent again finds its own marker and reports a
 # replay, which revokes the grant; a SET NX reports a clash; a counter counts twice.
+# A SCAN step reads: sent again with its cursor, it answers the same keys (or, had the
+# table been resized meanwhile, some of them twice, which a scan allows anyway).
 # Everything else (the scripts, SET NX or GET, INCR, ...) is sent once.
-RESENDABLE = frozenset({"GET", "MGET", "PING", "SET", "DEL"})
+RESENDABLE = frozenset({"GET", "MGET", "PING", "SET", "DEL", "SCAN"})
 _SENT_ONCE_SET_OPTIONS = frozenset({"NX", "GET"})  # SET with these answers differently twice
 _resendable_now: ContextVar[bool] = ContextVar("a2a_redis_resendable", default=False)
 T = TypeVar("T")
@@ -228,8 +213,6 @@ class RedisStore:
         self._consume = client.register_script(_CONSUME)
         self._replace = client.register_script(_REPLACE)
         self._hit = client.register_script(_HIT)
-        self._index_add = client.register_script(_INDEX_ADD)
-        self._index_members = client.register_script(_INDEX_MEMBERS)
 
     @classmethod
     def from_settings(cls, settings: StoreSettings, *, max_connections: int = 64) -> RedisStore:
@@ -277,16 +260,8 @@ class RedisStore:
 
     async def find_many(self, items: Sequence[tuple[str, str]]) -> list[dict[str, Any] | None]:
         keys = [self._key(kind, id) for kind, id in items]
-        if not keys:
-            return []
-        with self._translated():
-            if isinstance(self._client, RedisCluster):
-                # one MGET per slot, sent concurrently
-                texts = await self._client.mget_nonatomic(keys)
-            else:
-                texts = await self._client.mget(keys)
         found: list[dict[str, Any] | None] = []
-        for text in texts:
+        for text in await self._mget(keys):
             value = None if text is None else json.loads(text)
             found.append(None if value is None or is_marker(value) else value)
         return found
@@ -329,22 +304,31 @@ class RedisStore:
     async def revoke_grant(self, grant_id: str) -> None:
         await self.destroy("grant", grant_id)
 
-    async def index_add(self, kind: str, id: str, member: str, ttl: int) -> None:
-        if ttl < 1:
-            raise ValueError(f"ttl must be at least 1 second, got {ttl}")
-        with self._translated():
-            await self._index_add(keys=[self._key(kind, id)], args=[member, ttl])
-
-    async def index_members(self, kind: str, id: str) -> set[str]:
-        with self._translated():
-            members = await self._index_members(keys=[self._key(kind, id)])
-        return set(members)
-
-    async def index_remove(self, kind: str, id: str, members: Collection[str]) -> None:
-        if not members:
-            return
-        with self._translated():
-            await self._client.zrem(self._key(kind, id), *members)
+    async def scan(self, kind: str, *, batch: int = 500) -> AsyncIterator[list[dict[str, Any]]]:
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, got {batch}")
+        # "{prefix}{kind}:" (the key of an id, up to its hash), matched literally
+        kind_prefix = record_key(self._prefix, kind, "").rpartition(":")[0] + ":"
+        # RedisCluster.scan_iter runs the SCAN on every master, each with its own cursor
+        # until each is done; on one Redis it is the plain SCAN loop
+        found = cast(AsyncGenerator[str, None],  # an async generator, typed as an iterator
+                     self._client.scan_iter(match=_glob_escape(kind_prefix) + "*", count=batch))
+        pending: list[str] = []
+        async with aclosing(found) as keys:
+            while True:
+                with self._translated():
+                    key = await anext(keys, None)
+                if key is not None:
+                    pending.append(key)
+                    if len(pending) < batch:
+                        continue
+                if pending:
+                    texts, pending = await self._mget(pending), []
+                    records = [r for t in texts if t is not None and (r := _record(t)) is not None]
+                    if records:
+                        yield records
+                if key is None:
+                    return
 
     async def hit(self, kind: str, id: str, window: int) -> tuple[int, int]:
         if window < 1:
@@ -366,6 +350,18 @@ class RedisStore:
     def _key(self, kind: str, id: str) -> str:
         return record_key(self._prefix, kind, id)
 
+    async def _mget(self, keys: list[str]) -> list[str | None]:
+        """The values of ``keys``, in order (None where there is none): one MGET, or on a
+        Redis Cluster one per slot, sent together."""
+        if not keys:
+            return []
+        with self._translated():
+            if isinstance(self._client, RedisCluster):
+                texts = await self._client.mget_nonatomic(keys)
+            else:
+                texts = await self._client.mget(keys)
+        return cast(list[str | None], texts)  # decode_responses: str, never bytes
+
     @contextmanager
     def _translated(self) -> Iterator[None]:
         try:
@@ -377,6 +373,20 @@ class RedisStore:
             raise StoreUnavailable(
                 f"{self._name} unavailable: {type(exc).__name__}: {detail}"
             ) from exc
+
+
+def _record(text: str) -> dict[str, Any] | None:
+    """The record a value holds; None for a consume marker or a value that is no JSON
+    object (a counter)."""
+    if not text.startswith("{"):
+        return None
+    value: dict[str, Any] = json.loads(text)
+    return None if is_marker(value) else value
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` as a SCAN MATCH pattern that matches it literally."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def _sentinel_master(url: str, options: dict[str, Any]) -> tuple[Redis, tuple[Redis, ...]]:

@@ -16,8 +16,7 @@ from proxy.cli import main
 from proxy.cli_revoke import revoke
 from proxy.keygen import generate_signing_key
 from proxy.revocation import Revoked
-from proxy.store import open_store
-from proxy.tokens import fingerprint
+from proxy.tokens import fingerprint, grant_of_access_token
 from tests.flows.harness import (
     ACR_B,
     APP_REDIRECT,
@@ -56,14 +55,10 @@ async def sub_of(world: World, tokens: dict[str, Any]) -> str:
     return sub
 
 
-async def grant_of(world: World, access_token: str) -> str:
-    store = open_store(world.store)
-    try:
-        record = await store.find("at", access_token)
-    finally:
-        await store.close()
-    assert record is not None
-    grant_id: str = record["grant_id"]
+def grant_of(access_token: str) -> str:
+    """The grant id an access token names (a2a_at_{grant}.{secret})."""
+    grant_id = grant_of_access_token(access_token)
+    assert grant_id is not None
     return grant_id
 
 
@@ -112,7 +107,8 @@ async def test_revoke_by_sub_from_the_command_line(world: World, tmp_path: Path)
     other = await world.proxy.tokens(acr_values=ACR_B)
     sub = await sub_of(world, first)
     assert await sub_of(world, second) == sub != await sub_of(world, other)
-    # a third grant of the same user, already revoked by the app (RFC 7009): a stale entry
+    # a third grant of the same user, already revoked by the app (RFC 7009): gone, and
+    # neither revoked nor scanned again
     third = await world.proxy.tokens()
     gone = await world.proxy.post("/revoke", {"token": third["refresh_token"],
                                               "client_id": PUBLIC})
@@ -121,39 +117,40 @@ async def test_revoke_by_sub_from_the_command_line(world: World, tmp_path: Path)
     code, out, err = await run_cli("--config", str(write_config(tmp_path, world)), "--sub", sub)
 
     assert code == 0, err
-    assert "revoked 2 grant(s) by sub; 1 stale index entry pruned" in out
+    assert out == "revoked 2 grant(s) by sub (3 grant records scanned)\n"
     audit = next(line for line in err.splitlines() if '"token.revoked"' in line)
     assert '"by": "operator"' in audit and fingerprint(sub) in audit
+    assert '"grants": 2' in audit and '"scanned": 3' in audit and "stale" not in audit
     assert sub not in err + out
     for tokens in (first, second):
         await assert_revoked(world, tokens)
     await assert_live(world, other)
     refreshed = await world.proxy.refresh(other["refresh_token"])
     assert refreshed.status == 200, await refreshed.text()
-    # the user logs in again: a new grant, revocable again; the pruned index is small
+    # the user logs in again: a new grant, revocable again; two grants are left to scan
     again = await world.proxy.tokens()
-    assert await revoke(world.store, "sub", sub) == Revoked(grants=1, stale=0)
+    assert await revoke(world.store, "sub", sub) == Revoked(grants=1, scanned=2)
     await assert_revoked(world, again)
 
 
 async def test_revoke_one_grant(world: World) -> None:
     first, second = await world.proxy.tokens(), await world.proxy.tokens()
-    grant_id = await grant_of(world, first["access_token"])
+    grant_id = grant_of(first["access_token"])
     # a refresh keeps the grant: the refreshed tokens go with it
     refreshed = await (await world.proxy.refresh(first["refresh_token"])).json()
 
     with capture_logs() as logs:
-        assert await revoke(world.store, "grant", grant_id) == Revoked(grants=1, stale=0)
+        assert await revoke(world.store, "grant", grant_id) == Revoked(grants=1, scanned=0)
 
     await assert_revoked(world, refreshed)
     await assert_live(world, second)
     assert logs == [{"event": "token.revoked", "log_level": "info", "by": "operator",
                      "selector": "grant", "grant_fingerprint": fingerprint(grant_id),
-                     "grants": 1, "stale": 0}]
-    # and it is gone from the sub's index: revoking the sub finds only the other grant
+                     "grants": 1, "scanned": 0}]
+    # and it is gone: revoking it again finds nothing, the sub has only the other grant
     sub = await sub_of(world, second)
-    assert await revoke(world.store, "grant", grant_id) == Revoked(grants=0, stale=0)
-    assert await revoke(world.store, "sub", sub) == Revoked(grants=1, stale=0)
+    assert await revoke(world.store, "grant", grant_id) == Revoked(grants=0, scanned=0)
+    assert await revoke(world.store, "sub", sub) == Revoked(grants=1, scanned=1)
     await assert_revoked(world, second)
 
 
@@ -162,21 +159,42 @@ async def test_revoke_by_client(world: World) -> None:
     web = await confidential_tokens(world)  # the same user as at_a, another client
 
     with capture_logs() as logs:
-        assert await revoke(world.store, "client", PUBLIC) == Revoked(grants=2, stale=0)
+        assert await revoke(world.store, "client", PUBLIC) == Revoked(grants=2, scanned=3)
 
     for tokens in (at_a, at_b):
         await assert_revoked(world, tokens)
     await assert_live(world, web)
     assert logs[0]["client_id"] == PUBLIC and logs[0]["selector"] == "client"
     # the confidential client's grant is still found by its sub
-    assert await revoke(world.store, "sub", await sub_of(world, web)) == Revoked(1, 0)
+    assert await revoke(world.store, "sub", await sub_of(world, web)) == Revoked(1, 1)
     assert await world.proxy.introspect(web["access_token"]) == {"active": False}
 
 
 async def test_nothing_to_revoke(world: World) -> None:
-    assert await revoke(world.store, "sub", "nobody") == Revoked(grants=0, stale=0)
+    assert await revoke(world.store, "sub", "nobody") == Revoked(grants=0, scanned=0)
     assert await revoke(world.store, "client", "no-such-client") == Revoked(0, 0)
     assert await revoke(world.store, "grant", "a2a_gr_unknown") == Revoked(0, 0)
+    # with grants in the store: each is read, none is revoked
+    tokens = await world.proxy.tokens()
+    assert await revoke(world.store, "sub", "nobody") == Revoked(grants=0, scanned=1)
+    assert await revoke(world.store, "client", "no-such-client") == Revoked(0, 1)
+    await assert_live(world, tokens)
+
+
+async def test_a_selector_matches_its_own_field_only(world: World) -> None:
+    """A grant of another sub or another client is left alone, even when the value given
+    is what the grant holds in its other field (a sub that equals a client_id)."""
+    public, web = await world.proxy.tokens(), await confidential_tokens(world)
+    sub = await sub_of(world, public)
+    assert await sub_of(world, web) == sub  # one user, two clients
+
+    assert await revoke(world.store, "sub", PUBLIC) == Revoked(grants=0, scanned=2)
+    assert await revoke(world.store, "client", sub) == Revoked(grants=0, scanned=2)
+    assert await revoke(world.store, "grant", sub) == Revoked(grants=0, scanned=0)
+    assert await revoke(world.store, "client", CONFIDENTIAL) == Revoked(grants=1, scanned=2)
+
+    await assert_live(world, public)
+    assert await world.proxy.introspect(web["access_token"]) == {"active": False}
 
 
 async def test_memory_store_is_refused(world: World, tmp_path: Path,

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 import redis.asyncio
@@ -346,76 +348,99 @@ async def test_hit_window_below_one_second_is_refused(store: Store) -> None:
         await store.hit("rate", new_id(), 0)
 
 
-# -- indexes: sets of grant ids per subject or client -----------------------------
+# -- scan: every record of one kind, for operator revocation ----------------------
 
 
 def new_grant_id() -> str:
     return "a2a_gr_" + secrets.token_urlsafe(32)
 
 
-async def test_index_add_members_remove(store: Store) -> None:
-    sub, other = "pairwise-sub-" + secrets.token_hex(8), "pairwise-sub-" + secrets.token_hex(8)
-    g1, g2, g3 = new_grant_id(), new_grant_id(), new_grant_id()
-    assert await store.index_members("sub_grants", sub) == set()
-    await store.index_add("sub_grants", sub, g1, 60)
-    await store.index_add("sub_grants", sub, g2, 60)
-    await store.index_add("sub_grants", sub, g2, 60)  # twice: still one member
-    await store.index_add("sub_grants", other, g3, 60)
-    await store.index_add("client_grants", sub, g3, 60)  # kinds are separate namespaces
-    assert await store.index_members("sub_grants", sub) == {g1, g2}
-    assert await store.index_members("sub_grants", other) == {g3}
-    await store.index_remove("sub_grants", sub, [g1, new_grant_id()])  # absent: ignored
-    assert await store.index_members("sub_grants", sub) == {g2}
-    await store.index_remove("sub_grants", sub, [])
-    await store.index_remove("sub_grants", new_id(), [g1])  # no such index: not an error
-    assert await store.index_members("sub_grants", sub) == {g2}
+async def scanned(store: Store, kind: str, batch: int) -> list[list[dict[str, Any]]]:
+    return [records async for records in store.scan(kind, batch=batch)]
 
 
-async def test_index_key_is_a_hash_lives_with_its_longest_member(
-    store: Store, peek: Peek
-) -> None:
-    sub, grant = "pairwise-sub-" + secrets.token_hex(8), new_grant_id()
-    await store.index_add("sub_grants", sub, grant, 100)
-    await store.index_add("sub_grants", sub, new_grant_id(), 30)  # a shorter one: no change
-    keys = await peek()
-    assert len(keys) == 1
-    (key, ttl), = keys.items()
-    assert key.endswith(f"sub_grants:{sha256_b64url(sub)}")
-    assert sub not in key and grant not in key
-    assert 90 < ttl <= 100
-    await store.index_add("sub_grants", sub, grant, 200)  # a longer one: the key lives on
-    assert 190 < next(iter((await peek()).values())) <= 200
-    await store.index_add("sub_grants", sub, grant, 10)  # the member keeps its later expiry
-    assert grant in await store.index_members("sub_grants", sub)
-    # removing the last members deletes the index
-    await store.index_remove("sub_grants", sub, await store.index_members("sub_grants", sub))
-    assert await peek() == {}
+async def test_scan_yields_the_live_records_of_one_kind_in_batches(store: Store) -> None:
+    # 20 grants: on the cluster, on every master (all on one: a chance of 3 in 3**20)
+    grants = {new_grant_id(): {"sub": f"sub-{i % 3}", "client_id": "shop"} for i in range(20)}
+    for grant_id, fields in grants.items():
+        await store.upsert("grant", grant_id, {"grant_id": grant_id, **fields}, 60)
+    # a consumed record leaves a marker under its key: skipped, as find skips it
+    consumed = new_grant_id()
+    await store.upsert("grant", consumed, {"grant_id": consumed}, 60)
+    assert await store.consume("grant", consumed, now=NOW, marker_ttl=60) is not None
+    # other kinds, one whose name starts with "grant", and a counter
+    await store.upsert("grants", new_grant_id(), {"grant_id": "other kind"}, 60)
+    await store.upsert("code", new_id(), {"grant_id": next(iter(grants))}, 60)
+    await store.hit("rate", "client:shop", 60)
+
+    batches = await scanned(store, "grant", batch=7)
+
+    assert len(batches) >= 3 and all(1 <= len(records) <= 7 for records in batches)
+    records = [record for batch in batches for record in batch]
+    # a scan may yield a record twice (Redis SCAN during a resize); these are the records
+    found = {r["grant_id"]: {"sub": r["sub"], "client_id": r["client_id"]} for r in records}
+    assert found == grants
+    # one batch of everything; the other kinds hold just what was written there
+    assert len(await scanned(store, "grant", batch=500)) == 1
+    assert await scanned(store, "grants", batch=2) == [[{"grant_id": "other kind"}]]
+    assert await scanned(store, "rate", batch=2) == []  # a counter is no record
 
 
-async def test_index_members_expire_and_are_dropped(store: Store, peek: Peek) -> None:
-    client, short, long = "merchant-ios", new_grant_id(), new_grant_id()
-    await store.index_add("client_grants", client, short, 1)
-    await store.index_add("client_grants", client, long, 60)
-    await store.index_add("sub_grants", "gone-soon", new_grant_id(), 1)
+async def test_scan_of_an_empty_kind(store: Store) -> None:
+    assert await scanned(store, "grant", batch=1) == []
+    await store.upsert("code", new_id(), {"grant_id": "g1"}, 60)
+    assert await scanned(store, "grant", batch=500) == []
+    with pytest.raises(ValueError, match="batch"):
+        await scanned(store, "grant", batch=0)
+    with pytest.raises(ValueError, match="kind"):
+        await scanned(store, "gr:ant", batch=10)
+
+
+async def test_scan_matches_the_prefix_literally(backend: StoreSettings) -> None:
+    """A prefix with glob characters is no pattern: ``a?*[x]:`` does not match ``abzx:``."""
+    glob, plain = (open_store(dataclasses.replace(backend, prefix=backend.prefix + suffix))
+                   for suffix in ("a?*[x]:", "abzx:"))
+    try:
+        await glob.upsert("grant", "g1", {"grant_id": "g1"}, 60)
+        await plain.upsert("grant", "g2", {"grant_id": "g2"}, 60)
+        assert await scanned(glob, "grant", batch=10) == [[{"grant_id": "g1"}]]
+        assert await scanned(plain, "grant", batch=10) == [[{"grant_id": "g2"}]]
+    finally:
+        await glob.close()
+        await plain.close()
+
+
+async def test_scan_never_yields_expired_records(store: Store) -> None:
+    short, long = new_grant_id(), new_grant_id()
+    await store.upsert("grant", short, {"grant_id": short}, 1)
+    await store.upsert("grant", long, {"grant_id": long}, 60)
+    before = await scanned(store, "grant", batch=1)
+    assert {record["grant_id"] for batch in before for record in batch} == {short, long}
     await asyncio.sleep(1.2)
-    assert await store.index_members("client_grants", client) == {long}
-    assert await store.index_members("sub_grants", "gone-soon") == set()
-    assert len(await peek()) == 1  # the index of one expired member expired with it
-    await store.index_add("client_grants", client, new_grant_id(), 60)  # drops what expired
-    await store.index_remove("client_grants", client, [long])
-    assert len(await store.index_members("client_grants", client)) == 1
+    assert await scanned(store, "grant", batch=1) == [[{"grant_id": long}]]
 
 
-async def test_index_concurrent_adds_all_land(store: Store) -> None:
-    sub = "pairwise-sub-" + secrets.token_hex(8)
-    grants = {new_grant_id() for _ in range(25)}
-    await asyncio.gather(*(store.index_add("sub_grants", sub, g, 60) for g in grants))
-    assert await store.index_members("sub_grants", sub) == grants
-
-
-async def test_index_ttl_below_one_second_is_refused(store: Store) -> None:
-    with pytest.raises(ValueError, match="ttl"):
-        await store.index_add("sub_grants", "alice", new_grant_id(), 0)
+async def test_scan_sees_every_record_that_lasts_through_it(store: Store) -> None:
+    """Records written and deleted between two batches break nothing: each record that
+    exists for the whole scan is seen; the others may or may not be."""
+    lasting = {new_grant_id() for _ in range(20)}
+    doomed = {new_grant_id() for _ in range(10)}
+    born: set[str] = set()
+    for grant_id in lasting | doomed:
+        await store.upsert("grant", grant_id, {"grant_id": grant_id}, 60)
+    seen: set[str] = set()
+    async for records in store.scan("grant", batch=4):
+        seen.update(record["grant_id"] for record in records)
+        if not born:
+            for grant_id in doomed:
+                await store.destroy("grant", grant_id)
+            born = {new_grant_id() for _ in range(30)}
+            await store.upsert_many([("grant", g, {"grant_id": g}, 60) for g in born])
+    assert lasting <= seen <= lasting | doomed | born
+    # a scan left early leaves the store as it was
+    async for _ in store.scan("grant", batch=2):
+        break
+    assert len([r for b in await scanned(store, "grant", batch=500) for r in b]) >= 50
 
 
 # The embedded store only: expired entries must not pile up.
