@@ -37,9 +37,9 @@ from proxy.store import open_store
 from proxy.store.keys import record_key
 from proxy.tokens import (
     AUTHORIZATION_CODE,
-    GRANT,
     grant_of_access_token,
     new_access_token,
+    new_grant_id,
     new_value,
 )
 
@@ -51,7 +51,7 @@ RS = ("orders-api", "orders-secret-" + "y" * 20)
 BANK_CLIENT = "merchant-at-bank"
 BANK_SECRET = "bank-secret-" + "s" * 20
 DIRECT_CLIENT = "direct-app"  # the merchant app logging in at the bank without the proxy
-PREFIX = "a2a-bench:"
+PREFIX = "a2a:"  # the default store.prefix (its own redis-server: nothing shared)
 # one verifier for every minted code: the challenge is all the record keeps
 VERIFIER = "v" * 43
 CHALLENGE = create_s256_code_challenge(VERIFIER)
@@ -344,7 +344,7 @@ def clone_codes(client: redis.Redis, code: str, count: int) -> list[str]:
     codes = []
     pipe = client.pipeline(transaction=False)
     for i in range(count):
-        grant_id = new_value(GRANT)
+        grant_id = new_grant_id()
         new_code = new_value(AUTHORIZATION_CODE)
         pipe.set(record_key(PREFIX, Grant.kind, grant_id),
                  json.dumps({**grant, "grant_id": grant_id}, separators=(",", ":")),
@@ -380,7 +380,7 @@ local prefix, first, count, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]),
 for i = first, first + count - 1 do
   local h = redis.sha1hex('a2a-bench' .. i)
   local id = string.sub(h .. h, 1, 43)
-  local grant_id = 'a2a_gr_' .. string.sub(redis.sha1hex('g' .. i) .. h, 1, 43)
+  local grant_id = 'a2a_gr_' .. string.sub(redis.sha1hex('g' .. i), 1, 22)
   redis.call('SET', prefix .. 'grant:' .. id, (string.gsub(ARGV[5], 'GRANT_ID_PLACEHOLDER',
              grant_id)), 'EX', ttl)
   redis.call('SET', prefix .. 'at:' .. id, (string.gsub(ARGV[6], 'GRANT_ID_PLACEHOLDER',
@@ -408,8 +408,7 @@ class Templates:
         grant_id = grant_of_access_token(access_token)
         assert grant_id is not None
         grant = read_record(client, Grant.kind, grant_id)
-        rt = {"grant_id": grant_id, "client_id": CLIENT, "scope": at["scope"],
-              "iat": at["iat"], "exp": at["iat"] + 2592000}
+        rt = {"grant_id": grant_id, "iat": at["iat"], "exp": at["iat"] + 2592000}
         if refresh_token is not None:
             rt = read_record(client, RefreshToken.kind, refresh_token)
         return cls(grant, at, rt)
@@ -430,7 +429,7 @@ def clone_sample(client: redis.Redis, templates: Templates, count: int, ttl: int
     tokens = []
     pipe = client.pipeline(transaction=False)
     for i in range(count):
-        grant_id = new_value(GRANT)
+        grant_id = new_grant_id()
         token = new_access_token(grant_id)
         pipe.set(record_key(PREFIX, Grant.kind, grant_id),
                  templates.text(templates.grant, grant_id, ttl), ex=ttl)

@@ -41,13 +41,16 @@ class BankTokens:
     scope: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """JSON-serialisable, without the members that are None (from_dict reads them
+        back as None)."""
+        data = {
             "access_token": self.access_token,
             "token_type": self.token_type,
             "expires_at": self.expires_at,
             "refresh_token": self.refresh_token,
             "scope": self.scope,
         }
+        return {k: v for k, v in data.items() if v is not None}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BankTokens:

@@ -26,10 +26,10 @@ from proxy.settings import ClientSettings
 from proxy.subject import merchant_subject
 from proxy.tokens import (
     AUTHORIZATION_CODE,
-    GRANT,
     REFRESH_TOKEN,
     grant_of_access_token,
     new_access_token,
+    new_grant_id,
     new_value,
 )
 
@@ -61,7 +61,7 @@ async def issue_code(svc: Services, txn: Transaction, result: BankResult) -> str
         if bank_claim in identity.claims
     }
     grant = Grant(
-        grant_id=new_value(GRANT),
+        grant_id=new_grant_id(),
         client_id=txn.client_id,
         sub=merchant_subject(svc.config.subject, bank.id, identity.sub),
         scope=txn.scope,
@@ -201,8 +201,8 @@ async def _mint(
     # The access token's record holds what is its own; who logged in, how, and the bank's
     # tokens are read from its grant, which introspection reads in the same round trip.
     at = AccessToken(
-        client_id=grant.client_id,
-        scope=scope,
+        # RFC 6749 §6: a refresh may narrow the scope; only a narrower one is stored
+        scope=None if scope == grant.scope else scope,
         iat=now,
         exp=now + lifetimes.access_token,
         aud=grant.resource,
@@ -222,14 +222,28 @@ async def _mint(
         response["id_token"] = id_token(svc, grant, access_token, nonce=nonce)
     if OFFLINE_ACCESS in grant.scope:
         refresh_token = new_value(REFRESH_TOKEN)
-        rt = RefreshToken(grant.grant_id, grant.client_id, grant.scope, now,
-                          now + lifetimes.refresh_token, jkt=refresh_jkt)
+        rt = RefreshToken(grant.grant_id, now, now + lifetimes.refresh_token, jkt=refresh_jkt)
         writes.append((RefreshToken.kind, refresh_token, rt.to_json(), lifetimes.refresh_token))
         response["refresh_token"] = refresh_token
     await svc.store.upsert_many(writes)
     audit.tokens_issued(grant.client_id, grant.grant_id,
                         [kind for kind in audit.RESPONSE_KINDS if kind in response])
     return response
+
+
+def _check_refresh(form: Mapping[str, str], client: ClientSettings, grant: Grant,
+                   bound: str | None, jkt: str | None) -> tuple[str, ...]:  # fmt: skip
+    """A refresh token of ``grant`` (bound to the key ``bound``) presented by ``client``
+    with the proof key ``jkt``: refused unless it is that client's, with that key, for no
+    more than granted; the scope the new access token gets."""
+    # RFC 6749 §6: "validate the refresh token and ensure that it was issued to the
+    # authenticated client"
+    if grant.client_id != client.client_id:
+        raise invalid_grant("the refresh token was issued to another client")
+    _check_refresh_binding(bound, jkt)
+    scope = _requested_scope(form, grant.scope)
+    _check_resource(form, grant)
+    return scope
 
 
 def _requested_scope(form: Mapping[str, str], granted: tuple[str, ...]) -> tuple[str, ...]:
@@ -252,33 +266,25 @@ async def refresh(
     token = form.get("refresh_token")
     if not token:
         raise OAuthError("invalid_request", "refresh_token is required")
+    # Checked before the token is consumed, so that a request the token's client would
+    # not make (a thief's without the DPoP key, another client's, a wider scope) does
+    # not use it up; checked again on what the consume took.
+    grant: Grant | None = None
     existing = await svc.store.find(RefreshToken.kind, token)
     if existing is not None:
-        # RFC 6749 §6: "validate the refresh token and ensure that it was issued to the
-        # authenticated client"
-        if existing["client_id"] != client.client_id:
-            raise invalid_grant("the refresh token was issued to another client")
-        # checked before the token is consumed, so a request without the key (a thief's)
-        # does not use up the client's refresh token
-        _check_refresh_binding(existing.get("jkt"), jkt)
-        # a scope the grant does not cover is refused before anything is used up
-        _requested_scope(form, tuple(existing.get("scope") or ()))
-        if "resource" in form:
-            granted = await svc.store.find(Grant.kind, existing["grant_id"])
-            if granted is not None:
-                _check_resource(form, Grant.from_json(granted))
+        found = await svc.store.find(Grant.kind, existing["grant_id"])
+        if found is not None:
+            grant = Grant.from_json(found)
+            _check_refresh(form, client, grant, existing.get("jkt"), jkt)
     consumed = await svc.store.consume(RefreshToken.kind, token, now=svc.now(), marker_ttl=None)
     if consumed is None:
         raise invalid_grant("the refresh token is unknown or expired")
     if consumed.replay:
         return await _retry_within_grace(svc, client, token, consumed.payload, jkt)
     rt = RefreshToken.from_json(consumed.payload)
-    if rt.client_id != client.client_id:
-        raise invalid_grant("the refresh token was issued to another client")
-    _check_refresh_binding(rt.jkt, jkt)
-    scope = _requested_scope(form, rt.scope)
-    grant = await _live_grant(svc, rt.grant_id)
-    _check_resource(form, grant)
+    if grant is None or grant.grant_id != rt.grant_id:
+        grant = await _live_grant(svc, rt.grant_id)
+    scope = _check_refresh(form, client, grant, rt.jkt, jkt)
     try:
         grant = await _refresh_bank_tokens(svc, grant)
     except BankError as exc:
@@ -369,7 +375,10 @@ async def active_access_token(svc: Services, token: str) -> tuple[AccessToken, G
     at = AccessToken.from_json(at_data)
     if at.exp <= svc.now():
         return None
-    return at, Grant.from_json(grant_data)
+    grant = Grant.from_json(grant_data)
+    if at.scope is None:
+        at = dataclasses.replace(at, scope=grant.scope)
+    return at, grant
 
 
 async def revoke(svc: Services, client: ClientSettings, token: str, hint: str | None) -> None:
@@ -380,19 +389,28 @@ async def revoke(svc: Services, client: ClientSettings, token: str, hint: str | 
     if hint == "access_token":
         kinds = (AccessToken.kind, RefreshToken.kind)
     for kind in kinds:
-        data = await svc.store.find(kind, token)
-        if data is None:
-            continue
+        if kind == AccessToken.kind:
+            # an access token whose grant is gone is already dead: nothing to revoke
+            active = await active_access_token(svc, token)
+            if active is None:
+                continue
+            client_id, grant_id = active[1].client_id, active[1].grant_id
+        else:
+            data = await svc.store.find(kind, token)
+            found = None if data is None else await svc.store.find(Grant.kind, data["grant_id"])
+            if data is None or found is None:  # a grant gone takes its refresh token along
+                continue
+            client_id, grant_id = found["client_id"], data["grant_id"]
         # "verifies whether the token was issued to the client making the revocation
         # request. If this validation fails, the request is refused and the client is
         # informed of the error"; RFC 6749 §5.2 names the error for a grant "issued to
         # another client": invalid_grant.
-        if data["client_id"] != client.client_id:
+        if client_id != client.client_id:
             raise invalid_grant("the token was issued to another client")
         if kind == RefreshToken.kind:
-            await svc.store.revoke_grant(data["grant_id"])
-            audit.token_revoked("refresh_token", "client", data["grant_id"])
+            await svc.store.revoke_grant(grant_id)
+            audit.token_revoked("refresh_token", "client", grant_id)
         else:
             await svc.store.destroy(kind, token)
-            audit.token_revoked("access_token", "client", grant_of_access_token(token))
+            audit.token_revoked("access_token", "client", grant_id)
         return

@@ -132,7 +132,7 @@ _SHA = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
 class Cipher:
     """Bank tokens are stored only encrypted: JWE compact, ``dir`` + ``A256GCM``."""
 
-    _HEADER = json.dumps({"alg": "dir", "enc": "A256GCM"})
+    _HEADER = json.dumps({"alg": "dir", "enc": "A256GCM"}, separators=(",", ":"))
 
     def __init__(self, key: bytes) -> None:
         if len(key) != 32:

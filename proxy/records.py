@@ -133,25 +133,27 @@ class Code(Record):
 
 @dataclass(frozen=True)
 class AccessToken(Record):
-    """An access token's own facts; who logged in and the bank's tokens are its grant's.
-    The token's value names the grant (:func:`proxy.tokens.new_access_token`), so the
-    record does not repeat it."""
+    """An access token's own facts; its client, who logged in and the bank's tokens are
+    its grant's. The token's value names the grant (:func:`proxy.tokens.new_access_token`),
+    so the record does not repeat it."""
 
     kind: ClassVar[str] = "at"
-    client_id: str
-    scope: tuple[str, ...]
     iat: int
     exp: int
+    # narrower than the grant's after a refresh that asked for less (RFC 6749 §6); None
+    # in the store: the grant's scope, which the token's reader fills in
+    scope: tuple[str, ...] | None = None
     aud: str | None = None  # RFC 8707: the one resource server that sees it active
     jkt: str | None = None  # RFC 9449: DPoP-bound to the key with this thumbprint
 
 
 @dataclass(frozen=True)
 class RefreshToken(Record):
+    """Its client and scope are its grant's (a refresh token always carries the whole
+    scope of the grant; a refresh may ask for less for the access token it mints)."""
+
     kind: ClassVar[str] = "rt"
     grant_id: str
-    client_id: str
-    scope: tuple[str, ...]
     iat: int
     exp: int
     # RFC 9449 §5: a public client's refresh token is bound to its DPoP key

@@ -22,8 +22,8 @@ def _introspection(svc: Services, at: AccessToken, grant: Grant, server: Resourc
                    ) -> dict[str, Any]:  # fmt: skip
     body: dict[str, Any] = {
         "active": True,
-        "scope": " ".join(at.scope),
-        "client_id": at.client_id,
+        "scope": " ".join(at.scope or grant.scope),
+        "client_id": grant.client_id,
         "sub": grant.sub,
         "exp": at.exp,
         "iat": at.iat,

@@ -71,7 +71,7 @@ async def _dpop_bound(svc: Services, request: web.Request, token: str
     rules in Section 4.3, and check that the public key of the DPoP proof matches the
     public key to which the access token is bound"."""
     active = await active_access_token(svc, token)
-    algs = dpop.algs_for(svc.clients.get(active[0].client_id) if active else None)
+    algs = dpop.algs_for(svc.clients.get(active[1].client_id) if active else None)
     if active is None:
         raise dpop.error(svc, "invalid_token", "the access token is invalid or expired",
                          resource=True, algs=algs)
@@ -104,7 +104,7 @@ async def userinfo(request: web.Request) -> web.StreamResponse:
     if active is None:
         raise _invalid_token()
     at, grant = active
-    if "openid" not in at.scope:
+    if "openid" not in (at.scope or grant.scope):
         challenge = "DPoP" if scheme == "dpop" else REALM + ","
         raise OAuthError("insufficient_scope", "the token was not granted the openid scope",
                          status=403, headers={
