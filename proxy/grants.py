@@ -375,10 +375,7 @@ async def active_access_token(svc: Services, token: str) -> tuple[AccessToken, G
     at = AccessToken.from_json(at_data)
     if at.exp <= svc.now():
         return None
-    grant = Grant.from_json(grant_data)
-    if at.scope is None:
-        at = dataclasses.replace(at, scope=grant.scope)
-    return at, grant
+    return at, Grant.from_json(grant_data)
 
 
 async def revoke(svc: Services, client: ClientSettings, token: str, hint: str | None) -> None:

@@ -140,8 +140,8 @@ class AccessToken(Record):
     kind: ClassVar[str] = "at"
     iat: int
     exp: int
-    # narrower than the grant's after a refresh that asked for less (RFC 6749 §6); None
-    # in the store: the grant's scope, which the token's reader fills in
+    # narrower than the grant's after a refresh that asked for less (RFC 6749 §6); None:
+    # the grant's scope
     scope: tuple[str, ...] | None = None
     aud: str | None = None  # RFC 8707: the one resource server that sees it active
     jkt: str | None = None  # RFC 9449: DPoP-bound to the key with this thumbprint

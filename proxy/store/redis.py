@@ -24,6 +24,7 @@ is asynchronous: a write acknowledged just before the master dies may be lost.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import (
@@ -186,6 +187,75 @@ def _fail_fast(max_connections: int) -> dict[str, Any]:
     }
 
 
+class Batcher:
+    """Auto-pipelining: the commands asked for while the event loop runs one round of
+    callbacks (under load, those of many requests) go to Redis as one pipeline, on one
+    connection, in one round trip. redis-py's cost per command (taking a connection from
+    the pool, its retry and timeout wrappers) is then paid once per batch, not once per
+    request: about 1.5 times the introspections per second (docs/performance.md). A lone
+    command is sent as it is.
+
+    Only commands that may be sent twice (:func:`resendable`: reads, plain SET and DEL)
+    come here: a pipeline broken in flight is sent again whole. Each caller gets its own
+    command's answer or error; a batch that fails fails each of its callers. Commands of
+    different requests are concurrent anyway; one request's commands, awaited one after
+    the other, keep their order."""
+
+    def __init__(self, client: Redis) -> None:
+        self._client = client
+        self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+
+    def send(self, *command: Any) -> asyncio.Future[Any]:
+        """``command``: the arguments of redis-py's ``execute_command``."""
+        if not resendable(command):
+            raise ValueError(f"{command[0]} may not be batched: it must not be sent twice")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._waiting.append((command, future))
+        if len(self._waiting) == 1:
+            # after the callbacks already due: the reads of this round join the batch
+            loop.call_soon(self._start)
+        return future
+
+    def _start(self) -> None:
+        batch, self._waiting = self._waiting, []
+        task = asyncio.get_running_loop().create_task(self._send(batch))
+        _BATCHES.add(task)
+        task.add_done_callback(_BATCHES.discard)
+
+    async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
+        token = _resendable_now.set(True)  # every command here is resendable
+        try:
+            if len(batch) == 1:
+                results: list[Any] = [await self._client.execute_command(*batch[0][0])]  # type: ignore[no-untyped-call]
+            else:
+                pipe = self._client.pipeline(transaction=False)
+                for command, _ in batch:
+                    pipe.execute_command(*command)
+                results = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:  # the connection broke, a timeout, a cancellation
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception)
+                                         else ConnectionError("the read was cancelled"))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        finally:
+            _resendable_now.reset(token)
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():  # its request was cancelled meanwhile
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+
+# the batches in flight (the event loop keeps only weak references to tasks)
+_BATCHES: set[asyncio.Task[None]] = set()
+
+
 def redacted(url: str) -> str:
     """The URL without credentials or query, fit for logs and error messages."""
     parts = urlsplit(url)
@@ -210,6 +280,9 @@ class RedisStore:
         self._also_close = also_close
         self._prefix = prefix
         self._name = name
+        # one Redis: the reads and plain writes of many requests share pipelines (a
+        # Cluster's client routes each command to its node itself)
+        self._batch = None if isinstance(client, RedisCluster) else Batcher(client)
         self._consume = client.register_script(_CONSUME)
         self._replace = client.register_script(_REPLACE)
         self._hit = client.register_script(_HIT)
@@ -234,9 +307,7 @@ class RedisStore:
         return cls(client, settings.prefix, name, also_close=sentinels)
 
     async def upsert(self, kind: str, id: str, payload: Mapping[str, Any], ttl: int) -> None:
-        text = encode_record(payload, ttl)
-        with self._translated():
-            await self._client.set(self._key(kind, id), text, ex=ttl)
+        await self.upsert_many([(kind, id, payload, ttl)])
 
     async def add(self, kind: str, id: str, payload: Mapping[str, Any], ttl: int) -> bool:
         text = encode_record(payload, ttl)
@@ -251,8 +322,7 @@ class RedisStore:
         return bool(done)
 
     async def find(self, kind: str, id: str) -> dict[str, Any] | None:
-        with self._translated():
-            text = await self._client.get(self._key(kind, id))
+        (text,) = await self._mget([self._key(kind, id)])
         if text is None:
             return None
         value: dict[str, Any] = json.loads(text)
@@ -272,16 +342,21 @@ class RedisStore:
                  for kind, id, payload, ttl in items]
         if not texts:
             return
-        pipe = self._client.pipeline(transaction=False)
-        for key, text, ttl in texts:
-            pipe.set(key, text, ex=ttl)
-        # plain SETs write the same however often they run: resendable as a whole
-        token = _resendable_now.set(True)
-        try:
-            with self._translated():
+        with self._translated():
+            if self._batch is not None:
+                # each SET joins the batch of this round (plain SETs are resendable)
+                await asyncio.gather(*(self._batch.send("SET", key, text, "EX", ttl)
+                                       for key, text, ttl in texts))
+                return
+            pipe = self._client.pipeline(transaction=False)
+            for key, text, ttl in texts:
+                pipe.set(key, text, ex=ttl)
+            # plain SETs write the same however often they run: resendable as a whole
+            token = _resendable_now.set(True)
+            try:
                 await pipe.execute()
-        finally:
-            _resendable_now.reset(token)
+            finally:
+                _resendable_now.reset(token)
 
     async def consume(
         self, kind: str, id: str, *, now: int, marker_ttl: int | None
@@ -356,7 +431,9 @@ class RedisStore:
         if not keys:
             return []
         with self._translated():
-            if isinstance(self._client, RedisCluster):
+            if self._batch is not None:
+                texts = await self._batch.send("MGET", *keys)
+            elif isinstance(self._client, RedisCluster):
                 texts = await self._client.mget_nonatomic(keys)
             else:
                 texts = await self._client.mget(keys)

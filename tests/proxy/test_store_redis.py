@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
 
 import pytest
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -16,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from proxy.settings import StoreSettings
 from proxy.store import StoreUnavailable, open_store
 from proxy.store.memory import MemoryStore
-from proxy.store.redis import RedisStore, ResendIdempotent, resendable
+from proxy.store.redis import Batcher, RedisStore, ResendIdempotent, resendable
 
 NOW = 1_700_000_000
 
@@ -208,3 +209,108 @@ async def test_cluster_and_sentinel_construct() -> None:
 def test_sentinel_url_needs_a_service() -> None:
     with pytest.raises(ValueError, match="service_name"):
         open_store(StoreSettings(url="redis+sentinel://127.0.0.1:26379"))
+
+
+# --- auto-pipelining (proxy.store.redis.Batcher) -----------------------------------------
+
+
+@pytest.fixture
+async def batched(redis_url: str, store_prefix: str,
+                  monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[RedisStore, list[int]]]:
+    """A store on the tests' Redis, and the size of every batch it sends."""
+    store = open_store(StoreSettings(url=redis_url, prefix=store_prefix))
+    assert isinstance(store, RedisStore)
+    sizes: list[int] = []
+    send = Batcher._send
+
+    async def counted(self: Batcher, batch: list[Any]) -> None:
+        sizes.append(len(batch))
+        await send(self, batch)
+
+    monkeypatch.setattr(Batcher, "_send", counted)
+    yield store, sizes
+    await store.close()
+
+
+async def test_concurrent_calls_share_one_pipeline_each_gets_its_answer(
+    batched: tuple[RedisStore, list[int]],
+) -> None:
+    store, sizes = batched
+    ids = [f"c{n}" for n in range(40)]
+    await asyncio.gather(*(store.upsert("code", i, {"n": n}, 60) for n, i in enumerate(ids)))
+    assert max(sizes) == 40  # the 40 SETs went as one pipeline
+    sizes.clear()
+    found = await asyncio.gather(*(store.find_many([("code", i), ("code", "nope")])
+                                   for i in ids), store.find("code", ids[7]))
+    assert found[:40] == [[{"n": n}, None] for n in range(40)]
+    assert found[40] == {"n": 7}
+    assert sizes == [41]
+    sizes.clear()
+    assert await store.find("code", ids[0]) == {"n": 0}
+    assert sizes == [1]  # alone: sent as it is
+
+
+async def test_one_failing_command_fails_only_its_caller(
+    batched: tuple[RedisStore, list[int]], redis_url: str, store_prefix: str,
+) -> None:
+    store, sizes = batched
+    await store.upsert("code", "good", {"v": 1}, 60)
+    raw = Redis.from_url(redis_url)
+    try:
+        # a key of another type under a record's key: MGET answers nil, SET overwrites;
+        # an MGET of no key at all is Redis' own error, for this caller only
+        await raw.rpush(store._key("code", "list"), "x")
+        sizes.clear()
+
+        async def no_keys() -> object:
+            assert store._batch is not None
+            return await store._batch.send("MGET")
+
+        results = await asyncio.gather(store.find("code", "good"), no_keys(),
+                                       store.find("code", "list"), return_exceptions=True)
+    finally:
+        await raw.delete(store._key("code", "list"))
+        await raw.aclose()
+    assert results[0] == {"v": 1}
+    assert isinstance(results[1], Exception)
+    assert results[2] is None
+    assert sizes == [3]
+
+
+async def test_a_failing_batch_fails_every_caller_fast(
+    redis_server_factory: Callable[[], RedisServer],
+) -> None:
+    server = redis_server_factory()
+    store = open_store(StoreSettings(url=server.url, prefix="a2a-test:"))
+    try:
+        await store.upsert("code", "c1", {"v": 1}, 60)
+        server.stop()
+        started = time.monotonic()
+        results = await asyncio.gather(*(store.find("code", "c1") for _ in range(10)),
+                                       return_exceptions=True)
+        assert all(isinstance(r, StoreUnavailable) for r in results), results
+        assert time.monotonic() - started < 1.0
+    finally:
+        await store.close()
+
+
+async def test_a_cancelled_caller_leaves_the_others_answered(
+    batched: tuple[RedisStore, list[int]],
+) -> None:
+    store, sizes = batched
+    await store.upsert("code", "c1", {"v": 1}, 60)
+    sizes.clear()
+    first = asyncio.ensure_future(store.find("code", "c1"))
+    second = asyncio.ensure_future(store.find("code", "c1"))
+    await asyncio.sleep(0)  # both have asked
+    first.cancel()
+    assert await second == {"v": 1}
+    assert first.cancelled()
+    assert sizes == [2]
+
+
+def test_only_resendable_commands_are_batched() -> None:
+    batcher = Batcher(Redis())
+    for command in (("EVALSHA", "x", 1, "k"), ("SET", "k", "v", "NX"), ("INCR", "k")):
+        with pytest.raises(ValueError, match="may not be batched"):
+            batcher.send(*command)

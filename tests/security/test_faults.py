@@ -209,7 +209,8 @@ async def test_a_consume_whose_reply_was_lost_stays_consumed_once(
 
 
 RESENDABLE: dict[str, tuple[str, Callable[[RedisStore], Awaitable[Any]]]] = {
-    "find": ("GET", lambda s: s.find("code", "c1")),
+    "find": ("MGET", lambda s: s.find("code", "c1")),
+    "find_many": ("MGET", lambda s: s.find_many([("code", "c1"), ("code", "c2")])),
     "ping": ("PING", lambda s: s.ping()),
     "upsert": ("SET", lambda s: s.upsert("code", "c1", {"grant_id": "g1"}, 60)),
     "destroy": ("DEL", lambda s: s.destroy("code", "c1")),
