@@ -274,12 +274,21 @@ class Minter:
 
     def __init__(self, setup: Setup, http: aiohttp.ClientSession) -> None:
         self.config = load_config(setup.config_path)
+        self.http = http
         self.store = open_store(self.config.store)
         self.svc = Services(build_state(self.config, store=self.store, http=http),
                             store=self.store, http=http)
 
     async def close(self) -> None:
         await self.store.close()
+
+    async def reconnect(self) -> None:
+        """Close the store's connections and open new ones as needed: Redis frees each
+        closed connection's buffers, which would otherwise count in its memory."""
+        await self.store.close()
+        await asyncio.sleep(0.2)  # Redis has seen the connections close
+        self.store = open_store(self.config.store)
+        self.svc = Services(self.svc.current, store=self.store, http=self.http)
 
     def _txn(self) -> Transaction:
         return Transaction(

@@ -169,11 +169,13 @@ async def phases(suite: Suite, setup: fx.Setup, rs: fx.RedisServer, minter: fx.M
 
     # live composite tokens, minted through the real code path; memory per login
     suite.say(f"minting {suite.args.logins} logins through proxy.grants ...")
-    # first a few, uncounted: the client connections (each with its buffers) and the
-    # scripts are then in Redis already, and the figure is the records' alone
+    # first a few, uncounted (the scripts are then loaded), and both readings with no
+    # client connected but this one: the figure is the records' (and the key tables')
     warm = await minter.logins(64)
+    await minter.reconnect()
     before = rs.used_memory()
     tokens = await minter.logins(suite.args.logins)
+    await minter.reconnect()
     r["memory_per_login_real_path"] = round((rs.used_memory() - before) / len(tokens))
     tokens += warm
     at_text = client.get(record_key(fx.PREFIX, AccessToken.kind, tokens[0]))

@@ -13,6 +13,7 @@ import sys
 import uuid
 from typing import Any, TextIO
 
+import orjson
 import structlog
 from aiohttp import web
 
@@ -23,6 +24,12 @@ from proxy.metrics import observe_request
 # it), a cost this line would pay on every request. capture_logs() still reaches it: it
 # edits the configured processor list in place.
 log: Any = structlog.get_logger("proxy.access")
+
+
+def _json_line(event: Any, **options: Any) -> str:
+    """A log line's JSON: orjson (C; a line costs a few microseconds less than with the
+    standard json module, and every request writes one or two)."""
+    return orjson.dumps(event, **options).decode()
 
 
 def configure_logging(
@@ -41,7 +48,7 @@ def configure_logging(
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
+            structlog.processors.JSONRenderer(serializer=_json_line),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]

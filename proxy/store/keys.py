@@ -11,9 +11,10 @@ alike: ``{"__consumed": true, "grant_id": ..., "consumed_at": ...}``.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
+
+import orjson
 
 from proxy.tokens import b64url
 
@@ -36,7 +37,7 @@ def encode_record(payload: Mapping[str, Any], ttl: int) -> str:
     # a record that carried the marker field would read back as consumed
     if MARKER_FIELD in payload:
         raise ValueError(f"a record must not have the field {MARKER_FIELD!r}")
-    return json.dumps(payload, separators=(",", ":"))
+    return orjson.dumps(payload).decode()
 
 
 def is_marker(value: Mapping[str, Any]) -> bool:

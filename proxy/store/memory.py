@@ -11,11 +11,12 @@ Nothing is shared between processes: run one process, or use Redis.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
+
+import orjson
 
 from proxy.store.base import Consumed
 from proxy.store.keys import encode_record, is_marker, new_marker, record_key, replay_payload
@@ -59,7 +60,7 @@ class MemoryStore:
         text = encode_record(payload, ttl)
         key = record_key(self._prefix, kind, id)
         entry = self._get(key)
-        if entry is None or is_marker(json.loads(entry[0])):
+        if entry is None or is_marker(orjson.loads(entry[0])):
             return False
         self._put(key, text, self._clock() + ttl)
         return True
@@ -68,7 +69,7 @@ class MemoryStore:
         entry = self._get(record_key(self._prefix, kind, id))
         if entry is None:
             return None
-        value: dict[str, Any] = json.loads(entry[0])
+        value: dict[str, Any] = orjson.loads(entry[0])
         return None if is_marker(value) else value
 
     async def find_many(self, items: Sequence[tuple[str, str]]) -> list[dict[str, Any] | None]:
@@ -87,12 +88,12 @@ class MemoryStore:
         if entry is None:
             return None
         text, expires_at = entry
-        value: dict[str, Any] = json.loads(text)
+        value: dict[str, Any] = orjson.loads(text)
         if is_marker(value):
             return Consumed(payload=replay_payload(value), replay=True)
         if marker_ttl is not None:
             expires_at = self._clock() + marker_ttl
-        marker = json.dumps(new_marker(value, now), separators=(",", ":"))
+        marker = orjson.dumps(new_marker(value, now)).decode()
         self._put(key, marker, expires_at)
         return Consumed(payload=value, replay=False)
 
@@ -115,7 +116,7 @@ class MemoryStore:
                 entry = self._get(key)
                 if entry is None or not entry[0].startswith("{"):  # gone, or a counter
                     continue
-                value: dict[str, Any] = json.loads(entry[0])
+                value: dict[str, Any] = orjson.loads(entry[0])
                 if not is_marker(value):
                     records.append(value)
             if records:

@@ -25,7 +25,6 @@ is asynchronous: a write acknowledged just before the master dies may be lost.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from collections.abc import (
     AsyncGenerator,
@@ -41,6 +40,7 @@ from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
+import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
@@ -325,14 +325,14 @@ class RedisStore:
         (text,) = await self._mget([self._key(kind, id)])
         if text is None:
             return None
-        value: dict[str, Any] = json.loads(text)
+        value: dict[str, Any] = orjson.loads(text)
         return None if is_marker(value) else value
 
     async def find_many(self, items: Sequence[tuple[str, str]]) -> list[dict[str, Any] | None]:
         keys = [self._key(kind, id) for kind, id in items]
         found: list[dict[str, Any] | None] = []
         for text in await self._mget(keys):
-            value = None if text is None else json.loads(text)
+            value = None if text is None else orjson.loads(text)
             found.append(None if value is None or is_marker(value) else value)
         return found
 
@@ -367,7 +367,7 @@ class RedisStore:
         if result is None:
             return None
         replay, text = result
-        value: dict[str, Any] = json.loads(text)
+        value: dict[str, Any] = orjson.loads(text)
         if replay:
             return Consumed(payload=replay_payload(value), replay=True)
         return Consumed(payload=value, replay=False)
@@ -457,7 +457,7 @@ def _record(text: str) -> dict[str, Any] | None:
     object (a counter)."""
     if not text.startswith("{"):
         return None
-    value: dict[str, Any] = json.loads(text)
+    value: dict[str, Any] = orjson.loads(text)
     return None if is_marker(value) else value
 
 
