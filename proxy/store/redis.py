@@ -46,7 +46,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError, RedisClusterException, RedisError
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError, NoScriptError, RedisClusterException, RedisError
 
 from proxy.settings import StoreSettings
 from proxy.store.base import Consumed, StoreUnavailable
@@ -195,36 +196,47 @@ class Batcher:
     request: about 1.5 times the introspections per second (docs/performance.md). A lone
     command is sent as it is.
 
-    Only commands that may be sent twice (:func:`resendable`: reads, plain SET and DEL)
-    come here: a pipeline broken in flight is sent again whole. Each caller gets its own
-    command's answer or error; a batch that fails fails each of its callers. Commands of
-    different requests are concurrent anyway; one request's commands, awaited one after
-    the other, keep their order."""
+    Two batches per round: the commands that may be sent twice (:func:`resendable`:
+    reads, plain SET and DEL), whose pipeline is sent again whole if the connection
+    breaks in flight; and the others (the scripts: a consume), whose pipeline is sent
+    once, as each of them would be alone. Each caller gets its own command's answer or
+    error; a batch that fails fails each of its callers. Commands of different requests
+    are concurrent anyway; one request's commands, awaited one after the other, keep
+    their order."""
 
     def __init__(self, client: Redis) -> None:
         self._client = client
-        self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        # resendable? -> the commands waiting for this round's batch of that kind
+        self._waiting: dict[bool, list[tuple[tuple[Any, ...], asyncio.Future[Any]]]] = {
+            True: [], False: []}
 
     def send(self, *command: Any) -> asyncio.Future[Any]:
         """``command``: the arguments of redis-py's ``execute_command``."""
-        if not resendable(command):
-            raise ValueError(f"{command[0]} may not be batched: it must not be sent twice")
+        again = resendable(command)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._waiting.append((command, future))
-        if len(self._waiting) == 1:
-            # after the callbacks already due: the reads of this round join the batch
-            loop.call_soon(self._start)
+        waiting = self._waiting[again]
+        waiting.append((command, future))
+        if len(waiting) == 1:
+            # after the callbacks already due: the commands of this round join the batch
+            loop.call_soon(self._start, again)
         return future
 
-    def _start(self) -> None:
-        batch, self._waiting = self._waiting, []
-        task = asyncio.get_running_loop().create_task(self._send(batch))
+    def _start(self, again: bool) -> None:
+        batch, self._waiting[again] = self._waiting[again], []
+        try:
+            task = asyncio.get_running_loop().create_task(self._send(batch, again))
+        except Exception as exc:  # never leave a caller waiting for ever
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
         _BATCHES.add(task)
         task.add_done_callback(_BATCHES.discard)
 
-    async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
-        token = _resendable_now.set(True)  # every command here is resendable
+    async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]],
+                    again: bool) -> None:  # fmt: skip
+        token = _resendable_now.set(again)  # the retry policy asks (ResendIdempotent)
         try:
             if len(batch) == 1:
                 results: list[Any] = [await self._client.execute_command(*batch[0][0])]  # type: ignore[no-untyped-call]
@@ -237,19 +249,22 @@ class Batcher:
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc if isinstance(exc, Exception)
-                                         else ConnectionError("the read was cancelled"))
+                                         else ConnectionError("the batch was cancelled"))
             if not isinstance(exc, Exception):
                 raise
             return
         finally:
             _resendable_now.reset(token)
-        for (_, future), result in zip(batch, results, strict=True):
+        for (_, future), result in zip(batch, results, strict=False):
             if future.done():  # its request was cancelled meanwhile
                 continue
             if isinstance(result, Exception):
                 future.set_exception(result)
             else:
                 future.set_result(result)
+        for _, future in batch[len(results):]:  # never leave a caller waiting for ever
+            if not future.done():
+                future.set_exception(ConnectionError("Redis gave no answer to this command"))
 
 
 # the batches in flight (the event loop keeps only weak references to tasks)
@@ -318,7 +333,7 @@ class RedisStore:
     async def replace(self, kind: str, id: str, payload: Mapping[str, Any], ttl: int) -> bool:
         text = encode_record(payload, ttl)
         with self._translated():
-            done = await self._replace(keys=[self._key(kind, id)], args=[text, ttl])
+            done = await self._script(self._replace, self._key(kind, id), text, ttl)
         return bool(done)
 
     async def find(self, kind: str, id: str) -> dict[str, Any] | None:
@@ -363,7 +378,7 @@ class RedisStore:
     ) -> Consumed | None:
         args = [now, "" if marker_ttl is None else marker_ttl]
         with self._translated():
-            result = await self._consume(keys=[self._key(kind, id)], args=args)
+            result = await self._script(self._consume, self._key(kind, id), *args)
         if result is None:
             return None
         replay, text = result
@@ -409,7 +424,7 @@ class RedisStore:
         if window < 1:
             raise ValueError(f"window must be at least 1 second, got {window}")
         with self._translated():
-            count, ms = await self._hit(keys=[self._key(kind, id)], args=[window])
+            count, ms = await self._script(self._hit, self._key(kind, id), window)
         return int(count), max(1, math.ceil(int(ms) / 1000))
 
     async def ping(self) -> None:
@@ -424,6 +439,18 @@ class RedisStore:
 
     def _key(self, kind: str, id: str) -> str:
         return record_key(self._prefix, kind, id)
+
+    async def _script(self, script: AsyncScript, key: str, *args: Any) -> Any:
+        """One of the store's scripts on ``key``: in this round's batch on one Redis (sent
+        once), else as redis-py runs a script (EVALSHA, loading it when Redis lacks it)."""
+        if self._batch is None:
+            return await script(keys=[key], args=list(args))
+        try:
+            return await self._batch.send("EVALSHA", script.sha, 1, key, *args)
+        except NoScriptError:
+            # it did not run: Redis lost its script cache (a restart); load, send again
+            await self._client.script_load(script.script)
+            return await self._batch.send("EVALSHA", script.sha, 1, key, *args)
 
     async def _mget(self, keys: list[str]) -> list[str | None]:
         """The values of ``keys``, in order (None where there is none): one MGET, or on a

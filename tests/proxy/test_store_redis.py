@@ -223,9 +223,9 @@ async def batched(redis_url: str, store_prefix: str,
     sizes: list[int] = []
     send = Batcher._send
 
-    async def counted(self: Batcher, batch: list[Any]) -> None:
+    async def counted(self: Batcher, batch: list[Any], again: bool) -> None:
         sizes.append(len(batch))
-        await send(self, batch)
+        await send(self, batch, again)
 
     monkeypatch.setattr(Batcher, "_send", counted)
     yield store, sizes
@@ -309,8 +309,26 @@ async def test_a_cancelled_caller_leaves_the_others_answered(
     assert sizes == [2]
 
 
-def test_only_resendable_commands_are_batched() -> None:
-    batcher = Batcher(Redis())
-    for command in (("EVALSHA", "x", 1, "k"), ("SET", "k", "v", "NX"), ("INCR", "k")):
-        with pytest.raises(ValueError, match="may not be batched"):
-            batcher.send(*command)
+async def test_scripts_run_in_batches_and_survive_a_lost_script_cache(
+    batched: tuple[RedisStore, list[int]], redis_url: str,
+) -> None:
+    """Concurrent consumes share one pipeline; when Redis has lost its scripts (a
+    restart, SCRIPT FLUSH) the NOSCRIPT answer means the script did not run: it is
+    loaded and sent again, and each code is consumed exactly once."""
+    store, sizes = batched
+    for n in range(5):
+        await store.upsert("code", f"c{n}", {"grant_id": f"g{n}"}, 60)
+    raw = Redis.from_url(redis_url)
+    try:
+        await raw.script_flush()
+    finally:
+        await raw.aclose()
+    sizes.clear()
+    taken = await asyncio.gather(*(store.consume("code", f"c{n}", now=NOW, marker_ttl=60)
+                                   for n in range(5)))
+    assert [t.payload if t else None for t in taken] == [{"grant_id": f"g{n}"}
+                                                          for n in range(5)]
+    assert sizes[0] == 5  # one pipeline; NOSCRIPT for each, then sent again together
+    again = await asyncio.gather(*(store.consume("code", f"c{n}", now=NOW, marker_ttl=60)
+                                   for n in range(5)))
+    assert all(a is not None and a.replay for a in again)

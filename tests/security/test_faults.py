@@ -208,6 +208,28 @@ async def test_a_consume_whose_reply_was_lost_stays_consumed_once(
     assert again.payload == {"grant_id": "g1", "consumed_at": NOW}
 
 
+async def test_consumes_batched_together_are_each_sent_once(
+    front: RedisFront, store: RedisStore
+) -> None:
+    """Concurrent consumes share one pipeline (proxy.store.redis.Batcher); a reply lost
+    in flight fails each of them, none is sent again, and each did run: its code's next
+    use is the replay."""
+    codes = [f"c{n}" for n in range(3)]
+    for code in codes:
+        await store.upsert("code", code, {"grant_id": f"g-{code}"}, 60)
+    await store.consume("code", "warm-up", now=NOW, marker_ttl=60)  # the script is loaded
+    front.seen.clear()
+    front.drop_reply_to("EVALSHA")
+    results = await asyncio.gather(*(store.consume("code", c, now=NOW, marker_ttl=60)
+                                     for c in codes), return_exceptions=True)
+    assert all(isinstance(r, StoreUnavailable) for r in results), results
+    assert front.seen["EVALSHA"] == 3, front.seen
+    for code in codes:
+        again = await store.consume("code", code, now=NOW + 1, marker_ttl=60)
+        assert again is not None and again.replay, code
+        assert again.payload == {"grant_id": f"g-{code}", "consumed_at": NOW}
+
+
 RESENDABLE: dict[str, tuple[str, Callable[[RedisStore], Awaitable[Any]]]] = {
     "find": ("MGET", lambda s: s.find("code", "c1")),
     "find_many": ("MGET", lambda s: s.find_many([("code", "c1"), ("code", "c2")])),
