@@ -369,9 +369,14 @@ class RedisStore:
             # plain SETs write the same however often they run: resendable as a whole
             token = _resendable_now.set(True)
             try:
-                await pipe.execute()
+                # raise_on_error would rewrite a command's error to quote the command,
+                # record values included, into a message that reaches the logs
+                results = await pipe.execute(raise_on_error=False)
             finally:
                 _resendable_now.reset(token)
+            failed = next((r for r in results if isinstance(r, Exception)), None)
+            if failed is not None:
+                raise failed
 
     async def consume(
         self, kind: str, id: str, *, now: int, marker_ttl: int | None
