@@ -13,14 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import structlog
-
 from proxy import metrics
+from proxy.logs import logger
 from proxy.metrics import LoginStage, RevokedBy, RevokedType, TokenType
 from proxy.records import Transaction
 from proxy.tokens import fingerprint
 
-log = structlog.get_logger("proxy.audit")
+log = logger("proxy.audit")
 
 # the tokens a token response may hold, by their names in it
 RESPONSE_KINDS: tuple[TokenType, ...] = ("access_token", "id_token", "refresh_token")
@@ -52,13 +51,13 @@ class LoginFacts:
 def login_started(login: LoginFacts, **extra: object) -> None:
     """The login was handed to the bank; ``extra``: e.g. ``deep_link`` (decoupled)."""
     log.info("login.started", **login.fields(), **extra)
-    metrics.LOGINS_STARTED.labels(*login.labels()).inc()
+    metrics.series(metrics.LOGINS_STARTED, *login.labels()).inc()
 
 
 def login_completed(login: LoginFacts) -> None:
     """The user goes back to the merchant with a code."""
     log.info("login.completed", **login.fields())
-    metrics.LOGINS_COMPLETED.labels(*login.labels()).inc()
+    metrics.series(metrics.LOGINS_COMPLETED, *login.labels()).inc()
 
 
 def login_failed(login: LoginFacts, reason: str, stage: LoginStage) -> None:
@@ -66,7 +65,7 @@ def login_failed(login: LoginFacts, reason: str, stage: LoginStage) -> None:
     merchant gets. Why is on the request's ``oauth_error`` line (``detail``)."""
     reason = metrics.error_code(reason)
     log.info("login.failed", reason=reason, stage=stage, **login.fields())
-    metrics.LOGINS_FAILED.labels(*login.labels(), reason, stage).inc()
+    metrics.series(metrics.LOGINS_FAILED, *login.labels(), reason, stage).inc()
 
 
 def _grant(grant_id: str | None) -> dict[str, str | None]:
@@ -77,7 +76,7 @@ def tokens_issued(client_id: str, grant_id: str, kinds: Iterable[TokenType]) -> 
     issued = list(kinds)
     log.info("token.issued", kinds=issued, client_id=client_id, **_grant(grant_id))
     for kind in issued:
-        metrics.TOKENS_ISSUED.labels(kind, client_id).inc()
+        metrics.series(metrics.TOKENS_ISSUED, kind, client_id).inc()
 
 
 def token_revoked(kind: RevokedType, by: RevokedBy, grant_id: str | None) -> None:
@@ -85,17 +84,17 @@ def token_revoked(kind: RevokedType, by: RevokedBy, grant_id: str | None) -> Non
     An operator's revocation (``app2app-proxy revoke``) writes its own token.revoked
     line, with ``by: operator``, from the CLI process."""
     log.info("token.revoked", kind=kind, by=by, **_grant(grant_id))
-    metrics.TOKENS_REVOKED.labels(kind, by).inc()
+    metrics.series(metrics.TOKENS_REVOKED, kind, by).inc()
 
 
 def code_replayed(client_id: str, grant_id: str | None) -> None:
     """RFC 6749 §4.1.2: a code used twice; its grant is revoked (token.revoked follows)."""
     log.warning("code.replayed", client_id=client_id, **_grant(grant_id))
-    metrics.REPLAYS_DETECTED.labels("code", client_id).inc()
+    metrics.series(metrics.REPLAYS_DETECTED, "code", client_id).inc()
 
 
 def refresh_reused(client_id: str, grant_id: str) -> None:
     """RFC 9700 §4.14.2: a rotated refresh token used after refresh_grace; its grant is
     revoked (token.revoked follows)."""
     log.warning("refresh.reused", client_id=client_id, **_grant(grant_id))
-    metrics.REPLAYS_DETECTED.labels("refresh_token", client_id).inc()
+    metrics.series(metrics.REPLAYS_DETECTED, "refresh_token", client_id).inc()

@@ -17,16 +17,14 @@ import sys
 from typing import Any
 from urllib.parse import urlsplit
 
-import structlog
-
 from proxy.config import load_or_report
-from proxy.logs import configure_logging
+from proxy.logs import configure_logging, logger
 from proxy.revocation import Revoked, Selector, revoke_grants
 from proxy.settings import StoreSettings
 from proxy.store import MEMORY_SCHEME, StoreUnavailable, open_store
 from proxy.tokens import fingerprint
 
-log = structlog.get_logger("proxy.revoke")
+log = logger("proxy.revoke")
 
 
 def run_revoke(

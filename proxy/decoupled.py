@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import structlog
 from aiohttp import web
 
 from federation.protocol import (
@@ -31,12 +30,13 @@ from proxy import audit
 from proxy.context import Services
 from proxy.errors import OAuthError, RedirectTarget, authorization_response, unavailable
 from proxy.grants import issue_code
+from proxy.logs import bind_context, logger
 from proxy.records import Transaction
 from proxy.store import StoreUnavailable
 from proxy.tokens import new_value
 from proxy.transactions import take_transaction
 
-log = structlog.get_logger("proxy.decoupled")
+log = logger("proxy.decoupled")
 
 Status = Literal["pending", "complete", "failed"]
 POLL_LOCK = "poll"
@@ -98,7 +98,7 @@ async def load(svc: Services, handle: str) -> Transaction:
     txn = Transaction.from_json(data) if data is not None else None
     if txn is None or txn.poll is None:
         raise OAuthError("invalid_request", "this login is unknown or has expired; start again")
-    structlog.contextvars.bind_contextvars(client_id=txn.client_id, bank_id=txn.bank_id)
+    bind_context(client_id=txn.client_id, bank_id=txn.bank_id)
     return txn
 
 

@@ -25,7 +25,7 @@ from jwcrypto.common import JWException
 
 from proxy.context import Services
 from proxy.errors import OAuthError
-from proxy.metrics import DPOP_REFUSALS
+from proxy.metrics import DPOP_REFUSALS, series
 from proxy.settings import ClientSettings
 from proxy.tokens import b64url
 
@@ -103,7 +103,7 @@ def error(
     invalid_dpop_proof"); at a protected resource a 401 challenge (§9: "Resource servers
     use an HTTP 401 (Unauthorized) error code with an accompanying WWW-Authenticate: DPoP
     value and DPoP-Nonce value")."""
-    DPOP_REFUSALS.labels(code).inc()
+    series(DPOP_REFUSALS, code).inc()
     headers = {"DPoP-Nonce": new_nonce(svc)}
     if not resource:
         return OAuthError(code, description, headers=headers)

@@ -12,14 +12,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-import structlog
 from aiohttp import web
 
 from proxy import pages
+from proxy.logs import logger
 from proxy.metrics import STORE_UNAVAILABLE
+from proxy.responses import json_response
 from proxy.store import StoreUnavailable
 
-log = structlog.get_logger("proxy.errors")
+log = logger("proxy.errors")
 
 BROWSER_PREFIXES = ("/authorize", "/callback/", "/resume/")
 # back-channel endpoints answer JSON whatever the caller's Accept says (Java's default
@@ -85,7 +86,7 @@ def next_step(url: str, *, native: bool, open_app: bool = False) -> web.Response
     JSON action, ``deep_link`` when ``url`` opens another app, else ``call``."""
     if native:
         action = "deep_link" if open_app else "call"
-        return web.json_response(
+        return json_response(
             {"action": action, "url": url}, headers={"Cache-Control": "no-store"}
         )
     return web.Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
@@ -111,7 +112,7 @@ def render(request: web.Request, err: OAuthError) -> web.Response:
     headers = {"Cache-Control": "no-store", **err.headers}
     if is_browser_path(request):
         return pages.error(err.error, err.description, err.status, headers)
-    return web.json_response(
+    return json_response(
         {"error": err.error, "error_description": err.description},
         status=err.status,
         headers=headers,

@@ -13,7 +13,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import structlog
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from federation.protocol import BankError, BankResult, BankTokens
@@ -21,6 +20,7 @@ from proxy import audit
 from proxy.context import Services
 from proxy.errors import OAuthError
 from proxy.idtoken import id_token
+from proxy.logs import logger
 from proxy.records import AccessToken, Code, Grant, RefreshToken, RotatedPair, Transaction
 from proxy.settings import ClientSettings
 from proxy.subject import merchant_subject
@@ -33,7 +33,7 @@ from proxy.tokens import (
     new_value,
 )
 
-log = structlog.get_logger("proxy.grants")
+log = logger("proxy.grants")
 
 OFFLINE_ACCESS = "offline_access"
 _VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")

@@ -9,14 +9,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jwt
-import structlog
 from jwcrypto import jwe, jwk
 
+from proxy.logs import logger
 from proxy.rotation import iso, key_status, signer_at
 from proxy.settings import Lifetimes, SigningKey
 from proxy.tokens import b64url
 
-log = structlog.get_logger("proxy.jose")
+log = logger("proxy.jose")
 
 _ALG_BY_KEY = {("EC", "P-256"): "ES256", ("OKP", "Ed25519"): "EdDSA", ("RSA", None): "RS256"}
 

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
 from aiohttp import web
 
 from federation.protocol import BankError, StartRequest, is_decoupled, is_redirect
@@ -29,12 +28,14 @@ from proxy.endpoints.authorize_checks import (
     check_resource_known,
 )
 from proxy.errors import OAuthError, RedirectTarget, next_step
+from proxy.logs import bind_context, logger
 from proxy.par import resolve
 from proxy.records import PendingChoice, Transaction
+from proxy.responses import json_response
 from proxy.settings import ClientSettings
 from proxy.tokens import new_value
 
-log = structlog.get_logger("proxy.login")
+log = logger("proxy.login")
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ async def check_request(
 ) -> LoginRequest:
     params = await resolve(svc, raw)
     client = check_client(svc.clients.get(params.get("client_id")), params)
-    structlog.contextvars.bind_contextvars(client_id=client.client_id)
+    bind_context(client_id=client.client_id)
     redirect_uri = check_redirect_uri(client, params)
     if native:
         # before any redirect: an unregistered native_callback_uri is the caller's error,
@@ -153,7 +154,8 @@ async def _start_with_fallback(
             "fallback_taken", from_bank=bank.id, to_bank=fallback[0].id, error=exc.error,
             detail=exc.detail,
         )  # fmt: skip
-        metrics.LOGIN_FALLBACKS.labels(bank.id, fallback[0].id, metrics.error_code(exc.error)).inc()
+        metrics.series(metrics.LOGIN_FALLBACKS, bank.id, fallback[0].id,
+                       metrics.error_code(exc.error)).inc()
     try:
         return await _start(svc, login, *fallback)
     except BankError as exc:
@@ -182,7 +184,7 @@ def _fallback(
 
 
 async def _start(svc: Services, login: LoginRequest, bank: BankSettings, acr: str) -> Step:
-    structlog.contextvars.bind_contextvars(bank_id=bank.id)
+    bind_context(bank_id=bank.id)
     if login.native and not bank.native:
         # draft-zehavi-oauth-app2app-browserless §3.5.4: an error the server "cannot/or
         # must not send to its OAuth client" is a 4xx with a JSON body;
@@ -241,7 +243,7 @@ def answer(svc: Services, login: LoginRequest, step: Step | Choice) -> web.Respo
     """The response that takes the user agent there."""
     if isinstance(step, Choice):
         if login.native:
-            return web.json_response(
+            return json_response(
                 _prompt(svc, step), headers={"Cache-Control": "no-store"}
             )
         return pages.bank_picker(

@@ -102,6 +102,21 @@ def flag(value: bool) -> str:
     return "true" if value else "false"
 
 
+# (metric, label values) -> the metric's child for them: labels() takes a lock and builds
+# its key at every call. The label values are bounded as the metric's are (known clients
+# and banks, error codes), and prometheus_client keeps every child anyway.
+_SERIES: dict[tuple[object, tuple[str, ...]], Any] = {}
+
+
+def series(metric: Counter | Histogram, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up once per label set."""
+    key = (metric, labels)
+    found = _SERIES.get(key)
+    if found is None:
+        found = _SERIES[key] = metric.labels(*labels)
+    return found
+
+
 # (route, method, status) -> its request counter and duration histogram: labels() takes
 # a lock and builds the key at every call; the label sets are few (route patterns)
 _REQUEST_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}

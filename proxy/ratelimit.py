@@ -27,7 +27,7 @@ from proxy.clients import basic_credentials
 from proxy.context import Services
 from proxy.errors import OAuthError
 from proxy.forms import FORM
-from proxy.metrics import RATE_LIMITED
+from proxy.metrics import RATE_LIMITED, series
 from proxy.settings import RateLimits
 
 # route -> endpoint name in rate_limits.per_client / per_address
@@ -100,7 +100,7 @@ async def _count(svc: Services, limits: RateLimits, endpoint: str, limit: int,
     count, reset_in = await svc.store.hit(COUNTER_KIND, f"{endpoint} {by} {value}", window)
     if count <= limit:
         return
-    RATE_LIMITED.labels(endpoint, by).inc()
+    series(RATE_LIMITED, endpoint, by).inc()
     # There is no OAuth "rate limited" error code. RFC 6749 §4.1.2.1 offers
     # temporarily_unavailable: "The authorization server is currently unable to handle
     # the request due to a temporary overloading or maintenance of the server." It is

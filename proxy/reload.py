@@ -18,15 +18,15 @@ import dataclasses
 import os
 from pathlib import Path
 
-import structlog
 from aiohttp import web
 
 from proxy.app import build_state
 from proxy.config import ConfigError, load_config
 from proxy.context import SERVICES
+from proxy.logs import logger
 from proxy.settings import Config
 
-log = structlog.get_logger("proxy.reload")
+log = logger("proxy.reload")
 
 # what a running server cannot take from a new file; a change waits for the next start
 RESTART_ONLY = ("listen", "store")

@@ -12,18 +12,17 @@ import signal
 import sys
 from dataclasses import dataclass
 
-import structlog
 import uvloop
 from aiohttp import web
 
 from proxy.app import LINGERING_TIME, create_app
 from proxy.config import load_or_report
 from proxy.endpoints.health import DRAIN, Drain
-from proxy.logs import configure_logging
+from proxy.logs import configure_logging, logger
 from proxy.reload import reload_config
 from proxy.settings import Config
 
-log = structlog.get_logger("proxy.serve")
+log = logger("proxy.serve")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # blocked until serve() handles them: a signal during start-up waits instead of killing

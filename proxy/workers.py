@@ -27,13 +27,11 @@ import tempfile
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 
-import structlog
-
-from proxy.logs import configure_logging
+from proxy.logs import configure_logging, logger
 from proxy.metrics import MULTIPROC_ENV
 from proxy.serving import SIGNALS, STOP_SIGNALS, ServeOptions, run_worker
 
-log = structlog.get_logger("proxy.workers")
+log = logger("proxy.workers")
 
 
 def run_workers(options: ServeOptions, count: int) -> int:

@@ -7,7 +7,6 @@ next url to call")."""
 
 from __future__ import annotations
 
-import structlog
 from aiohttp import web
 
 from federation.protocol import BankError, is_redirect
@@ -17,6 +16,7 @@ from proxy.errors import OAuthError, RedirectTarget, authorization_response, una
 from proxy.forms import single_values
 from proxy.grants import issue_code
 from proxy.login import callback_uri
+from proxy.logs import bind_context
 from proxy.store import StoreUnavailable
 from proxy.transactions import take_transaction
 
@@ -26,14 +26,14 @@ async def callback(request: web.Request) -> web.StreamResponse:
     bank_id = request.match_info["bank_id"]
     if svc.bank(bank_id) is None:
         raise OAuthError("invalid_request", "no bank is configured at this callback", status=404)
-    structlog.contextvars.bind_contextvars(bank_id=bank_id)
+    bind_context(bank_id=bank_id)
     params = single_values(request.query)
     state = params.get("state")
     if state is None:
         raise OAuthError("invalid_request", "the bank's response has no state")
     # the transaction is taken once: a second callback with the same state finds a marker
     txn = await take_transaction(svc, state)
-    structlog.contextvars.bind_contextvars(client_id=txn.client_id)
+    bind_context(client_id=txn.client_id)
     target = RedirectTarget(txn.redirect_uri, txn.state, svc.issuer, native=txn.native)
     if txn.bank_id != bank_id:
         # dex's rule: the callback's bank is checked against the one remembered with the

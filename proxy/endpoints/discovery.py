@@ -9,6 +9,7 @@ from aiohttp import web
 from proxy.client_assertion import ALGS as ASSERTION_ALGS
 from proxy.context import SERVICES, Services
 from proxy.dpop import ALGS as DPOP_ALGS
+from proxy.responses import json_response
 
 CACHE = {"Cache-Control": "public, max-age=300"}
 CLIENT_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
@@ -61,18 +62,18 @@ def metadata(svc: Services) -> dict[str, Any]:
 
 
 async def openid_configuration(request: web.Request) -> web.StreamResponse:
-    return web.json_response(metadata(request.app[SERVICES]), headers=CACHE)
+    return json_response(metadata(request.app[SERVICES]), headers=CACHE)
 
 
 async def jwks(request: web.Request) -> web.StreamResponse:
-    return web.json_response(request.app[SERVICES].signer.jwks, headers=CACHE)
+    return json_response(request.app[SERVICES].signer.jwks, headers=CACHE)
 
 
 async def apple_app_site_association(request: web.Request) -> web.StreamResponse:
     apps = request.app[SERVICES].config.apps
     details = [{"appIDs": [a.app_id], "components": [{"/": p} for p in a.paths]}
                for a in apps.ios]
-    return web.json_response({"applinks": {"details": details}}, headers=CACHE)
+    return json_response({"applinks": {"details": details}}, headers=CACHE)
 
 
 async def assetlinks(request: web.Request) -> web.StreamResponse:
@@ -88,4 +89,4 @@ async def assetlinks(request: web.Request) -> web.StreamResponse:
         }
         for a in apps.android
     ]
-    return web.json_response(statements, headers=CACHE)
+    return json_response(statements, headers=CACHE)

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from federation.protocol import BankAdapter
 from proxy.context import SERVICES
+from proxy.responses import json_response
 from proxy.store import StoreUnavailable
 
 
@@ -28,7 +29,7 @@ DRAIN = web.AppKey("drain", Drain)
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 # a readiness probe must answer fast even while a bank hangs
@@ -47,7 +48,7 @@ async def readyz(request: web.Request) -> web.StreamResponse:
     drain = request.app.get(DRAIN)
     if drain is not None and drain.draining:
         # at once, asking nothing of the store or the banks
-        return web.json_response(
+        return json_response(
             {
                 "error": "temporarily_unavailable",
                 "error_description": "this instance is shutting down",
@@ -67,6 +68,6 @@ async def readyz(request: web.Request) -> web.StreamResponse:
             "store": "unavailable",
             "banks": banks,
         }
-        return web.json_response(body, status=503, headers={"Retry-After": "1"})
+        return json_response(body, status=503, headers={"Retry-After": "1"})
     # one bank down must not take every instance out: banks never fail readiness
-    return web.json_response({"status": "ok", "store": "ok", "banks": banks})
+    return json_response({"status": "ok", "store": "ok", "banks": banks})

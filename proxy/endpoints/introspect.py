@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
 from aiohttp import web
 
 from proxy.context import SERVICES, Services
@@ -12,7 +11,9 @@ from proxy.endpoints.token import NO_STORE
 from proxy.errors import OAuthError
 from proxy.forms import FORM, read_params
 from proxy.grants import active_access_token
+from proxy.logs import bind_context
 from proxy.records import AccessToken, Grant
+from proxy.responses import json_response
 from proxy.settings import ResourceServer
 
 JWT_RESPONSE = "application/token-introspection+jwt"
@@ -58,7 +59,7 @@ async def introspect(request: web.Request) -> web.StreamResponse:
     # a request without a form body is still told 401 first when it has no credentials
     params = await read_params(request) if request.content_type == FORM else {}
     server = await svc.clients.authenticate_resource_server(request, params)
-    structlog.contextvars.bind_contextvars(client_id=server.client_id)
+    bind_context(client_id=server.client_id)
     token = params.get("token")
     if token is None:
         raise OAuthError("invalid_request", "token is missing")
@@ -78,4 +79,4 @@ async def introspect(request: web.Request) -> web.StreamResponse:
                   "token_introspection": body}
         jws = svc.signer.sign(claims, typ="token-introspection+jwt")
         return web.Response(text=jws, content_type=JWT_RESPONSE, headers=NO_STORE)
-    return web.json_response(body, headers=NO_STORE)
+    return json_response(body, headers=NO_STORE)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import structlog
 from aiohttp import web
 
 from proxy import dpop
@@ -15,7 +14,9 @@ from proxy.endpoints.authorize_checks import (
 from proxy.endpoints.token import NO_STORE
 from proxy.errors import OAuthError
 from proxy.forms import read_params
+from proxy.logs import bind_context
 from proxy.par import push
+from proxy.responses import json_response
 from proxy.settings import ClientSettings
 
 PATH = "/par"
@@ -28,7 +29,7 @@ async def par(request: web.Request) -> web.StreamResponse:
     # to the request header or the request body using the same rules as for token
     # endpoint requests."
     client = await svc.clients.authenticate(request, params)
-    structlog.contextvars.bind_contextvars(client_id=client.client_id)
+    bind_context(client_id=client.client_id)
     if "client_id" not in params:
         # RFC 9126 §2.1: client_id, "as a required authorization request parameter, it
         # is similarly required in a pushed authorization request"
@@ -53,7 +54,7 @@ async def par(request: web.Request) -> web.StreamResponse:
     request_uri = await push(svc, client, params)
     lifetime = svc.config.lifetimes.request_uri
     # RFC 9126 §2.2: "201 HTTP status code" with request_uri and expires_in
-    return web.json_response(
+    return json_response(
         {"request_uri": request_uri, "expires_in": lifetime}, status=201, headers=headers
     )
 

@@ -13,6 +13,7 @@ from aiohttp import web
 from proxy import decoupled, pages
 from proxy.context import SERVICES
 from proxy.errors import next_step
+from proxy.responses import json_response
 
 
 def _wants_json(request: web.Request) -> bool:
@@ -42,7 +43,7 @@ async def status(request: web.Request) -> web.StreamResponse:
     handle = request.match_info["handle"]
     txn = await decoupled.load(svc, handle)
     txn, state = await decoupled.advance(svc, handle, txn)
-    return web.json_response(
+    return json_response(
         {"status": state, "interval": decoupled.Poll.of(txn).interval},
         headers={"Cache-Control": "no-store"},
     )

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import structlog
 from aiohttp import web
 
 from proxy.context import SERVICES
 from proxy.errors import OAuthError
 from proxy.forms import read_params
 from proxy.grants import revoke
+from proxy.logs import bind_context
 
 
 async def revoke_endpoint(request: web.Request) -> web.StreamResponse:
     svc = request.app[SERVICES]
     params = await read_params(request)
     client = await svc.clients.authenticate(request, params)
-    structlog.contextvars.bind_contextvars(client_id=client.client_id)
+    bind_context(client_id=client.client_id)
     token = params.get("token")
     if token is None:
         raise OAuthError("invalid_request", "token is missing")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import structlog
 from aiohttp import web
 
 from proxy import dpop
@@ -10,6 +9,8 @@ from proxy.context import SERVICES, Services
 from proxy.errors import OAuthError
 from proxy.forms import read_params
 from proxy.grants import exchange_code, refresh
+from proxy.logs import bind_context
+from proxy.responses import json_response
 from proxy.settings import ClientSettings
 
 # RFC 6749 §5.1: "The authorization server MUST include the HTTP "Cache-Control"
@@ -37,7 +38,7 @@ async def token(request: web.Request) -> web.StreamResponse:
     try:
         params = await read_params(request)
         client = await svc.clients.authenticate(request, params)
-        structlog.contextvars.bind_contextvars(client_id=client.client_id)
+        bind_context(client_id=client.client_id)
         uses_dpop = uses_dpop or client.dpop_required
         grant_type = params.get("grant_type")
         if grant_type == "authorization_code":
@@ -60,4 +61,4 @@ async def token(request: web.Request) -> web.StreamResponse:
         # RFC 9449 §8.2: "A more efficient manner of supplying a new nonce value is also
         # defined by including a DPoP-Nonce HTTP header in the HTTP 200 (OK) response"
         headers["DPoP-Nonce"] = dpop.new_nonce(svc)
-    return web.json_response(body, headers=headers)
+    return json_response(body, headers=headers)

@@ -14,6 +14,7 @@ from proxy.errors import OAuthError
 from proxy.forms import FORM, read_params
 from proxy.grants import active_access_token
 from proxy.records import AccessToken, Grant
+from proxy.responses import json_response
 
 PATH = "/userinfo"
 REALM = 'Bearer realm="app2app-proxy"'
@@ -109,4 +110,4 @@ async def userinfo(request: web.Request) -> web.StreamResponse:
         raise OAuthError("insufficient_scope", "the token was not granted the openid scope",
                          status=403, headers={
                              "WWW-Authenticate": f'{challenge} error="insufficient_scope"'})
-    return web.json_response({**grant.claims, "sub": grant.sub}, headers=headers)
+    return json_response({**grant.claims, "sub": grant.sub}, headers=headers)

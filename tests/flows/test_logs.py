@@ -7,9 +7,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
-import structlog
 
-from proxy.logs import configure_logging
+from proxy.logs import configure_logging, reset_logging
 from tests.flows.harness import CONFIDENTIAL_SECRET, RS_BANK, World
 
 
@@ -18,7 +17,7 @@ def log_buffer() -> Iterator[io.StringIO]:
     buffer = io.StringIO()
     configure_logging("debug", stream=buffer)
     yield buffer
-    structlog.reset_defaults()
+    reset_logging()
 
 
 async def test_no_secret_in_the_logs_of_a_whole_login(world: World,

@@ -13,11 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
 from proxy.app import create_app
-from proxy.logs import configure_logging
+from proxy.logs import configure_logging, reset_logging
 from proxy.settings import Lifetimes
 from tests.flows.harness import ACR_A, ACR_B, PUBLIC, RS_BANK, Proxy, World, WorldFactory
 from tests.flows.test_decoupled import ciba_world, start
@@ -30,7 +29,7 @@ def log_buffer() -> Iterator[io.StringIO]:
     buffer = io.StringIO()
     configure_logging("debug", stream=buffer)
     yield buffer
-    structlog.reset_defaults()
+    reset_logging()
 
 
 async def scrape(proxy: Proxy) -> dict[Sample, float]:
