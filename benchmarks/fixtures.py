@@ -36,10 +36,11 @@ from proxy.records import AccessToken, Code, Grant, RefreshToken, Transaction
 from proxy.store import open_store
 from proxy.store.keys import record_key
 from proxy.tokens import (
+    ACCESS_TOKEN,
     AUTHORIZATION_CODE,
-    grant_of_access_token,
-    new_access_token,
+    grant_of,
     new_grant_id,
+    new_grant_value,
     new_value,
 )
 
@@ -354,7 +355,7 @@ def clone_codes(client: redis.Redis, code: str, count: int) -> list[str]:
     pipe = client.pipeline(transaction=False)
     for i in range(count):
         grant_id = new_grant_id()
-        new_code = new_value(AUTHORIZATION_CODE)
+        new_code = new_grant_value(AUTHORIZATION_CODE, grant_id)
         pipe.set(record_key(PREFIX, Grant.kind, grant_id),
                  json.dumps({**grant, "grant_id": grant_id}, separators=(",", ":")),
                  ex=grant_ttl)
@@ -414,7 +415,7 @@ class Templates:
     def of(cls, client: redis.Redis, access_token: str, refresh_token: str | None = None
            ) -> Templates:  # fmt: skip
         at = read_record(client, AccessToken.kind, access_token)
-        grant_id = grant_of_access_token(access_token)
+        grant_id = grant_of(ACCESS_TOKEN, access_token)
         assert grant_id is not None
         grant = read_record(client, Grant.kind, grant_id)
         rt = {"grant_id": grant_id, "iat": at["iat"], "exp": at["iat"] + 2592000}
@@ -439,7 +440,7 @@ def clone_sample(client: redis.Redis, templates: Templates, count: int, ttl: int
     pipe = client.pipeline(transaction=False)
     for i in range(count):
         grant_id = new_grant_id()
-        token = new_access_token(grant_id)
+        token = new_grant_value(ACCESS_TOKEN, grant_id)
         pipe.set(record_key(PREFIX, Grant.kind, grant_id),
                  templates.text(templates.grant, grant_id, ttl), ex=ttl)
         pipe.set(record_key(PREFIX, AccessToken.kind, token),

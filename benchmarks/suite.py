@@ -30,7 +30,7 @@ from benchmarks import fixtures as fx
 from benchmarks.wrk import WrkResult, run_wrk, write_script
 from proxy.records import AccessToken, Code, Grant, Transaction
 from proxy.store.keys import record_key
-from proxy.tokens import grant_of_access_token
+from proxy.tokens import ACCESS_TOKEN, grant_of
 
 # Two cores: the server under test on one, wrk, Redis and this process on the other.
 SERVER_CPU = "0"
@@ -181,7 +181,7 @@ async def phases(suite: Suite, setup: fx.Setup, rs: fx.RedisServer, minter: fx.M
     at_text = client.get(record_key(fx.PREFIX, AccessToken.kind, tokens[0]))
     assert isinstance(at_text, bytes)
     grant_text = client.get(record_key(fx.PREFIX, Grant.kind,
-                                       grant_of_access_token(tokens[0]) or ""))
+                                       grant_of(ACCESS_TOKEN, tokens[0]) or ""))
     assert isinstance(grant_text, bytes)
     # what the proxy reads to introspect (the token's record and its grant's), as one
     # JSON value of the same size: the bare app's GET

@@ -25,11 +25,12 @@ from proxy.records import AccessToken, Code, Grant, RefreshToken, RotatedPair, T
 from proxy.settings import ClientSettings
 from proxy.subject import merchant_subject
 from proxy.tokens import (
+    ACCESS_TOKEN,
     AUTHORIZATION_CODE,
     REFRESH_TOKEN,
-    grant_of_access_token,
-    new_access_token,
+    grant_of,
     new_grant_id,
+    new_grant_value,
     new_value,
 )
 
@@ -74,13 +75,14 @@ async def issue_code(svc: Services, txn: Transaction, result: BankResult) -> str
         bank_tokens=svc.cipher.encrypt(result.tokens.to_dict()),
         resource=txn.resource,
     )
-    code = new_value(AUTHORIZATION_CODE)
-    await svc.store.upsert(Grant.kind, grant.grant_id, grant.to_json(), _grant_ttl(svc, txn.scope))
+    # the code names its grant: the exchange consumes it and reads the grant together
+    code = new_grant_value(AUTHORIZATION_CODE, grant.grant_id)
     record = Code(grant.grant_id, txn.client_id, txn.redirect_uri, txn.code_challenge,
                   dpop_jkt=txn.dpop_jkt, nonce=txn.nonce)
-    await svc.store.upsert(
-        Code.kind, code, record.to_json(), svc.config.lifetimes.authorization_code
-    )
+    await svc.store.upsert_many([
+        (Grant.kind, grant.grant_id, grant.to_json(), _grant_ttl(svc, txn.scope)),
+        (Code.kind, code, record.to_json(), svc.config.lifetimes.authorization_code),
+    ])
     audit.tokens_issued(txn.client_id, grant.grant_id, ["code"])
     return code
 
@@ -134,12 +136,16 @@ async def exchange_code(
     code = form.get("code")
     if not code:
         raise OAuthError("invalid_request", "code is required")
+    grant_id = grant_of(AUTHORIZATION_CODE, code)
+    if grant_id is None:
+        raise invalid_grant("the authorization code is unknown or expired")
     lifetimes = svc.config.lifetimes
-    consumed = await svc.store.consume(
-        Code.kind,
-        code,
-        now=svc.now(),
-        marker_ttl=max(lifetimes.authorization_code, lifetimes.access_token),
+    # the consume and the grant's read in one round trip (one batch: proxy.store.redis);
+    # the grant is used only once the consumed code's own record names it
+    consumed, grant_data = await asyncio.gather(
+        svc.store.consume(Code.kind, code, now=svc.now(),
+                          marker_ttl=max(lifetimes.authorization_code, lifetimes.access_token)),
+        svc.store.find(Grant.kind, grant_id),
     )
     if consumed is None:
         raise invalid_grant("the authorization code is unknown or expired")
@@ -147,13 +153,13 @@ async def exchange_code(
         # RFC 6749 §4.1.2: "If an authorization code is used more than once, the
         # authorization server MUST deny the request and SHOULD revoke (when possible)
         # all tokens previously issued based on that authorization code."
-        grant_id = consumed.payload.get("grant_id")
         audit.code_replayed(client.client_id, grant_id)
-        if grant_id:
-            await svc.store.revoke_grant(grant_id)
-            audit.token_revoked("grant", "code_replay", grant_id)
+        await svc.store.revoke_grant(grant_id)
+        audit.token_revoked("grant", "code_replay", grant_id)
         raise invalid_grant("the authorization code was already used")
     record = Code.from_json(consumed.payload)
+    if record.grant_id != grant_id:  # cannot be: the store's key hashes the whole code
+        raise invalid_grant("the authorization code is unknown or expired")
     # RFC 6749 §4.1.3: "ensure that the authorization code was issued to the
     # authenticated confidential client, or if the client is public, ensure that the
     # code was issued to "client_id" in the request"
@@ -171,17 +177,20 @@ async def exchange_code(
     # reject the request."
     if record.dpop_jkt is not None and record.dpop_jkt != jkt:
         raise invalid_grant("the authorization code is bound to another DPoP key (dpop_jkt)")
-    grant = await _live_grant(svc, record.grant_id)
+    grant = _alive(grant_data)
     _check_resource(form, grant)
     return await _mint(svc, grant, grant.scope, nonce=record.nonce, jkt=jkt,
                        refresh_jkt=_refresh_jkt(client, jkt))
 
 
-async def _live_grant(svc: Services, grant_id: str) -> Grant:
-    data = await svc.store.find(Grant.kind, grant_id)
+def _alive(data: dict[str, Any] | None) -> Grant:
     if data is None:
         raise invalid_grant("the grant was revoked or has expired")
     return Grant.from_json(data)
+
+
+async def _live_grant(svc: Services, grant_id: str) -> Grant:
+    return _alive(await svc.store.find(Grant.kind, grant_id))
 
 
 async def _mint(
@@ -197,7 +206,7 @@ async def _mint(
     access token is DPoP-bound to ``jkt``, the refresh token to ``refresh_jkt``."""
     lifetimes = svc.config.lifetimes
     now = svc.now()
-    access_token = new_access_token(grant.grant_id)
+    access_token = new_grant_value(ACCESS_TOKEN, grant.grant_id)
     # The access token's record holds what is its own; who logged in, how, and the bank's
     # tokens are read from its grant, which introspection reads in the same round trip.
     at = AccessToken(
@@ -365,7 +374,7 @@ async def active_access_token(svc: Services, token: str) -> tuple[AccessToken, G
     """The access token's record and its grant while the token is valid: not expired,
     not revoked, its grant alive; both read in one round trip. Refresh tokens and codes
     are never found here (another kind, and not of the access token's form)."""
-    grant_id = grant_of_access_token(token)
+    grant_id = grant_of(ACCESS_TOKEN, token)
     if grant_id is None:
         return None
     at_data, grant_data = await svc.store.find_many(

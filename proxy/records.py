@@ -134,7 +134,7 @@ class Code(Record):
 @dataclass(frozen=True)
 class AccessToken(Record):
     """An access token's own facts; its client, who logged in and the bank's tokens are
-    its grant's. The token's value names the grant (:func:`proxy.tokens.new_access_token`),
+    its grant's. The token's value names the grant (:func:`proxy.tokens.new_grant_value`),
     so the record does not repeat it."""
 
     kind: ClassVar[str] = "at"

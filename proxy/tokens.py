@@ -37,19 +37,22 @@ def new_grant_id() -> str:
     return GRANT + secrets.token_urlsafe(16)
 
 
-def new_access_token(grant_id: str) -> str:
-    """``a2a_at_{grant}.{secret}``: an access token names its grant, so introspection
-    reads the token's record and the grant's in one round trip (the grant must be alive
-    for the token to be). The secret part is 256 bits from :mod:`secrets`; the grant
-    part is an identifier, not a credential: it opens nothing on its own."""
-    return f"{ACCESS_TOKEN}{grant_id.removeprefix(GRANT)}.{new_value()}"
+def new_grant_value(prefix: str, grant_id: str) -> str:
+    """``{prefix}{grant}.{secret}``: an access token (``a2a_at_``) or a code (``a2a_ac_``)
+    that names its grant, so that the token's record and its grant's are read in one
+    round trip (introspection: one MGET; a code exchange: the consume and the grant's
+    read in one batch). The secret part is 256 bits from :mod:`secrets`; the grant part is
+    an identifier, not a credential: it opens nothing on its own, and the store's key is
+    the hash of the whole value, so another grant part names no record."""
+    return f"{prefix}{grant_id.removeprefix(GRANT)}.{new_value()}"
 
 
-def grant_of_access_token(token: str) -> str | None:
-    """The grant id an access token names, or None if it is not one of ours."""
-    if not token.startswith(ACCESS_TOKEN):
+def grant_of(prefix: str, value: str) -> str | None:
+    """The grant id a value of :func:`new_grant_value` names, or None if ``value`` is not
+    one of ours with this ``prefix``."""
+    if not value.startswith(prefix):
         return None
-    grant, dot, secret = token[len(ACCESS_TOKEN):].partition(".")
+    grant, dot, secret = value[len(prefix):].partition(".")
     if not dot or not grant or not secret:
         return None
     return GRANT + grant

@@ -17,7 +17,7 @@ from proxy.cli import main
 from proxy.cli_revoke import revoke
 from proxy.keygen import generate_signing_key
 from proxy.revocation import Revoked
-from proxy.tokens import fingerprint, grant_of_access_token
+from proxy.tokens import ACCESS_TOKEN, fingerprint, grant_of
 from tests.flows.harness import (
     ACR_B,
     APP_REDIRECT,
@@ -56,9 +56,9 @@ async def sub_of(world: World, tokens: dict[str, Any]) -> str:
     return sub
 
 
-def grant_of(access_token: str) -> str:
+def grant_named(access_token: str) -> str:
     """The grant id an access token names (a2a_at_{grant}.{secret})."""
-    grant_id = grant_of_access_token(access_token)
+    grant_id = grant_of(ACCESS_TOKEN, access_token)
     assert grant_id is not None
     return grant_id
 
@@ -136,7 +136,7 @@ async def test_revoke_by_sub_from_the_command_line(world: World, tmp_path: Path)
 
 async def test_revoke_one_grant(world: World) -> None:
     first, second = await world.proxy.tokens(), await world.proxy.tokens()
-    grant_id = grant_of(first["access_token"])
+    grant_id = grant_named(first["access_token"])
     # a refresh keeps the grant: the refreshed tokens go with it
     refreshed = await (await world.proxy.refresh(first["refresh_token"])).json()
 

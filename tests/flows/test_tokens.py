@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from proxy.settings import Lifetimes
+from proxy.store import open_store
 from tests.flows.harness import (
     APP_REDIRECT,
     CONFIDENTIAL,
@@ -182,6 +183,36 @@ async def test_an_access_token_names_its_grant_and_is_active_only_with_it(world:
     assert revoked.status == 200
     assert await world.proxy.introspect(first["access_token"]) == {"active": False}
     assert (await world.proxy.introspect(second["access_token"]))["active"] is True
+
+
+async def test_a_code_names_its_grant_and_another_grant_part_names_no_code(world: World
+                                                                          ) -> None:  # fmt: skip
+    """``a2a_ac_{grant}.{secret}``: the exchange consumes the code and reads the grant it
+    names together. A code whose grant part is changed is unknown (and does not use up
+    the real one); a code whose grant was revoked before the exchange gives nothing."""
+    login, other = await world.proxy.login(), await world.proxy.login()
+    grant_part, dot, secret = login.code.removeprefix("a2a_ac_").partition(".")
+    assert dot and (len(grant_part), len(secret)) == (22, 43)
+    other_grant = other.code.removeprefix("a2a_ac_").partition(".")[0]
+    real = login.params["code"]
+    for forged in (f"a2a_ac_{other_grant}.{secret}", f"a2a_ac_{grant_part}{secret}",
+                   f"a2a_ac_.{secret}", f"a2a_at_{grant_part}.{secret}"):
+        login.params["code"] = forged
+        resp = await world.proxy.exchange(login)
+        assert (resp.status, (await resp.json())["error"]) == (400, "invalid_grant"), forged
+    login.params["code"] = real
+    tokens = await (await world.proxy.exchange(login)).json()
+    assert tokens["access_token"].startswith(f"a2a_at_{grant_part}.")
+    # the other login's grant is revoked before its code is exchanged (an operator's
+    # revoke --grant): the code gives nothing
+    store = open_store(world.store)
+    try:
+        await store.revoke_grant(f"a2a_gr_{other_grant}")
+    finally:
+        await store.close()
+    refused = await world.proxy.exchange(other)
+    assert (refused.status, (await refused.json())["error"]) == (400, "invalid_grant")
+    assert "revoked" in (await refused.json())["error_description"]
 
 
 async def test_concurrent_refreshes_refresh_the_bank_once(world: World) -> None:
