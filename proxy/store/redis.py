@@ -47,7 +47,14 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import ConnectionError, NoScriptError, RedisClusterException, RedisError
+from redis.exceptions import (
+    ConnectionError,
+    NoScriptError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+)
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from proxy.settings import StoreSettings
 from proxy.store.base import Consumed, StoreUnavailable
@@ -188,6 +195,9 @@ def _fail_fast(max_connections: int) -> dict[str, Any]:
     }
 
 
+Entry = tuple[tuple[Any, ...], "asyncio.Future[Any]", bool]  # command, its caller, resendable
+
+
 class Batcher:
     """Auto-pipelining: the commands asked for while the event loop runs one round of
     callbacks (under load, those of many requests) go to Redis as one pipeline, on one
@@ -196,75 +206,116 @@ class Batcher:
     request: about 1.5 times the introspections per second (docs/performance.md). A lone
     command is sent as it is.
 
-    Two batches per round: the commands that may be sent twice (:func:`resendable`:
-    reads, plain SET and DEL), whose pipeline is sent again whole if the connection
-    breaks in flight; and the others (the scripts: a consume), whose pipeline is sent
-    once, as each of them would be alone. Each caller gets its own command's answer or
-    error; a batch that fails fails each of its callers. Commands of different requests
-    are concurrent anyway; one request's commands, awaited one after the other, keep
-    their order."""
+    Each command is sent as often as it would be alone. A batch of only commands that
+    may be sent twice (:func:`resendable`: reads, plain SET and DEL) is sent again whole
+    if the connection breaks in flight (redis-py's retry). A batch that also holds
+    others (the scripts: a consume) is sent once; if its connection breaks, those others
+    fail (each may have run), and the resendable ones are sent again, once, on their
+    own. Each caller gets its own command's answer or error; a batch that fails fails
+    each of its callers. Commands of different requests are concurrent anyway; one
+    request's commands, awaited one after the other, keep their order."""
 
     def __init__(self, client: Redis) -> None:
         self._client = client
-        # resendable? -> the commands waiting for this round's batch of that kind
-        self._waiting: dict[bool, list[tuple[tuple[Any, ...], asyncio.Future[Any]]]] = {
-            True: [], False: []}
+        self._waiting: list[Entry] = []  # the commands waiting for this round's batch
 
     def send(self, *command: Any) -> asyncio.Future[Any]:
         """``command``: the arguments of redis-py's ``execute_command``."""
-        again = resendable(command)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        waiting = self._waiting[again]
-        waiting.append((command, future))
-        if len(waiting) == 1:
+        self._waiting.append((command, future, resendable(command)))
+        if len(self._waiting) == 1:
             # after the callbacks already due: the commands of this round join the batch
-            loop.call_soon(self._start, again)
+            loop.call_soon(self._start)
         return future
 
-    def _start(self, again: bool) -> None:
-        batch, self._waiting[again] = self._waiting[again], []
+    def _start(self) -> None:
+        batch, self._waiting = self._waiting, []
         try:
-            task = asyncio.get_running_loop().create_task(self._send(batch, again))
+            task = asyncio.get_running_loop().create_task(self._send(batch, again=True))
         except Exception as exc:  # never leave a caller waiting for ever
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            _fail(batch, exc)
             return
         _BATCHES.add(task)
         task.add_done_callback(_BATCHES.discard)
 
-    async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]],
-                    again: bool) -> None:  # fmt: skip
-        token = _resendable_now.set(again)  # the retry policy asks (ResendIdempotent)
+    async def _send(self, batch: list[Entry], *, again: bool) -> None:
+        """``again``: the resendable commands may be sent again if the connection breaks
+        (False: they already were)."""
         try:
-            if len(batch) == 1:
-                results: list[Any] = [await self._client.execute_command(*batch[0][0])]  # type: ignore[no-untyped-call]
-            else:
-                pipe = self._client.pipeline(transaction=False)
-                for command, _ in batch:
-                    pipe.execute_command(*command)
-                results = await pipe.execute(raise_on_error=False)
-        except BaseException as exc:  # the connection broke, a timeout, a cancellation
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc if isinstance(exc, Exception)
-                                         else ConnectionError("the batch was cancelled"))
+            results = await self._execute([command for command, _, _ in batch])
+        except ConnectionError as exc:
+            if not again:
+                _fail(batch, exc)
+                return
+            # sent again, once, on a fresh connection: only what may run twice
+            _fail([entry for entry in batch if not entry[2]], exc)
+            rest = [entry for entry in batch if entry[2]]
+            if rest:
+                await self._send(rest, again=False)
+            return
+        except BaseException as exc:  # a timeout, a cancellation
+            _fail(batch, exc if isinstance(exc, Exception)
+                  else ConnectionError("the batch was cancelled"))
             if not isinstance(exc, Exception):
                 raise
             return
-        finally:
-            _resendable_now.reset(token)
-        for (_, future), result in zip(batch, results, strict=False):
+        for (_, future, _), result in zip(batch, results, strict=True):
             if future.done():  # its request was cancelled meanwhile
                 continue
             if isinstance(result, Exception):
                 future.set_exception(result)
             else:
                 future.set_result(result)
-        for _, future in batch[len(results):]:  # never leave a caller waiting for ever
-            if not future.done():
-                future.set_exception(ConnectionError("Redis gave no answer to this command"))
+
+    async def _execute(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Every command on one pooled connection, written at once, the replies read in
+        order; a command's error reply (ResponseError) is its result. One timeout (the
+        connection's socket timeout) for the whole batch. Written here rather than with
+        redis-py's pipeline, which for each command packs it through its encoder, wraps
+        its reply's read in a timeout of its own, runs its response callback and records
+        its observability figures: most of what a small request cost in Redis calls."""
+        pool = self._client.connection_pool
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            try:
+                async with asyncio.timeout(connection.socket_timeout):
+                    await connection.send_packed_command(_pack(commands), check_health=False)
+                    results: list[Any] = []
+                    for _ in commands:
+                        try:
+                            results.append(await connection.read_response(timeout=math.inf))
+                        except ResponseError as exc:  # read whole: the stream stays in step
+                            results.append(exc)
+                    return results
+            except TimeoutError:
+                raise RedisTimeoutError("Timeout reading from the store") from None
+        except BaseException:
+            # whatever was in flight on it is unknown: the connection is not reused
+            await connection.disconnect(nowait=True)
+            raise
+        finally:
+            await pool.release(connection)
+
+
+def _pack(commands: list[tuple[Any, ...]]) -> bytes:
+    """The commands in Redis' protocol (RESP arrays of bulk strings). Arguments are
+    str (UTF-8) or int, as the store sends them."""
+    out = bytearray()
+    for command in commands:
+        out += b"*%d\r\n" % len(command)
+        for arg in command:
+            data = arg if isinstance(arg, bytes) else str(arg).encode()
+            out += b"$%d\r\n" % len(data)
+            out += data
+            out += b"\r\n"
+    return bytes(out)
+
+
+def _fail(entries: list[Entry], exc: Exception) -> None:
+    for _, future, _ in entries:
+        if not future.done():
+            future.set_exception(exc)
 
 
 # the batches in flight (the event loop keeps only weak references to tasks)

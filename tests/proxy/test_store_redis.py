@@ -223,9 +223,9 @@ async def batched(redis_url: str, store_prefix: str,
     sizes: list[int] = []
     send = Batcher._send
 
-    async def counted(self: Batcher, batch: list[Any], again: bool) -> None:
+    async def counted(self: Batcher, batch: list[Any], *, again: bool) -> None:
         sizes.append(len(batch))
-        await send(self, batch, again)
+        await send(self, batch, again=again)
 
     monkeypatch.setattr(Batcher, "_send", counted)
     yield store, sizes
@@ -248,6 +248,23 @@ async def test_concurrent_calls_share_one_pipeline_each_gets_its_answer(
     sizes.clear()
     assert await store.find("code", ids[0]) == {"n": 0}
     assert sizes == [1]  # alone: sent as it is
+
+
+async def test_reads_writes_and_scripts_of_one_round_share_one_pipeline(
+    batched: tuple[RedisStore, list[int]],
+) -> None:
+    store, sizes = batched
+    await store.upsert_many([("code", "c1", {"grant_id": "g1"}, 60),
+                             ("grant", "g1", {"sub": "alice"}, 60)])
+    await store.consume("code", "warm-up", now=NOW, marker_ttl=60)  # the script is loaded
+    sizes.clear()
+    consumed, grant, _ = await asyncio.gather(
+        store.consume("code", "c1", now=NOW, marker_ttl=60), store.find("grant", "g1"),
+        store.upsert("at", "t1", {"iat": NOW}, 60))
+    assert consumed is not None and consumed.payload == {"grant_id": "g1"}
+    assert grant == {"sub": "alice"}
+    assert await store.find("at", "t1") == {"iat": NOW}
+    assert sizes[0] == 3  # consume (EVALSHA), MGET and SET: one pipeline
 
 
 async def test_one_failing_command_fails_only_its_caller(

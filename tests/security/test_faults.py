@@ -230,6 +230,26 @@ async def test_consumes_batched_together_are_each_sent_once(
         assert again.payload == {"grant_id": f"g-{code}", "consumed_at": NOW}
 
 
+async def test_a_lost_reply_to_a_mixed_batch_fails_the_consume_and_resends_the_read(
+    front: RedisFront, store: RedisStore
+) -> None:
+    """A consume and a read asked for in one round share one pipeline (a code exchange
+    does both). The reply is lost: the consume, which did run, fails and is not sent
+    again (its code's next use is the replay); the read is sent again and answers."""
+    await store.upsert("code", "c1", {"grant_id": "g1"}, 60)
+    await store.upsert("grant", "g1", {"sub": "alice"}, 60)
+    front.seen.clear()
+    front.drop_reply_to("EVALSHA")
+    consumed, found = await asyncio.gather(
+        store.consume("code", "c1", now=NOW, marker_ttl=60), store.find("grant", "g1"),
+        return_exceptions=True)
+    assert isinstance(consumed, StoreUnavailable), consumed
+    assert found == {"sub": "alice"}
+    assert (front.seen["EVALSHA"], front.seen["MGET"]) == (1, 2), front.seen
+    again = await store.consume("code", "c1", now=NOW + 1, marker_ttl=60)
+    assert again is not None and again.replay
+
+
 RESENDABLE: dict[str, tuple[str, Callable[[RedisStore], Awaitable[Any]]]] = {
     "find": ("MGET", lambda s: s.find("code", "c1")),
     "find_many": ("MGET", lambda s: s.find_many([("code", "c1"), ("code", "c2")])),
