@@ -58,7 +58,6 @@ def create_app(config: Config) -> web.Application:
             await store.close()
 
     app.cleanup_ctx.append(resources)
-    app.on_response_prepare.append(_default_headers)
     add_routes(app)
     return app
 
@@ -72,7 +71,8 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
     3. applies the rate limits (:mod:`proxy.ratelimit`) and runs the handler, any
        exception of either turned into its answer by the one error path
        (:func:`proxy.errors.error_response`);
-    4. writes the access line and the HTTP metrics (:func:`proxy.logs.request_done`).
+    4. gives every answer the default headers (:func:`_default_headers`);
+    5. writes the access line and the HTTP metrics (:func:`proxy.logs.request_done`).
     """
     svc = request.app[SERVICES]
     pin = svc.pin()
@@ -81,14 +81,17 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
     status = 500
     try:
         try:
-            await enforce_rate_limits(request, svc)
+            if svc.config.rate_limits is not None:
+                await enforce_rate_limits(request, svc)
             response = await handler(request)
         except Exception as exc:
             response = error_response(request, exc)
         status = response.status
+        _default_headers(response)
         return response
     except web.HTTPException as exc:  # a redirect a handler raised, sent by aiohttp
         status = exc.status
+        _default_headers(exc)
         raise
     finally:
         request_done(request, status, time.perf_counter() - start)
@@ -108,7 +111,7 @@ def build_state(config: Config, *, store: Store, http: aiohttp.ClientSession) ->
     )
 
 
-async def _default_headers(request: web.Request, response: web.StreamResponse) -> None:
+def _default_headers(response: web.StreamResponse) -> None:
     """Every response: no Referer leaves with a URL that may carry a code, a handle or a
     token; and nothing is cached unless the handler said so (only the discovery
     documents and /jwks do). RFC 6749 §5.1: token responses MUST carry

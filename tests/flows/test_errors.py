@@ -115,3 +115,27 @@ async def test_userinfo_errors(world: World) -> None:
                                      headers={"Authorization": "Bearer nope"})
     assert bad.status == 401 and 'error="invalid_token"' in bad.headers["WWW-Authenticate"]
     assert (await bad.json())["error"] == "invalid_token"
+
+
+DEFAULT_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+                   "X-Content-Type-Options": "nosniff"}
+
+
+async def test_every_kind_of_answer_has_the_default_headers(world: World) -> None:
+    """RFC 6749 §5.1 (no-store on token responses) and RFC 9700 §4.2.4 (no Referer from
+    pages that hold codes): JSON, redirects, error pages, framework errors; a document
+    the handler allows caching keeps its own Cache-Control."""
+    redirect, _ = await world.proxy.authorize()
+    page, _ = await world.proxy.authorize(client_id="unknown-client")
+    token_error = await world.proxy.post("/token", {"grant_type": "password"})
+    unknown = await world.proxy.http.get(f"{world.proxy.issuer}/nowhere")
+    answers = {"redirect": redirect, "error page": page, "token error": token_error,
+               "unknown route": unknown}
+    assert redirect.status == 302 and page.status == 400 and unknown.status == 404
+    for name, resp in answers.items():
+        for header, value in DEFAULT_HEADERS.items():
+            assert resp.headers.get(header) == value, (name, header, resp.headers)
+    discovery = await world.proxy.http.get(
+        f"{world.proxy.issuer}/.well-known/openid-configuration")
+    assert discovery.headers["Cache-Control"] != "no-store"
+    assert discovery.headers["Referrer-Policy"] == "no-referrer"
