@@ -206,13 +206,12 @@ class Batcher:
     request: about 1.5 times the introspections per second (docs/performance.md). A lone
     command is sent as it is.
 
-    Each command is sent as often as it would be alone. A batch of only commands that
-    may be sent twice (:func:`resendable`: reads, plain SET and DEL) is sent again whole
-    if the connection breaks in flight (redis-py's retry). A batch that also holds
-    others (the scripts: a consume) is sent once; if its connection breaks, those others
-    fail (each may have run), and the resendable ones are sent again, once, on their
-    own. Each caller gets its own command's answer or error; a batch that fails fails
-    each of its callers. Commands of different requests are concurrent anyway; one
+    Each command is sent as often as it would be alone. If the connection breaks while
+    a batch is in flight, the commands that may run twice (:func:`resendable`: reads,
+    plain SET and DEL) are sent again, once, on a fresh connection; the others (the
+    scripts: a consume) fail, since each may have run. A timeout is not sent again.
+    Each caller gets its own command's answer or error; a batch that fails fails each
+    of its callers. Commands of different requests are concurrent anyway; one
     request's commands, awaited one after the other, keep their order."""
 
     def __init__(self, client: Redis) -> None:
@@ -260,13 +259,15 @@ class Batcher:
             if not isinstance(exc, Exception):
                 raise
             return
-        for (_, future, _), result in zip(batch, results, strict=True):
+        for (_, future, _), result in zip(batch, results, strict=False):
             if future.done():  # its request was cancelled meanwhile
                 continue
             if isinstance(result, Exception):
                 future.set_exception(result)
             else:
                 future.set_result(result)
+        # never leave a caller waiting for ever
+        _fail(batch[len(results):], ConnectionError("Redis gave no answer to this command"))
 
     async def _execute(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Every command on one pooled connection, written at once, the replies read in
