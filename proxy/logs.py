@@ -58,7 +58,8 @@ _LOGGERS: list[Logger] = []
 
 
 def logger(name: str) -> Logger:
-    """A module's logger (``log = logger("proxy.grants")``)."""
+    """A module's logger (``log = logger("proxy.grants")``), made once, at import: every
+    one made stays on the list that :func:`configure_logging` binds anew."""
     return Logger(name)
 
 
@@ -76,21 +77,21 @@ class _Decorate:
 
     def __init__(self, fields: dict[str, Any]) -> None:
         self._fields = fields
-        self._second = -1
-        self._prefix = ""
+        self._clock = (-1, "")  # (a second, its date and time), replaced as one
 
     def __call__(self, _logger: Any, method: str, event: MutableMapping[str, Any]
                  ) -> MutableMapping[str, Any]:  # fmt: skip
         now = time.time()
         second = int(now)
-        if second != self._second:
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._second = second
+        clock = self._clock
+        if clock[0] != second:
+            clock = self._clock = (second, time.strftime("%Y-%m-%dT%H:%M:%S",
+                                                         time.gmtime(second)))
         context = _FIELDS.get()
         line = {**context, **self._fields, **event} if context or self._fields else event
         # structlog's add_log_level: "warn" is written "warning"
         line["level"] = "warning" if method == "warn" else method
-        line["timestamp"] = f"{self._prefix}.{int((now - second) * 1_000_000):06d}Z"
+        line["timestamp"] = f"{clock[1]}.{int((now - second) * 1_000_000):06d}Z"
         return line
 
 
@@ -132,7 +133,7 @@ def bind_context(**fields: Any) -> None:
     _FIELDS.set({**_FIELDS.get(), **fields})
 
 
-log = Logger("proxy.access")
+log = logger("proxy.access")
 
 
 def _route(request: web.Request) -> str:
