@@ -379,7 +379,7 @@ class RedisStore:
     async def add(self, kind: str, id: str, payload: Mapping[str, Any], ttl: int) -> bool:
         text = encode_record(payload, ttl)
         with self._translated():
-            done = await self._client.set(self._key(kind, id), text, ex=ttl, nx=True)
+            done = await self._command("SET", self._key(kind, id), text, "EX", ttl, "NX")
         return bool(done)
 
     async def replace(self, kind: str, id: str, payload: Mapping[str, Any], ttl: int) -> bool:
@@ -446,7 +446,7 @@ class RedisStore:
 
     async def destroy(self, kind: str, id: str) -> None:
         with self._translated():
-            await self._client.delete(self._key(kind, id))
+            await self._command("DEL", self._key(kind, id))
 
     async def revoke_grant(self, grant_id: str) -> None:
         await self.destroy("grant", grant_id)
@@ -496,6 +496,14 @@ class RedisStore:
 
     def _key(self, kind: str, id: str) -> str:
         return record_key(self._prefix, kind, id)
+
+    async def _command(self, *args: Any) -> Any:
+        """One command: in this round's batch on one Redis (many requests' commands share
+        one pipeline and one connection: a burst of them does not open a connection
+        each), else as redis-py sends it."""
+        if self._batch is None:
+            return await self._client.execute_command(*args)
+        return await self._batch.send(*args)
 
     async def _script(self, script: AsyncScript, key: str, *args: Any) -> Any:
         """One of the store's scripts on ``key``: in this round's batch on one Redis (sent

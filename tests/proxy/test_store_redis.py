@@ -267,6 +267,21 @@ async def test_reads_writes_and_scripts_of_one_round_share_one_pipeline(
     assert sizes[0] == 3  # consume (EVALSHA), MGET and SET: one pipeline
 
 
+async def test_adds_and_destroys_join_the_batch(
+    batched: tuple[RedisStore, list[int]],
+) -> None:
+    """A burst of them (replays revoking a grant each) goes as one pipeline on one
+    connection, not a connection each; SET NX keeps its answer: one add of an id wins."""
+    store, sizes = batched
+    await store.upsert_many([("grant", f"g{n}", {"n": n}, 60) for n in range(10)])
+    sizes.clear()
+    results = await asyncio.gather(*(store.add("par", "same", {"n": n}, 60) for n in range(10)),
+                                   *(store.destroy("grant", f"g{n}") for n in range(10)))
+    assert sorted(results[:10]) == [False] * 9 + [True]
+    assert sizes == [20]
+    assert await store.find_many([("grant", f"g{n}") for n in range(10)]) == [None] * 10
+
+
 async def test_one_failing_command_fails_only_its_caller(
     batched: tuple[RedisStore, list[int]], redis_url: str, store_prefix: str,
 ) -> None:
