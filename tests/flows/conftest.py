@@ -1,6 +1,21 @@
 """Fixtures for whole logins; the harness itself is in :mod:`tests.flows.harness`
 (imported once, under one name, so its keys are the same everywhere)."""
 
+import io
+from collections.abc import Iterator
+
+import pytest
+
+from proxy.logs import configure_logging, reset_logging
 from tests.flows.harness import world, world_factory
 
-__all__ = ["world", "world_factory"]
+__all__ = ["log_buffer", "world", "world_factory"]
+
+
+@pytest.fixture
+def log_buffer() -> Iterator[io.StringIO]:
+    """Every log line, debug and up, as the JSON text written to the proxy's stdout."""
+    buffer = io.StringIO()
+    configure_logging("debug", stream=buffer)
+    yield buffer
+    reset_logging()

@@ -4,20 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 
-import pytest
-
-from proxy.logs import configure_logging, reset_logging
 from tests.flows.harness import CONFIDENTIAL_SECRET, RS_BANK, World
-
-
-@pytest.fixture
-def log_buffer() -> Iterator[io.StringIO]:
-    buffer = io.StringIO()
-    configure_logging("debug", stream=buffer)
-    yield buffer
-    reset_logging()
 
 
 async def test_no_secret_in_the_logs_of_a_whole_login(world: World,

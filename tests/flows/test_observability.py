@@ -9,27 +9,16 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from proxy.app import create_app
-from proxy.logs import configure_logging, reset_logging
 from proxy.settings import Lifetimes
 from tests.flows.harness import ACR_A, ACR_B, PUBLIC, RS_BANK, Proxy, World, WorldFactory
 from tests.flows.test_decoupled import ciba_world, start
 
 Sample = tuple[str, frozenset[tuple[str, str]]]
-
-
-@pytest.fixture
-def log_buffer() -> Iterator[io.StringIO]:
-    buffer = io.StringIO()
-    configure_logging("debug", stream=buffer)
-    yield buffer
-    reset_logging()
 
 
 async def scrape(proxy: Proxy) -> dict[Sample, float]:
