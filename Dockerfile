@@ -7,24 +7,37 @@
 #              -p 8080:8080 app2app-proxy
 # Production: docs/deploy.md (compose, Kubernetes, the Redis settings it needs).
 
-# Builder: the project's wheel and the wheels of every runtime dependency. The
-# dependencies ship binary wheels for CPython 3.11 on amd64 and arm64, so no compiler
-# is needed; if one ever is, it belongs here and never in the final stage.
+# Builder: the wheels of exactly what uv.lock locks for the runtime (hash-checked), and
+# the project's own wheel. The dependencies ship binary wheels for CPython 3.11 on amd64
+# and arm64, so no compiler is needed; if one ever is, it belongs here and never in the
+# final stage. uv is installed from the lock too (scripts/lockfile.py), only here.
 FROM python:3.11-slim AS builder
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    UV_NO_CACHE=1 UV_PYTHON_DOWNLOADS=never
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml uv.lock README.md ./
+COPY scripts/lockfile.py ./scripts/
 COPY proxy ./proxy
 COPY federation ./federation
-RUN pip wheel --wheel-dir /wheels .
+RUN python scripts/lockfile.py uv-requirement > /tmp/uv.txt \
+    && pip install --no-deps --require-hashes -r /tmp/uv.txt \
+    && mkdir /wheels \
+    && uv export --locked --no-default-groups --no-emit-project --format requirements-txt \
+                 --output-file /wheels/requirements.txt \
+    && pip wheel --no-deps --require-hashes -r /wheels/requirements.txt --wheel-dir /wheels \
+    && uv build --quiet --wheel --out-dir /wheels
 
-# Final: the wheels installed from the builder (mounted for one step, so no wheel file
-# stays in a layer), no build tools, no pip cache, no source tree.
+# Final: the locked wheels installed from the builder (mounted for one step, so no wheel
+# file stays in a layer), their hashes checked again; no build tools, no pip cache, no
+# source tree.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels app2app-proxy \
+    pip install --no-index --find-links=/wheels --no-deps --require-hashes \
+                -r /wheels/requirements.txt \
+    && pip install --no-index --no-deps /wheels/app2app_proxy-*.whl \
+    && pip check \
     && groupadd --system --gid 10001 app2app \
     && useradd --system --uid 10001 --gid 10001 --no-create-home \
                --home-dir /nonexistent --shell /usr/sbin/nologin app2app \

@@ -4,10 +4,11 @@
 
 Starts what the suite starts (a private redis-server, the sandbox bank, the proxy as a
 ``serve --workers 1`` subprocess pinned to core 0), drives one endpoint with wrk from
-core 1 and records the proxy with ``py-spy record`` (pip package ``py-spy``; installed
-into the running environment when missing). Prints the functions with the most samples,
-by own time and by time including callees, and writes the raw collapsed stacks (for a
-flame graph: ``flamegraph.pl`` or speedscope.app) to ``--out``.
+core 1 and records the proxy with ``py-spy record`` (locked in uv.lock, dependency group
+``bench``). Prints the functions with the most samples, by own time and by time including
+callees, and writes the raw collapsed stacks (for a flame graph: ``flamegraph.pl`` or
+speedscope.app) to ``--out``, by default under ``benchmarks/out/``, which git ignores:
+profiles carry the machine's paths and are never committed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import asyncio
 import collections
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,16 +28,14 @@ from benchmarks import fixtures as fx
 from benchmarks import suite as bench
 from benchmarks.wrk import ensure_wrk, run_wrk, write_script
 
+OUT = Path(__file__).resolve().parent / "out"
+
 
 def ensure_py_spy() -> str:
-    here = str(Path(sys.executable).parent)
-    found = shutil.which("py-spy") or shutil.which("py-spy", path=here)
+    found = shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if found is None:
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "py-spy"],
-                       check=True)
-        found = shutil.which("py-spy", path=str(Path(sys.executable).parent))
-    if found is None:
-        raise SystemExit("py-spy is missing: pip install py-spy")
+        raise SystemExit("py-spy is missing from this environment: run benchmarks/run or "
+                         "scripts/test once, which install .venv from uv.lock")
     return found
 
 
@@ -119,7 +117,8 @@ async def drive(args: argparse.Namespace, setup: fx.Setup, rs: fx.RedisServer,
             print(f"{args.endpoint}: {result.rps:.0f} req/s, p50 {result.p50_ms:.2f} ms, "
                   f"p99 {result.p99_ms:.2f} ms, errors {result.errors} (not sampled)")
             return
-        collapsed = args.out or Path(f"profile-{args.endpoint}.txt")
+        collapsed = args.out or OUT / f"profile-{args.endpoint}.txt"
+        collapsed.parent.mkdir(parents=True, exist_ok=True)
         spy = await asyncio.create_subprocess_exec(
             py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "500",
             "--duration", str(round(args.duration)), "--output", str(collapsed),
@@ -144,7 +143,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--top", type=int, default=40)
-    parser.add_argument("--out", type=Path, help="where the collapsed stacks go")
+    parser.add_argument("--out", type=Path,
+                        help="where the collapsed stacks go (default: benchmarks/out/)")
     parser.add_argument("--no-sample", action="store_true",
                         help="only the wrk figures, without py-spy attached")
     args = parser.parse_args()

@@ -578,7 +578,7 @@ def _sentinel_master(url: str, options: dict[str, Any]) -> tuple[Redis, tuple[Re
         master["username"] = unquote(username) or None
         master["password"] = unquote(password) if has_password else None
     sentinel_options = {k: v for k, v in options.items() if k.startswith("socket_") or k == "retry"}
-    sentinel = Sentinel(sentinels, sentinel_kwargs=sentinel_options)  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(sentinels, sentinel_kwargs=sentinel_options)
     client: Redis = sentinel.master_for(path[0], redis_class=_Redis, **master)
     return client, tuple(sentinel.sentinels)
 

@@ -505,6 +505,8 @@ def test_dockerfile_final_stage() -> None:
     assert "PIP_NO_CACHE_DIR=1" in envs or "--no-cache-dir" in runs
     assert "PYTHONDONTWRITEBYTECODE=1" in envs
     assert not re.search(r"apt-get install|build-essential|gcc", runs), "no compilers"
+    # only the builder's wheels, each checked against the hash uv.lock holds for it
+    assert "--no-index" in runs and "--require-hashes -r /wheels/requirements.txt" in runs
     assert "COPY" not in instructions, "the final stage copies nothing: wheels are mounted"
 
 
