@@ -11,7 +11,7 @@ from pathlib import Path
 
 from benchmarks import report, suite
 from benchmarks.wrk import ensure_wrk
-from proxy.logs import configure_logging
+from proxy.observability.logs import configure_logging
 
 
 def main() -> int:

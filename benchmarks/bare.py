@@ -24,7 +24,7 @@ import jwt
 from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from proxy.serving import event_loop
+from proxy.ops.serving import event_loop
 
 REDIS = web.AppKey("redis", Redis)
 KEY = web.AppKey("key", object)

@@ -1,6 +1,6 @@
 """What the runs need: a private redis-server, a config file, the proxy and the bare
 app as pinned subprocesses, the sandbox bank, and tokens and codes in Redis, minted
-through the proxy's own code paths (:mod:`proxy.grants`) or cloned from such records."""
+through the proxy's own code paths (:mod:`proxy.oauth.grants`) or cloned from such records."""
 
 from __future__ import annotations
 
@@ -29,13 +29,8 @@ from federation.protocol import BankResult, BankTokens, Identity
 from federation.sandbox import SandboxBank, SandboxClient, serve_sandbox
 from proxy.app import build_state
 from proxy.config import load_config
-from proxy.context import Services
-from proxy.grants import exchange_code, issue_code
-from proxy.keygen import generate_signing_key
-from proxy.records import AccessToken, Code, Grant, RefreshToken, Transaction
-from proxy.store import open_store
-from proxy.store.keys import record_key
-from proxy.tokens import (
+from proxy.model.records import AccessToken, Code, Grant, RefreshToken, Transaction
+from proxy.model.tokens import (
     ACCESS_TOKEN,
     AUTHORIZATION_CODE,
     grant_of,
@@ -43,6 +38,11 @@ from proxy.tokens import (
     new_grant_value,
     new_value,
 )
+from proxy.oauth.grants import exchange_code, issue_code
+from proxy.oauth.services import Services
+from proxy.ops.keygen import generate_signing_key
+from proxy.store import open_store
+from proxy.store.keys import record_key
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_REDIRECT = "https://app.merchant.example/auth/callback"
@@ -271,7 +271,7 @@ def bare_command(setup: Setup, port: int, sizes: dict[str, int], cpus: str | Non
 
 class Minter:
     """The proxy's own Services on the config file: grants, codes and tokens written by
-    :func:`proxy.grants.issue_code` and :func:`proxy.grants.exchange_code`."""
+    :func:`proxy.oauth.grants.issue_code` and :func:`proxy.oauth.grants.exchange_code`."""
 
     def __init__(self, setup: Setup, http: aiohttp.ClientSession) -> None:
         self.config = load_config(setup.config_path)

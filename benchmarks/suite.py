@@ -29,9 +29,9 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from benchmarks import fixtures as fx
 from benchmarks.wrk import WrkResult, run_wrk, write_script
-from proxy.records import AccessToken, Code, Grant, Transaction
+from proxy.model.records import AccessToken, Code, Grant, Transaction
+from proxy.model.tokens import ACCESS_TOKEN, grant_of
 from proxy.store.keys import record_key
-from proxy.tokens import ACCESS_TOKEN, grant_of
 
 # Two cores: the server under test on one, wrk, Redis and this process on the other.
 SERVER_CPU = "0"
@@ -194,7 +194,7 @@ async def phases(suite: Suite, setup: fx.Setup, rs: fx.RedisServer, minter: fx.M
     r = suite.results
 
     # live composite tokens, minted through the real code path; memory per login
-    suite.say(f"minting {suite.args.logins} logins through proxy.grants ...")
+    suite.say(f"minting {suite.args.logins} logins through proxy.oauth.grants ...")
     # first a few, uncounted (the scripts are then loaded), and both readings with no
     # client connected but this one: the figure is the records' (and the key tables')
     warm = await minter.logins(64)

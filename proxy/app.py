@@ -9,8 +9,7 @@ import aiohttp
 from aiohttp import web
 
 from federation.registry import build_adapters
-from proxy.clients import ClientRegistry
-from proxy.context import SERVICES, Services, State
+from proxy.config.settings import Config
 from proxy.endpoints import authorize, discovery, health, resume
 from proxy.endpoints.callback import callback
 from proxy.endpoints.introspect import introspect
@@ -19,12 +18,13 @@ from proxy.endpoints.par import par
 from proxy.endpoints.revoke import revoke_endpoint
 from proxy.endpoints.token import token
 from proxy.endpoints.userinfo import userinfo
-from proxy.errors import Handler, error_response
-from proxy.jose import Cipher, Signer
-from proxy.logs import request_done, request_started
-from proxy.ratelimit import enforce_rate_limits
-from proxy.settings import Config
+from proxy.oauth.clients import ClientRegistry
+from proxy.oauth.jose import Cipher, Signer
+from proxy.oauth.services import SERVICES, Services, State
+from proxy.observability.logs import request_done, request_started
 from proxy.store import Store, open_store
+from proxy.web.errors import Handler, error_response
+from proxy.web.ratelimit import enforce_rate_limits
 
 # OAuth requests are small; refuse large bodies early (answered as a JSON 413)
 MAX_BODY = 64 * 1024
@@ -66,13 +66,13 @@ def create_app(config: Config) -> web.Application:
 async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The one middleware (each layer of middleware costs every request), in order:
 
-    1. pins the request to the state current when it arrived (:mod:`proxy.context`);
-    2. names it in the logs (:func:`proxy.logs.request_started`);
-    3. applies the rate limits (:mod:`proxy.ratelimit`) and runs the handler, any
+    1. pins the request to the state current when it arrived (:mod:`proxy.oauth.services`);
+    2. names it in the logs (:func:`proxy.observability.logs.request_started`);
+    3. applies the rate limits (:mod:`proxy.web.ratelimit`) and runs the handler, any
        exception of either turned into its answer by the one error path
-       (:func:`proxy.errors.error_response`);
+       (:func:`proxy.web.errors.error_response`);
     4. gives every answer the default headers (:func:`_default_headers`);
-    5. writes the access line and the HTTP metrics (:func:`proxy.logs.request_done`).
+    5. writes the access line and the HTTP metrics (:func:`proxy.observability.logs.request_done`).
     """
     svc = request.app[SERVICES]
     pin = svc.pin()
@@ -99,7 +99,7 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 def build_state(config: Config, *, store: Store, http: aiohttp.ClientSession) -> State:
-    """Everything built from the config, at start-up and at each reload (proxy.reload).
+    """Everything built from the config, at start-up and at each reload (proxy.ops.reload).
     Raises ValueError for what the config check cannot see (it has seen everything else)."""
     return State(
         config=config,

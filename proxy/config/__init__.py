@@ -1,4 +1,4 @@
-"""Reads ``config.yaml`` (see DESIGN.md) into :class:`proxy.settings.Config`.
+"""Reads ``config.yaml`` (see DESIGN.md) into :class:`proxy.config.settings.Config`.
 
 Every problem is reported at once, each with its key path, in a
 :class:`ConfigError`.

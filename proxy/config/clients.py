@@ -12,8 +12,8 @@ from jwcrypto.common import JWException
 from proxy.config.env import UNRESOLVED
 from proxy.config.errors import Problems, item
 from proxy.config.reader import Section, describe
+from proxy.config.settings import AndroidApp, Apps, ClientSettings, IosApp, ResourceServer
 from proxy.config.urls import check_https, check_redirect_uri, check_resource
-from proxy.settings import AndroidApp, Apps, ClientSettings, IosApp, ResourceServer
 
 CLIENT_KEYS = (
     "client_id", "type", "redirect_uris", "acr_values", "default_acr", "scopes",

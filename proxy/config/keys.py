@@ -17,8 +17,8 @@ from jwcrypto.common import JWException
 
 from proxy.config.errors import Problems, child
 from proxy.config.reader import Section, describe
-from proxy.rotation import first_gap, iso, signer_at
-from proxy.settings import SigningKey
+from proxy.config.rotation import first_gap, iso, signer_at
+from proxy.config.settings import SigningKey
 
 GENERATE_KEY = (
     "python -c 'import secrets,base64;print(base64.urlsafe_b64encode("

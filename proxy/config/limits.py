@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from proxy.config.reader import Section
-from proxy.settings import RateLimits
+from proxy.config.settings import RateLimits
 
 # the endpoints that can be limited (authorize: GET/POST /authorize and /native/authorize)
 ENDPOINTS = ("authorize", "token", "par", "introspect")

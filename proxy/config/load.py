@@ -1,4 +1,4 @@
-"""Read ``config.yaml`` into :class:`proxy.settings.Config`, or list every problem."""
+"""Read ``config.yaml`` into :class:`proxy.config.settings.Config`, or list every problem."""
 
 from __future__ import annotations
 
@@ -23,8 +23,7 @@ from proxy.config.errors import ConfigError, Problems
 from proxy.config.keys import read_signing_keys, read_token_encryption
 from proxy.config.limits import read_rate_limits
 from proxy.config.reader import Section
-from proxy.config.urls import check_issuer
-from proxy.settings import (
+from proxy.config.settings import (
     Config,
     Keys,
     Lifetimes,
@@ -33,6 +32,7 @@ from proxy.settings import (
     StoreSettings,
     Subject,
 )
+from proxy.config.urls import check_issuer
 
 TOP_KEYS = (
     "issuer", "listen", "store", "keys", "lifetimes", "subject", "banks", "clients", "apps",

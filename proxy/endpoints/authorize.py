@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from proxy.context import SERVICES
-from proxy.errors import OAuthError, unavailable
-from proxy.forms import read_params
-from proxy.login import LoginRequest, answer, begin, check_request
-from proxy.records import PendingChoice
+from proxy.login.start import LoginRequest, answer, begin, check_request
+from proxy.model.records import PendingChoice
+from proxy.oauth.services import SERVICES
 from proxy.store import StoreUnavailable
+from proxy.web.errors import OAuthError, unavailable
+from proxy.web.forms import read_params
 
 
 async def authorize(request: web.Request) -> web.StreamResponse:

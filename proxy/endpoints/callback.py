@@ -10,15 +10,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from federation.protocol import BankError, is_redirect
-from proxy import audit
-from proxy.context import SERVICES
-from proxy.errors import OAuthError, RedirectTarget, authorization_response, unavailable
-from proxy.forms import single_values
-from proxy.grants import issue_code
-from proxy.login import callback_uri
-from proxy.logs import bind_context
+from proxy.login.start import callback_uri
+from proxy.login.transactions import take_transaction
+from proxy.oauth.grants import issue_code
+from proxy.oauth.services import SERVICES
+from proxy.observability import audit
+from proxy.observability.logs import bind_context
 from proxy.store import StoreUnavailable
-from proxy.transactions import take_transaction
+from proxy.web.errors import OAuthError, RedirectTarget, authorization_response, unavailable
+from proxy.web.forms import single_values
 
 
 async def callback(request: web.Request) -> web.StreamResponse:

@@ -6,10 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from proxy.client_assertion import ALGS as ASSERTION_ALGS
-from proxy.context import SERVICES, Services
-from proxy.dpop import ALGS as DPOP_ALGS
-from proxy.responses import json_response
+from proxy.oauth.client_assertion import ALGS as ASSERTION_ALGS
+from proxy.oauth.dpop import ALGS as DPOP_ALGS
+from proxy.oauth.services import SERVICES, Services
+from proxy.web.responses import json_response
 
 CACHE = {"Cache-Control": "public, max-age=300"}
 CLIENT_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]

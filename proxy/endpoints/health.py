@@ -10,9 +10,9 @@ from typing import Any
 from aiohttp import web
 
 from federation.protocol import BankAdapter
-from proxy.context import SERVICES
-from proxy.responses import json_response
+from proxy.oauth.services import SERVICES
 from proxy.store import StoreUnavailable
+from proxy.web.responses import json_response
 
 
 class Drain:

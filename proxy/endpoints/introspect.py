@@ -6,15 +6,15 @@ from typing import Any
 
 from aiohttp import web
 
-from proxy.context import SERVICES, Services
+from proxy.config.settings import ResourceServer
 from proxy.endpoints.token import NO_STORE
-from proxy.errors import OAuthError
-from proxy.forms import FORM, read_params
-from proxy.grants import active_access_token
-from proxy.logs import bind_context
-from proxy.records import AccessToken, Grant
-from proxy.responses import json_response
-from proxy.settings import ResourceServer
+from proxy.model.records import AccessToken, Grant
+from proxy.oauth.grants import active_access_token
+from proxy.oauth.services import SERVICES, Services
+from proxy.observability.logs import bind_context
+from proxy.web.errors import OAuthError
+from proxy.web.forms import FORM, read_params
+from proxy.web.responses import json_response
 
 JWT_RESPONSE = "application/token-introspection+jwt"
 

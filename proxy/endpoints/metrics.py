@@ -1,4 +1,4 @@
-"""GET /metrics: every metric of this process, or of every worker (proxy.metrics)."""
+"""GET /metrics: every metric of this process, or of every worker (proxy.observability.metrics)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import hmac
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
-from proxy.context import SERVICES
-from proxy.errors import OAuthError
-from proxy.metrics import registry
+from proxy.oauth.services import SERVICES
+from proxy.observability.metrics import registry
+from proxy.web.errors import OAuthError
 
 
 async def metrics_endpoint(request: web.Request) -> web.StreamResponse:

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from proxy import dpop
-from proxy.context import SERVICES, Services
-from proxy.endpoints.authorize_checks import (
+from proxy.config.settings import ClientSettings
+from proxy.endpoints.token import NO_STORE
+from proxy.oauth import dpop
+from proxy.oauth.authorize_checks import (
     REDIRECTED_CHECKS,
     check_redirect_uri,
     check_resource_known,
 )
-from proxy.endpoints.token import NO_STORE
-from proxy.errors import OAuthError
-from proxy.forms import read_params
-from proxy.logs import bind_context
-from proxy.par import push
-from proxy.responses import json_response
-from proxy.settings import ClientSettings
+from proxy.oauth.par import push
+from proxy.oauth.services import SERVICES, Services
+from proxy.observability.logs import bind_context
+from proxy.web.errors import OAuthError
+from proxy.web.forms import read_params
+from proxy.web.responses import json_response
 
 PATH = "/par"
 

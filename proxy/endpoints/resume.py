@@ -1,6 +1,6 @@
 """GET /resume/{handle} and GET /authorize/status/{handle}: a decoupled login.
 
-Both poll the bank when it is due (see proxy.decoupled). /resume is where the
+Both poll the bank when it is due (see proxy.login.decoupled). /resume is where the
 bank app sends the user back: a waiting page that checks again by itself while
 the bank is pending, then the redirect to the merchant with a code or an error.
 A browser-less login (or a caller asking for JSON) gets the draft's JSON actions.
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from proxy import decoupled, pages
-from proxy.context import SERVICES
-from proxy.errors import next_step
-from proxy.responses import json_response
+from proxy.login import decoupled
+from proxy.oauth.services import SERVICES
+from proxy.web import pages
+from proxy.web.errors import next_step
+from proxy.web.responses import json_response
 
 
 def _wants_json(request: web.Request) -> bool:

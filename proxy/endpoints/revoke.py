@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from proxy.context import SERVICES
-from proxy.errors import OAuthError
-from proxy.forms import read_params
-from proxy.grants import revoke
-from proxy.logs import bind_context
+from proxy.oauth.grants import revoke
+from proxy.oauth.services import SERVICES
+from proxy.observability.logs import bind_context
+from proxy.web.errors import OAuthError
+from proxy.web.forms import read_params
 
 
 async def revoke_endpoint(request: web.Request) -> web.StreamResponse:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from proxy import dpop
-from proxy.context import SERVICES, Services
-from proxy.errors import OAuthError
-from proxy.forms import read_params
-from proxy.grants import exchange_code, refresh
-from proxy.logs import bind_context
-from proxy.responses import json_response
-from proxy.settings import ClientSettings
+from proxy.config.settings import ClientSettings
+from proxy.oauth import dpop
+from proxy.oauth.grants import exchange_code, refresh
+from proxy.oauth.services import SERVICES, Services
+from proxy.observability.logs import bind_context
+from proxy.web.errors import OAuthError
+from proxy.web.forms import read_params
+from proxy.web.responses import json_response
 
 # RFC 6749 §5.1: "The authorization server MUST include the HTTP "Cache-Control"
 # response header field [RFC2616] with a value of "no-store" in any response

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from proxy import dpop
-from proxy.context import SERVICES, Services
 from proxy.endpoints.token import NO_STORE
-from proxy.errors import OAuthError
-from proxy.forms import FORM, read_params
-from proxy.grants import active_access_token
-from proxy.records import AccessToken, Grant
-from proxy.responses import json_response
+from proxy.model.records import AccessToken, Grant
+from proxy.oauth import dpop
+from proxy.oauth.grants import active_access_token
+from proxy.oauth.services import SERVICES, Services
+from proxy.web.errors import OAuthError
+from proxy.web.forms import FORM, read_params
+from proxy.web.responses import json_response
 
 PATH = "/userinfo"
 REALM = 'Bearer realm="app2app-proxy"'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from proxy.settings import StoreSettings
+from proxy.config.settings import StoreSettings
 from proxy.store.base import Consumed, Store, StoreUnavailable
 
 __all__ = ["Consumed", "Store", "StoreUnavailable", "open_store"]

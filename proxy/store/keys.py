@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from proxy.tokens import b64url
+from proxy.model.tokens import b64url
 
 # The field that tells a consume marker from a record. Records must not use it.
 MARKER_FIELD = "__consumed"

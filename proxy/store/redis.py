@@ -56,7 +56,7 @@ from redis.exceptions import (
 )
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from proxy.settings import StoreSettings
+from proxy.config.settings import StoreSettings
 from proxy.store.base import Consumed, StoreUnavailable
 from proxy.store.keys import MARKER_FIELD, encode_record, is_marker, record_key, replay_payload
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from proxy.logs import configure_logging, reset_logging
+from proxy.observability.logs import configure_logging, reset_logging
 from tests.flows.harness import world, world_factory
 
 __all__ = ["log_buffer", "world", "world_factory"]

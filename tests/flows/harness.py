@@ -28,8 +28,7 @@ from jwcrypto import jwk
 from federation.sandbox import SandboxBank, SandboxClient, serve_sandbox
 from federation.settings import BankSettings
 from proxy.app import LINGERING_TIME, create_app
-from proxy.keygen import generate_signing_key
-from proxy.settings import (
+from proxy.config.settings import (
     AndroidApp,
     Apps,
     ClientSettings,
@@ -42,6 +41,7 @@ from proxy.settings import (
     StoreSettings,
     Subject,
 )
+from proxy.ops.keygen import generate_signing_key
 
 APP_REDIRECT = "https://app.merchant.example/auth/callback"
 ACR_A = "urn:merchant:acr:bank-a"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from proxy.settings import StoreSettings
+from proxy.config.settings import StoreSettings
 from tests.conftest import RedisServer
 from tests.flows.harness import World, WorldFactory, app_redirect_params
 

@@ -14,7 +14,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from proxy.app import create_app
-from proxy.settings import Lifetimes
+from proxy.config.settings import Lifetimes
 from tests.flows.harness import ACR_A, ACR_B, PUBLIC, RS_BANK, Proxy, World, WorldFactory
 from tests.flows.test_decoupled import ciba_world, start
 

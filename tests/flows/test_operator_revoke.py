@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from proxy.cli import main
-from proxy.cli_revoke import revoke
-from proxy.keygen import generate_signing_key
-from proxy.revocation import Revoked
-from proxy.tokens import ACCESS_TOKEN, fingerprint, grant_of
+from proxy.model.tokens import ACCESS_TOKEN, fingerprint, grant_of
+from proxy.ops.cli import main
+from proxy.ops.keygen import generate_signing_key
+from proxy.ops.revocation import Revoked
+from proxy.ops.revoke import revoke
 from tests.flows.harness import (
     ACR_B,
     APP_REDIRECT,

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from proxy.settings import Lifetimes
+from proxy.config.settings import Lifetimes
 from tests.flows.harness import (
     APP_REDIRECT,
     CONFIDENTIAL,

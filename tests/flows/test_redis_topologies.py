@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
-from proxy.settings import StoreSettings
+from proxy.config.settings import StoreSettings
 from tests.flows.harness import (
     APP_REDIRECT,
     PUBLIC,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from proxy.settings import Lifetimes
+from proxy.config.settings import Lifetimes
 from proxy.store import open_store
 from tests.flows.harness import (
     APP_REDIRECT,

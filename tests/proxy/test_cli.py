@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from jwcrypto import jwk
 
-from proxy.cli import main
+from proxy.ops.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

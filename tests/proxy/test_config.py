@@ -26,7 +26,7 @@ from jwcrypto import jwk
 
 from federation.settings import BankSettings, TlsSettings
 from proxy.config import ConfigError, load_config, parse_config
-from proxy.settings import (
+from proxy.config.settings import (
     AndroidApp,
     Apps,
     ClientSettings,

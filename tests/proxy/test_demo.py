@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import unused_port
 
 from proxy.config import load_config
-from proxy.demo import DEMO_ENV, _prepare, demo_servers
+from proxy.ops.demo import DEMO_ENV, _prepare, demo_servers
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,11 +23,11 @@ import pytest
 import redis
 import yaml
 
-from proxy.cli import DRAIN_DELAY, SHUTDOWN_TIMEOUT
 from proxy.config import load_config
 from proxy.config.env import Protected
-from proxy.keygen import generate_signing_key
-from proxy.settings import StoreSettings
+from proxy.config.settings import StoreSettings
+from proxy.ops.cli import DRAIN_DELAY, SHUTDOWN_TIMEOUT
+from proxy.ops.keygen import generate_signing_key
 from proxy.store.base import Store
 from proxy.store.redis import RedisStore
 

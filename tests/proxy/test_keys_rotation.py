@@ -19,11 +19,11 @@ from aiohttp.test_utils import unused_port
 from jwcrypto import jwk
 from structlog.testing import capture_logs
 
-from proxy.cli import main
-from proxy.jose import NoSigningKey, Signer
-from proxy.keygen import generate_signing_key
-from proxy.rotation import CLOCK_LEEWAY, iso, key_status, retention, timeline
-from proxy.settings import Keys, Lifetimes, SigningKey
+from proxy.config.rotation import CLOCK_LEEWAY, iso, key_status, retention, timeline
+from proxy.config.settings import Keys, Lifetimes, SigningKey
+from proxy.oauth.jose import NoSigningKey, Signer
+from proxy.ops.cli import main
+from proxy.ops.keygen import generate_signing_key
 from tests.flows.harness import PUBLIC, Proxy, WorldFactory, b64, run_proxy, world_factory
 
 __all__ = ["world_factory"]  # the fixture, for the login test

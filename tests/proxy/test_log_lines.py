@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from proxy.logs import bind_context, configure_logging, logger, request_started, reset_logging
+from proxy.observability.logs import (
+    bind_context,
+    configure_logging,
+    logger,
+    request_started,
+    reset_logging,
+)
 
 log = logger("tests.logs")  # made before the configuration below, as a module's logger is
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")

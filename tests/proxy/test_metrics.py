@@ -1,5 +1,5 @@
 """GET /metrics itself: its switches in config, its format, the multiprocess mode, and
-the label guards of proxy.metrics."""
+the label guards of proxy.observability.metrics."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from pytest_aiohttp import AiohttpClient
 
-from proxy import metrics
 from proxy.app import create_app
-from proxy.settings import MetricsSettings, StoreSettings
+from proxy.config.settings import MetricsSettings, StoreSettings
+from proxy.observability import metrics
 from tests.flows.harness import make_config
 
 
@@ -92,7 +92,7 @@ def test_multiprocess_sums_every_worker(tmp_path: Path, monkeypatch: pytest.Monk
     """With PROMETHEUS_MULTIPROC_DIR, /metrics shows what every worker process counted."""
     env = {**os.environ, metrics.MULTIPROC_ENV: str(tmp_path)}
     worker = (
-        "import sys; from proxy import metrics; "
+        "import sys; from proxy.observability import metrics; "
         "metrics.TOKENS_ISSUED.labels('code', 'multi-client').inc(int(sys.argv[1])); "
         "metrics.observe_request('/token', 'POST', 200, 0.01)"
     )

@@ -1,4 +1,4 @@
-"""Reloading config.yaml into a running server (proxy.reload; ``serve`` on SIGHUP).
+"""Reloading config.yaml into a running server (proxy.ops.reload; ``serve`` on SIGHUP).
 
 A valid file swaps in at once (banks, clients, keys); an invalid one is refused with
 every problem logged and the running config kept; a request that arrived before the
@@ -25,8 +25,8 @@ from structlog.testing import capture_logs
 from federation.sandbox import SandboxBank, serve_sandbox
 from proxy.app import LINGERING_TIME, create_app
 from proxy.config import load_config
-from proxy.context import SERVICES
-from proxy.reload import reload_config
+from proxy.oauth.services import SERVICES
+from proxy.ops.reload import reload_config
 from tests.flows.harness import PUBLIC, Proxy, app_redirect_params, new_request
 from tests.proxy.serve_harness import ConfigFile, acr, free_port, sandbox_bank
 

@@ -16,7 +16,7 @@ import pytest
 import redis.asyncio
 from redis.asyncio.cluster import RedisCluster
 
-from proxy.settings import StoreSettings
+from proxy.config.settings import StoreSettings
 from proxy.store import Consumed, Store, open_store
 from proxy.store.memory import MemoryStore
 

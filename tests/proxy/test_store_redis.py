@@ -14,7 +14,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from proxy.settings import StoreSettings
+from proxy.config.settings import StoreSettings
 from proxy.store import StoreUnavailable, open_store
 from proxy.store.memory import MemoryStore
 from proxy.store.redis import Batcher, RedisStore, ResendIdempotent, resendable

@@ -12,7 +12,7 @@ import secrets
 import pytest
 import redis.asyncio as aioredis
 
-from proxy.settings import StoreSettings
+from proxy.config.settings import StoreSettings
 from proxy.store import Consumed, Store, StoreUnavailable, open_store
 from tests.redisfarm import HOST, SERVICE, Cluster, SentinelFarm
 

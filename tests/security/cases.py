@@ -12,7 +12,7 @@ import jwt
 from aiohttp.test_utils import unused_port
 from jwcrypto import jwk
 
-from proxy.settings import ClientSettings, Config, ResourceServer
+from proxy.config.settings import ClientSettings, Config, ResourceServer
 from tests.flows.harness import APP_REDIRECT, Proxy, World, run_proxy
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

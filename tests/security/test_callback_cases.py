@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 
-from proxy.settings import Lifetimes
+from proxy.config.settings import Lifetimes
 from tests.flows.harness import World, WorldFactory, app_redirect_params
 
 

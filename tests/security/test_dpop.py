@@ -12,7 +12,7 @@ import jwt
 import pytest
 from multidict import CIMultiDict
 
-from proxy import dpop
+from proxy.oauth import dpop
 from tests.flows.harness import (
     APP_REDIRECT,
     CONFIDENTIAL,
@@ -341,7 +341,7 @@ async def test_discovery_lists_dpop_algs(world: World) -> None:
 
 
 class _Clock:
-    """Just what proxy.dpop's nonces read of Services: the key and the time."""
+    """Just what proxy.oauth.dpop's nonces read of Services: the key and the time."""
 
     def __init__(self, key: bytes) -> None:
         self.config = SimpleNamespace(keys=SimpleNamespace(token_encryption=key))

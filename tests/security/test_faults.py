@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from proxy.settings import StoreSettings
+from proxy.config.settings import StoreSettings
 from proxy.store import StoreUnavailable, open_store
 from proxy.store.redis import RedisStore
 from tests.flows.harness import (

@@ -50,8 +50,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from proxy.app import create_app
-from proxy.ratelimit import LIMITED
-from proxy.settings import Lifetimes, RateLimits, StoreSettings
+from proxy.config.settings import Lifetimes, RateLimits, StoreSettings
+from proxy.web.ratelimit import LIMITED
 from tests.flows.harness import (
     ACR_A,
     ACR_B,

@@ -31,26 +31,26 @@ from jwcrypto import jwk
 from multidict import MultiDict
 
 from federation.oidc_params import positive_int, usable_deep_link
-from proxy.client_assertion import JWT_BEARER, asserted_client_id, verify_assertion
-from proxy.clients import BasicCredentials, basic_credentials
 from proxy.config import ConfigError, load_config
 from proxy.config.env import UNRESOLVED, Protected, substitute
 from proxy.config.errors import Problems
-from proxy.context import Services
-from proxy.endpoints.authorize_checks import (
+from proxy.config.settings import ClientSettings
+from proxy.oauth.authorize_checks import (
     check_dpop_jkt,
     check_native_callback_uri,
     check_pkce,
     check_scope,
     redirect_uri_matches,
 )
-from proxy.errors import OAuthError
-from proxy.forms import single_values
-from proxy.grants import _check_pkce
-from proxy.keygen import generate_signing_key
-from proxy.par import REQUEST_URI_PREFIX, push, resolve
-from proxy.settings import ClientSettings
+from proxy.oauth.client_assertion import JWT_BEARER, asserted_client_id, verify_assertion
+from proxy.oauth.clients import BasicCredentials, basic_credentials
+from proxy.oauth.grants import _check_pkce
+from proxy.oauth.par import REQUEST_URI_PREFIX, push, resolve
+from proxy.oauth.services import Services
+from proxy.ops.keygen import generate_signing_key
 from proxy.store.memory import MemoryStore
+from proxy.web.errors import OAuthError
+from proxy.web.forms import single_values
 
 FAST = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
@@ -89,7 +89,7 @@ def client(**overrides: Any) -> ClientSettings:
     return ClientSettings(**values)
 
 
-# -- proxy.forms.single_values -------------------------------------------------------------
+# -- proxy.web.forms.single_values ------------------------------------------------------
 
 keys = st.sampled_from(["client_id", "scope", "a", ""]) | st.text(max_size=6)
 values = st.sampled_from(["", "x", " "]) | st.text(max_size=6)
@@ -109,7 +109,7 @@ def test_single_values_refuses_repeats_and_drops_empty_values(pairs: list[tuple[
         assert single_values(MultiDict(pairs)) == {k: v for k, v in pairs if v != ""}
 
 
-# -- proxy.endpoints.authorize_checks: redirect_uri_matches ---------------------------------
+# -- proxy.oauth.authorize_checks: redirect_uri_matches ---------------------------------
 
 LOOPBACK_HOSTS = ["127.0.0.1", "[::1]", "127.0.0.2"]
 OTHER_HOSTS = ["localhost", "evil.example", "127.0.0.1.evil.example", "128.0.0.1",
@@ -228,7 +228,7 @@ def test_loopback_rule_changes_nothing_but_the_port(given: str) -> None:
     assert not redirect_uri_matches("http://127.0.0.1/cb", given)
 
 
-# -- authorize_checks: check_pkce, check_scope, check_native_callback_uri, check_dpop_jkt ---
+# -- authorize_checks: check_pkce, check_scope, check_native_callback_uri, check_dpop_jkt
 
 challenges = (st.text(alphabet=B64URL, min_size=41, max_size=45)
               | st.text(alphabet=B64URL + "=+/. \t", min_size=43, max_size=44)
@@ -310,7 +310,7 @@ def test_dpop_jkt_is_a_sha256_thumbprint(jkt: str) -> None:
     assert (err is None) == bool(re.fullmatch(r"[A-Za-z0-9_-]{43}", jkt))
 
 
-# -- proxy.grants._check_pkce (token endpoint) ------------------------------------------------
+# -- proxy.oauth.grants._check_pkce (token endpoint) ------------------------------------
 
 verifiers = st.text(alphabet=UNRESERVED, min_size=43, max_size=128)
 
@@ -345,7 +345,7 @@ def test_code_verifier_follows_the_rfc_7636_abnf(verifier: str | None) -> None:
         assert err is not None and err.error == "invalid_grant"
 
 
-# -- proxy.config.env: ${NAME} and ${NAME:-default} -------------------------------------------
+# -- proxy.config.env: ${NAME} and ${NAME:-default} -------------------------------------
 
 names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True)
 env_values = st.sampled_from(["", "${B}", "$${", "${", "x}"]) | st.text(max_size=8)
@@ -516,7 +516,7 @@ def test_a_recursive_yaml_alias_is_a_config_error() -> None:
         _load("a: &x [b, *x]\n")
 
 
-# -- proxy.clients.basic_credentials ---------------------------------------------------------
+# -- proxy.oauth.clients.basic_credentials ----------------------------------------------
 
 
 def _credentials(header: str) -> BasicCredentials | None:
@@ -563,7 +563,7 @@ def test_non_ascii_basic_header_is_invalid_client(header: str) -> None:
     assert oauth_error(_credentials, header) is not None
 
 
-# -- proxy.client_assertion --------------------------------------------------------------------
+# -- proxy.oauth.client_assertion -------------------------------------------------------
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
@@ -644,7 +644,7 @@ def test_an_unsigned_or_malformed_assertion_is_invalid_client(assertion: str) ->
     assert len(store) == 0
 
 
-# -- federation.oidc_params ----------------------------------------------------------------------
+# -- federation.oidc_params -------------------------------------------------------------
 
 
 @FAST
@@ -716,7 +716,7 @@ def test_deep_links_are_https_or_loopback_http(value: Any) -> None:
     assert not any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value)
 
 
-# -- proxy.par.resolve: request_uri prefix and one-time use -------------------------------------
+# -- proxy.oauth.par.resolve: request_uri prefix and one-time use -----------------------
 
 
 def fake_services() -> Services:

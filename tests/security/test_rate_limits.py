@@ -16,8 +16,8 @@ import jwt
 from aiohttp.test_utils import make_mocked_request, unused_port
 from jwcrypto import jwk
 
-from proxy.ratelimit import source_address
-from proxy.settings import RateLimits, StoreSettings
+from proxy.config.settings import RateLimits, StoreSettings
+from proxy.web.ratelimit import source_address
 from tests.conftest import RedisServer
 from tests.flows.harness import (
     CONFIDENTIAL,

@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from proxy.settings import Lifetimes
+from proxy.config.settings import Lifetimes
 from tests.flows.harness import (
     ACR_A,
     APP_REDIRECT,

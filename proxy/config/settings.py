@@ -1,0 +1,171 @@
+"""The operator's configuration, parsed once into frozen dataclasses.
+
+:mod:`proxy.config` reads ``config.yaml`` into these; everything else reads
+only these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from jwcrypto import jwk
+
+from federation.settings import BankSettings
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    url: str = "redis://127.0.0.1:6379/0"
+    cluster: bool = False
+    # every key starts with this: several deployments (or test runs) can share a Redis
+    prefix: str = "a2a:"
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """One ``keys.signing`` entry: a private JWK with a kid and alg, published in /jwks
+    from the start, signing in ``[not_before, not_after)`` (unix seconds; None: open)."""
+
+    key: jwk.JWK
+    not_before: int | None = None
+    not_after: int | None = None
+    file: str = ""  # as the config names it, for messages and ``keys plan``
+
+    @property
+    def kid(self) -> str:
+        return str(self.key["kid"])
+
+    def may_sign(self, now: float) -> bool:
+        return (self.not_before is None or self.not_before <= now) and (
+            self.not_after is None or now < self.not_after
+        )
+
+
+@dataclass(frozen=True)
+class Keys:
+    # all are published in /jwks; the one that signs is chosen at signing time
+    # (proxy.config.rotation.signer_at): the newest by not_before whose window holds now
+    signing: tuple[SigningKey, ...]
+    # 32 raw bytes (the config holds them base64url) that encrypt bank tokens at rest
+    token_encryption: bytes
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    transaction: int = 600
+    authorization_code: int = 60
+    access_token: int = 300
+    refresh_token: int = 2592000
+    id_token: int = 300
+    refresh_grace: int = 10
+    # RFC 9126 pushed authorization requests; at most 600 (config check)
+    request_uri: int = 60
+
+
+@dataclass(frozen=True)
+class Subject:
+    type: Literal["pairwise", "bank"] = "pairwise"
+    salt: str | None = None  # required for pairwise
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    client_id: str
+    type: Literal["public", "confidential"]
+    redirect_uris: tuple[str, ...]
+    acr_values: tuple[str, ...] | None = None  # None: every bank
+    default_acr: str | None = None
+    scopes: tuple[str, ...] = ("openid",)
+    native_callback_uris: tuple[str, ...] = ()
+    # where a login continues when starting App2App at the routed bank fails (a bank's
+    # own fallback_acr comes first)
+    fallback_acr: str | None = None
+    client_secret: str | None = None  # confidential with client_secret_basic/post
+    jwks: dict[str, object] | None = None  # confidential with private_key_jwt (public JWKS)
+    # instead of client_secret: SHA-256 of the secret (32 bytes); only the hash is kept
+    client_secret_sha256: bytes | None = None
+    # "fapi2": FAPI 2.0 Security Profile rules for this client (docs/security.md)
+    profile: Literal["default", "fapi2"] = "default"
+    # tokens must be DPoP-bound (RFC 9449); always so with profile fapi2
+    require_dpop: bool = False
+    # RFC 8707: the audience of this client's tokens when the request names no resource
+    default_resource: str | None = None
+
+    @property
+    def dpop_required(self) -> bool:
+        return self.require_dpop or self.profile == "fapi2"
+
+
+@dataclass(frozen=True)
+class IosApp:
+    app_id: str
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AndroidApp:
+    package: str
+    sha256_cert_fingerprints: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Apps:
+    ios: tuple[IosApp, ...] = ()
+    android: tuple[AndroidApp, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResourceServer:
+    client_id: str
+    client_secret: str | None = None  # HTTP Basic at /introspect
+    receive_bank_token: bool = False
+    # RFC 8707: the resource URI this API serves; a token whose audience is another
+    # resource is inactive for it. None: it sees tokens issued without a resource.
+    audience: str | None = None
+    jwks: dict[str, object] | None = None  # private_key_jwt at /introspect (public JWKS)
+    client_secret_sha256: bytes | None = None  # instead of client_secret
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Requests per ``window`` seconds, counted in the store, per endpoint name
+    (``authorize``, ``token``, ``par``, ``introspect``); an endpoint left out is not
+    limited."""
+
+    window: int = 60
+    per_client: dict[str, int] = field(default_factory=dict)
+    per_address: dict[str, int] = field(default_factory=dict)
+    # take the client address from the last X-Forwarded-For hop (behind a proxy you run)
+    trust_forwarded_for: bool = False
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """``metrics:``: GET /metrics on the main port (docs/observability.md)."""
+
+    enabled: bool = True  # False: /metrics answers 404
+    # set: /metrics wants "Authorization: Bearer <token>" (merchants must not read it)
+    bearer_token: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    issuer: str  # no trailing slash
+    keys: Keys
+    listen: Listen = field(default_factory=Listen)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    lifetimes: Lifetimes = field(default_factory=Lifetimes)
+    subject: Subject = field(default_factory=Subject)
+    banks: tuple[BankSettings, ...] = ()
+    clients: tuple[ClientSettings, ...] = ()
+    apps: Apps = field(default_factory=Apps)
+    resource_servers: tuple[ResourceServer, ...] = ()
+    rate_limits: RateLimits | None = None  # None: no limits
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)

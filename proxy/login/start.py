@@ -1,0 +1,277 @@
+"""Starting a login, whichever door it came in by.
+
+``check_request`` checks an authorization request (sent, or pushed per RFC 9126);
+``begin`` routes it by ``acr_values`` and takes the first step toward the bank,
+falling back to another bank when App2App cannot start; ``answer`` turns that
+step into a browser response or a browser-less JSON action. /authorize,
+/native/authorize and the bank picker all go through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from federation.protocol import BankError, StartRequest, is_decoupled, is_redirect
+from federation.routing import bank_choices, pick_bank
+from federation.settings import BankSettings
+from proxy.config.settings import ClientSettings
+from proxy.login import decoupled
+from proxy.model.records import PendingChoice, Transaction
+from proxy.model.tokens import new_value
+from proxy.oauth.authorize_checks import (
+    REDIRECTED_CHECKS,
+    check_client,
+    check_native_callback_uri,
+    check_redirect_uri,
+    check_resource_known,
+)
+from proxy.oauth.par import resolve
+from proxy.oauth.services import Services
+from proxy.observability import audit, metrics
+from proxy.observability.logs import bind_context, logger
+from proxy.web import pages
+from proxy.web.errors import OAuthError, RedirectTarget, next_step
+from proxy.web.responses import json_response
+
+log = logger("proxy.login")
+
+
+@dataclass(frozen=True)
+class LoginRequest:
+    """An authorization request that passed every check."""
+
+    client: ClientSettings
+    params: dict[str, str]
+    target: RedirectTarget  # .native: it came through /native/authorize
+
+    @property
+    def native(self) -> bool:
+        return self.target.native
+
+
+@dataclass(frozen=True)
+class Step:
+    """Where the user agent goes next."""
+
+    url: str
+    bank: BankSettings
+    # True: a universal link into the bank's app (a browser-less client gets
+    # ``deep_link``); False: a URL the client follows or calls itself
+    open_app: bool
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The request names no bank: the user picks one of ``options``."""
+
+    pick_id: str
+    options: list[tuple[BankSettings, str]]
+
+
+def callback_uri(svc: Services, bank_id: str) -> str:
+    """One callback per bank: a response for one bank arriving at another's callback
+    is a mix-up (RFC 9700 §4.4.2)."""
+    return f"{svc.issuer}/callback/{bank_id}"
+
+
+async def check_request(
+    svc: Services, raw: Mapping[str, str], *, native: bool
+) -> LoginRequest:
+    params = await resolve(svc, raw)
+    client = check_client(svc.clients.get(params.get("client_id")), params)
+    bind_context(client_id=client.client_id)
+    redirect_uri = check_redirect_uri(client, params)
+    if native:
+        # before any redirect: an unregistered native_callback_uri is the caller's error,
+        # answered with 400 JSON, never sent on to an app
+        check_native_callback_uri(client, params)
+    target = RedirectTarget(redirect_uri, params.get("state"), svc.issuer, native=native)
+    if client.profile == "fapi2" and "request_uri" not in raw:
+        # FAPI 2.0 Security Profile §5.3.2.2: the authorization server "shall require
+        # pushed authorization requests"; RFC 9126 §4: such a server "will refuse, using
+        # the invalid_request error code, to process any request to the authorization
+        # endpoint that does not have a request_uri parameter with a value obtained from
+        # the PAR endpoint."
+        raise OAuthError(
+            "invalid_request", "this client must push its request to /par", redirect=target
+        )
+    try:
+        for check in REDIRECTED_CHECKS:
+            check(client, params)
+        check_resource_known(svc.config.resource_servers, params)
+    except OAuthError as err:
+        err.redirect = err.redirect or target
+        raise
+    return LoginRequest(client, params, target)
+
+
+async def begin(
+    svc: Services, login: LoginRequest, *, chosen_bank: str | None = None
+) -> Step | Choice:
+    """Route the login and start it at the bank (or ask the user which bank)."""
+    client = login.client
+    if chosen_bank is not None:
+        offered = {bank.id: (bank, acr) for bank, acr in _choices(svc, client)}
+        if chosen_bank not in offered:
+            raise OAuthError("invalid_request", "choose one of the banks offered")
+        bank, acr = offered[chosen_bank]
+        return await _start_with_fallback(svc, login, bank, acr)
+    requested = login.params.get("acr_values", "").split()
+    picked = pick_bank(requested, client.acr_values, client.default_acr, svc.config.banks)
+    if picked is not None:
+        return await _start_with_fallback(svc, login, *picked)
+    options = _choices(svc, client)
+    if len(options) < 2:
+        raise OAuthError("invalid_request", "no bank this client may use matches acr_values")
+    pick_id = new_value()
+    record = PendingChoice(params=login.params, native=login.native)
+    await svc.store.upsert(
+        PendingChoice.kind, pick_id, record.to_json(), svc.config.lifetimes.transaction
+    )
+    return Choice(pick_id, options)
+
+
+def _choices(svc: Services, client: ClientSettings) -> list[tuple[BankSettings, str]]:
+    return bank_choices(client.acr_values, svc.config.banks)
+
+
+async def _start_with_fallback(
+    svc: Services, login: LoginRequest, bank: BankSettings, acr: str
+) -> Step:
+    """Start at ``bank``. When that fails at the bank (it refuses the device or the user,
+    or answers an error) and the bank, else the client, names a ``fallback_acr`` the
+    client may use, the login continues at that bank instead; the tokens' ``acr`` and
+    ``authentication_level`` then say which bank it was."""
+    try:
+        return await _start(svc, login, bank, acr)
+    except BankError as exc:
+        fallback = _fallback(svc, login.client, bank)
+        if fallback is None:
+            raise _bank_failure(svc, login, bank, exc) from exc
+        log.warning(
+            "fallback_taken", from_bank=bank.id, to_bank=fallback[0].id, error=exc.error,
+            detail=exc.detail,
+        )  # fmt: skip
+        metrics.series(metrics.LOGIN_FALLBACKS, bank.id, fallback[0].id,
+                       metrics.error_code(exc.error)).inc()
+    try:
+        return await _start(svc, login, *fallback)
+    except BankError as exc:
+        raise _bank_failure(svc, login, fallback[0], exc) from exc
+
+
+def _bank_failure(
+    svc: Services, login: LoginRequest, bank: BankSettings, exc: BankError
+) -> OAuthError:
+    decoupled_bank = is_decoupled(svc.adapters.get(bank.id))
+    facts = audit.LoginFacts(bank.id, login.client.client_id, decoupled_bank, login.native)
+    audit.login_failed(facts, exc.error, "start")
+    return OAuthError(exc.error, exc.description, detail=exc.detail)
+
+
+def _fallback(
+    svc: Services, client: ClientSettings, failed: BankSettings
+) -> tuple[BankSettings, str] | None:
+    for acr in (failed.fallback_acr, client.fallback_acr):
+        if acr is None or (client.acr_values is not None and acr not in client.acr_values):
+            continue
+        bank = next((b for b in svc.config.banks if acr in b.acr_values), None)
+        if bank is not None and bank.id != failed.id:
+            return bank, acr
+    return None
+
+
+async def _start(svc: Services, login: LoginRequest, bank: BankSettings, acr: str) -> Step:
+    bind_context(bank_id=bank.id)
+    if login.native and not bank.native:
+        # draft-zehavi-oauth-app2app-browserless §3.5.4: an error the server "cannot/or
+        # must not send to its OAuth client" is a 4xx with a JSON body;
+        # native_app2app_unsupported tells the app to use the browser flow instead.
+        raise OAuthError(
+            "native_app2app_unsupported",
+            f"{bank.display_name} cannot be used without a browser; use the browser flow",
+        )
+    adapter = svc.adapters[bank.id]
+    params = login.params
+    if is_decoupled(adapter):
+        txn = _transaction(login, bank, acr)
+        handle, deep_link = await decoupled.start(svc, adapter, txn, params)
+        resume = decoupled.resume_uri(svc, handle)
+        return Step(deep_link or resume, bank, open_app=deep_link is not None)
+    assert is_redirect(adapter)  # an adapter is one or the other (federation.registry)
+    state = new_value()
+    start = await adapter.start(
+        StartRequest(
+            state,
+            callback_uri(svc, bank.id),
+            params.get("login_hint"),
+            native_callback_uri=params.get("native_callback_uri") if login.native else None,
+        )
+    )
+    txn = _transaction(login, bank, acr, conn_data=dict(start.conn_data))
+    await svc.store.upsert(Transaction.kind, state, txn.to_json(), svc.config.lifetimes.transaction)
+    audit.login_started(audit.LoginFacts.of(txn))
+    return Step(start.url, bank, open_app=not start.native)
+
+
+def _transaction(
+    login: LoginRequest, bank: BankSettings, acr: str, *, conn_data: dict[str, Any] | None = None
+) -> Transaction:
+    params = login.params
+    return Transaction(
+        client_id=login.client.client_id,
+        redirect_uri=login.target.redirect_uri,
+        state=login.target.state,
+        nonce=params.get("nonce"),
+        code_challenge=params["code_challenge"],
+        scope=tuple(dict.fromkeys(params["scope"].split())),
+        acr=acr,
+        bank_id=bank.id,
+        conn_data=dict(conn_data or {}),
+        native=login.native,
+        # RFC 8707 §2.1: "If the client omits the resource parameter when requesting
+        # authorization, the authorization server MAY process the request with no specific
+        # resource or by using a predefined default resource value."
+        resource=params.get("resource", login.client.default_resource),
+        dpop_jkt=params.get("dpop_jkt"),
+    )
+
+
+def answer(svc: Services, login: LoginRequest, step: Step | Choice) -> web.Response:
+    """The response that takes the user agent there."""
+    if isinstance(step, Choice):
+        if login.native:
+            return json_response(
+                _prompt(svc, step), headers={"Cache-Control": "no-store"}
+            )
+        return pages.bank_picker(
+            f"{svc.issuer}/authorize/pick", step.pick_id,
+            [(bank.id, bank.display_name) for bank, _ in step.options],
+        )  # fmt: skip
+    if step.open_app and step.bank.interstitial and not login.native:
+        # iOS opens a universal link in its app only on a user gesture: one tap here
+        return pages.interstitial(step.bank.display_name, step.url)
+    return next_step(step.url, native=login.native, open_app=step.open_app)
+
+
+def _prompt(svc: Services, choice: Choice) -> dict[str, object]:
+    """draft-zehavi-oauth-app2app-browserless §3.5.3, the routing response: one option
+    list; the app posts ``id`` and ``bank`` to ``response.post``."""
+    return {
+        "action": "prompt",
+        "id": choice.pick_id,
+        "userPrompt": {
+            "options": {
+                "bank": {
+                    "title": "Bank",
+                    "description": "Choose your bank",
+                    "values": {bank.id: {"name": bank.display_name} for bank, _ in choice.options},
+                }
+            }
+        },
+        "response": {"post": f"{svc.issuer}/native/authorize/pick"},
+    }

@@ -1,0 +1,169 @@
+"""The records the proxy keeps in the store, one dataclass per kind.
+
+Kinds and what keys them (the store hashes every id):
+``txn`` (the proxy's state toward the bank, keyed by its state parameter, or for
+a decoupled bank by the resume handle), ``par`` (a pushed authorization request,
+keyed by its request_uri), ``pick`` (an authorization request waiting for the
+user to choose a bank), ``poll`` (the lock that spaces out polls of a decoupled
+bank), ``code`` (merchant authorization
+code), ``grant`` (one login: identity and encrypted bank tokens), ``at`` / ``rt``
+(merchant access / refresh tokens, naming their grant), ``rt_next`` (the pair a
+rotated refresh token became, encrypted, kept for the grace window).
+Operator revocation finds a subject's or client's grants by scanning every
+``grant`` record (their ``sub`` and ``client_id`` fields): see :mod:`proxy.ops.revocation`.
+A token is valid only while its grant record exists: revoking a grant is
+deleting one key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+
+class Record:
+    """A record is stored as a JSON object of its fields; a field that is None and whose
+    default is None is left out (Redis memory per login: docs/performance.md)."""
+
+    kind: ClassVar[str]
+
+    def to_json(self) -> dict[str, Any]:
+        names, optional = _layout(type(self))
+        data = {name: getattr(self, name) for name in names}
+        for name in optional:
+            if data[name] is None:
+                del data[name]
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        names, _ = _layout(cls)
+        values = {
+            k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names
+        }
+        return cls(**values)
+
+
+_LAYOUTS: dict[type, tuple[frozenset[str], tuple[str, ...]]] = {}
+
+
+def _layout(cls: type) -> tuple[frozenset[str], tuple[str, ...]]:
+    """A record class's field names, and those that default to None (found once)."""
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        fields = dataclasses.fields(cls)
+        layout = (frozenset(f.name for f in fields),
+                  tuple(f.name for f in fields if f.default is None))
+        _LAYOUTS[cls] = layout
+    return layout
+
+
+@dataclass(frozen=True)
+class Transaction(Record):
+    kind: ClassVar[str] = "txn"
+    client_id: str
+    redirect_uri: str
+    state: str | None
+    nonce: str | None
+    code_challenge: str
+    scope: tuple[str, ...]
+    acr: str
+    bank_id: str
+    conn_data: dict[str, Any]
+    # the login came through /native/authorize: the callback and resume answer JSON
+    native: bool = False
+    # decoupled banks only: see proxy.login.decoupled.Poll
+    poll: dict[str, Any] | None = None
+    # RFC 8707: the audience of the tokens (the request's resource, or the client's
+    # default_resource); None: no specific resource
+    resource: str | None = None
+    # RFC 9449 §10: the code is bound to this DPoP key thumbprint
+    dpop_jkt: str | None = None
+
+
+@dataclass(frozen=True)
+class PushedRequest(Record):
+    """RFC 9126: the validated parameters of a pushed authorization request."""
+
+    kind: ClassVar[str] = "par"
+    client_id: str
+    params: dict[str, str]
+
+
+@dataclass(frozen=True)
+class PendingChoice(Record):
+    """An authorization request that names no bank: the user picks one."""
+
+    kind: ClassVar[str] = "pick"
+    params: dict[str, str]
+    native: bool
+
+
+@dataclass(frozen=True)
+class Grant(Record):
+    kind: ClassVar[str] = "grant"
+    grant_id: str
+    client_id: str
+    sub: str
+    scope: tuple[str, ...]
+    acr: str
+    amr: tuple[str, ...]
+    auth_time: int
+    bank_id: str
+    authentication_level: str | None
+    claims: dict[str, Any]
+    bank_tokens: str  # JWE of federation.protocol.BankTokens.to_dict()
+    resource: str | None = None  # RFC 8707, from the Transaction: the tokens' audience
+
+
+@dataclass(frozen=True)
+class Code(Record):
+    kind: ClassVar[str] = "code"
+    grant_id: str
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    dpop_jkt: str | None = None  # RFC 9449 §10: the token request's proof must use this key
+    # OIDC Core §3.1.3.6: the first ID token carries the authorization request's nonce;
+    # kept here, not in the grant, which outlives the code by days
+    nonce: str | None = None
+
+
+@dataclass(frozen=True)
+class AccessToken(Record):
+    """An access token's own facts; its client, who logged in and the bank's tokens are
+    its grant's. The token's value names the grant (:func:`proxy.model.tokens.new_grant_value`),
+    so the record does not repeat it."""
+
+    kind: ClassVar[str] = "at"
+    iat: int
+    exp: int
+    # narrower than the grant's after a refresh that asked for less (RFC 6749 §6); None:
+    # the grant's scope
+    scope: tuple[str, ...] | None = None
+    aud: str | None = None  # RFC 8707: the one resource server that sees it active
+    jkt: str | None = None  # RFC 9449: DPoP-bound to the key with this thumbprint
+
+
+@dataclass(frozen=True)
+class RefreshToken(Record):
+    """Its client and scope are its grant's (a refresh token always carries the whole
+    scope of the grant; a refresh may ask for less for the access token it mints)."""
+
+    kind: ClassVar[str] = "rt"
+    grant_id: str
+    iat: int
+    exp: int
+    # RFC 9449 §5: a public client's refresh token is bound to its DPoP key
+    jkt: str | None = None
+
+
+@dataclass(frozen=True)
+class RotatedPair(Record):
+    kind: ClassVar[str] = "rt_next"
+    grant_id: str
+    client_id: str
+    pair: str  # JWE of the token response the rotation produced, with its "exp"
+    jkt: str | None = None  # the DPoP key the rotation's proof used: a retry must use it

@@ -1,0 +1,422 @@
+"""Grants and the tokens minted from them: code exchange, refresh rotation, revocation.
+
+A grant is one login. Every code and token names its grant and is valid only
+while the grant record exists, so revoking a grant is deleting one key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from federation.protocol import BankError, BankResult, BankTokens
+from proxy.config.settings import ClientSettings
+from proxy.model.records import AccessToken, Code, Grant, RefreshToken, RotatedPair, Transaction
+from proxy.model.tokens import (
+    ACCESS_TOKEN,
+    AUTHORIZATION_CODE,
+    REFRESH_TOKEN,
+    grant_of,
+    new_grant_id,
+    new_grant_value,
+    new_value,
+)
+from proxy.oauth.idtoken import id_token
+from proxy.oauth.services import Services
+from proxy.oauth.subject import merchant_subject
+from proxy.observability import audit
+from proxy.observability.logs import logger
+from proxy.web.errors import OAuthError
+
+log = logger("proxy.grants")
+
+OFFLINE_ACCESS = "offline_access"
+_VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
+
+
+def invalid_grant(description: str) -> OAuthError:
+    return OAuthError("invalid_grant", description)
+
+
+def _grant_ttl(svc: Services, scope: tuple[str, ...]) -> int:
+    lifetimes = svc.config.lifetimes
+    if OFFLINE_ACCESS in scope:
+        return lifetimes.refresh_token
+    return lifetimes.authorization_code + lifetimes.access_token
+
+
+async def issue_code(svc: Services, txn: Transaction, result: BankResult) -> str:
+    """After a successful bank login: create the grant and a single-use code for it."""
+    bank = svc.bank(txn.bank_id)
+    assert bank is not None  # the callback checked it
+    identity = result.identity
+    claims = {
+        merchant: identity.claims[bank_claim]
+        for merchant, bank_claim in bank.claims.items()
+        if bank_claim in identity.claims
+    }
+    grant = Grant(
+        grant_id=new_grant_id(),
+        client_id=txn.client_id,
+        sub=merchant_subject(svc.config.subject, bank.id, identity.sub),
+        scope=txn.scope,
+        acr=txn.acr,
+        amr=identity.amr,
+        auth_time=identity.auth_time or svc.now(),
+        bank_id=bank.id,
+        authentication_level=bank.authentication_level,
+        claims=claims,
+        bank_tokens=svc.cipher.encrypt(result.tokens.to_dict()),
+        resource=txn.resource,
+    )
+    # the code names its grant: the exchange consumes it and reads the grant together
+    code = new_grant_value(AUTHORIZATION_CODE, grant.grant_id)
+    record = Code(grant.grant_id, txn.client_id, txn.redirect_uri, txn.code_challenge,
+                  dpop_jkt=txn.dpop_jkt, nonce=txn.nonce)
+    await svc.store.upsert_many([
+        (Grant.kind, grant.grant_id, grant.to_json(), _grant_ttl(svc, txn.scope)),
+        (Code.kind, code, record.to_json(), svc.config.lifetimes.authorization_code),
+    ])
+    audit.tokens_issued(txn.client_id, grant.grant_id, ["code"])
+    return code
+
+
+def _check_pkce(verifier: str | None, challenge: str) -> None:
+    """RFC 7636 §4.6: "If the values are equal, the token endpoint MUST continue processing
+    as normal (as defined by OAuth 2.0 [RFC6749]). If the values are not equal, an error
+    response indicating "invalid_grant" as described in Section 5.2 of [RFC6749] MUST be
+    returned." """
+    if not verifier:
+        raise OAuthError("invalid_request", "code_verifier is required (PKCE)")
+    # RFC 7636 §4.1: code-verifier = 43*128unreserved, unreserved = ALPHA / DIGIT /
+    # "-" / "." / "_" / "~"
+    if not _VERIFIER.fullmatch(verifier):
+        raise invalid_grant("code_verifier must be 43 to 128 unreserved characters")
+    if create_s256_code_challenge(verifier) != challenge:
+        raise invalid_grant("code_verifier does not match the code_challenge")
+
+
+def _check_resource(form: Mapping[str, str], grant: Grant) -> None:
+    """RFC 8707 §2.2: "The resource value(s) that is acceptable to an authorization server
+    in fulfilling an access token request is at its sole discretion ... such policy may
+    limit the acceptable resources to those that were originally granted": here exactly
+    the one granted; anything else is invalid_target ("The requested resource is invalid,
+    missing, unknown, or malformed")."""
+    if "resource" in form and form["resource"] != grant.resource:
+        raise OAuthError("invalid_target", "resource differs from the one authorized")
+
+
+def _refresh_jkt(client: ClientSettings, jkt: str | None) -> str | None:
+    """RFC 9449 §5: "When an authorization server supporting DPoP issues a refresh token
+    to a public client that presents a valid DPoP proof at the token endpoint, the refresh
+    token MUST be bound to the respective public key." "Refresh tokens issued to
+    confidential clients ... are not bound to the DPoP proof public key"."""
+    return jkt if client.type == "public" else None
+
+
+def _check_refresh_binding(bound: str | None, jkt: str | None) -> None:
+    """RFC 9449 §5: "The binding MUST be validated when the refresh token is later
+    presented ... such a client MUST present a DPoP proof for the same key that was used
+    to obtain the refresh token". The RFC names no error code; a refresh token presented
+    without its key is one this client cannot use: invalid_grant (RFC 6749 §5.2)."""
+    if bound is not None and bound != jkt:
+        raise invalid_grant("the refresh token is bound to another DPoP key")
+
+
+async def exchange_code(
+    svc: Services, client: ClientSettings, form: Mapping[str, str], *, jkt: str | None = None
+) -> dict[str, Any]:
+    """``jkt``: the thumbprint of the request's valid DPoP proof key, if it had one."""
+    code = form.get("code")
+    if not code:
+        raise OAuthError("invalid_request", "code is required")
+    grant_id = grant_of(AUTHORIZATION_CODE, code)
+    if grant_id is None:
+        raise invalid_grant("the authorization code is unknown or expired")
+    lifetimes = svc.config.lifetimes
+    # the consume and the grant's read in one round trip (one batch: proxy.store.redis);
+    # the grant is used only once the consumed code's own record names it
+    consumed, grant_data = await asyncio.gather(
+        svc.store.consume(Code.kind, code, now=svc.now(),
+                          marker_ttl=max(lifetimes.authorization_code, lifetimes.access_token)),
+        svc.store.find(Grant.kind, grant_id),
+    )
+    if consumed is None:
+        raise invalid_grant("the authorization code is unknown or expired")
+    if consumed.replay:
+        # RFC 6749 §4.1.2: "If an authorization code is used more than once, the
+        # authorization server MUST deny the request and SHOULD revoke (when possible)
+        # all tokens previously issued based on that authorization code."
+        audit.code_replayed(client.client_id, grant_id)
+        await svc.store.revoke_grant(grant_id)
+        audit.token_revoked("grant", "code_replay", grant_id)
+        raise invalid_grant("the authorization code was already used")
+    record = Code.from_json(consumed.payload)
+    if record.grant_id != grant_id:  # cannot be: the store's key hashes the whole code
+        raise invalid_grant("the authorization code is unknown or expired")
+    # RFC 6749 §4.1.3: "ensure that the authorization code was issued to the
+    # authenticated confidential client, or if the client is public, ensure that the
+    # code was issued to "client_id" in the request"
+    if record.client_id != client.client_id:
+        raise invalid_grant("the authorization code was issued to another client")
+    # "ensure that the "redirect_uri" parameter is present if the "redirect_uri"
+    # parameter was included in the initial authorization request ..., and if
+    # included ensure that their values are identical."
+    if form.get("redirect_uri") != record.redirect_uri:
+        raise invalid_grant("redirect_uri differs from the one in the authorization request")
+    _check_pkce(form.get("code_verifier"), record.code_challenge)
+    # RFC 9449 §10: "the authorization server computes the JWK Thumbprint of the
+    # proof-of-possession public key in the DPoP proof and verifies that it matches the
+    # dpop_jkt parameter value in the authorization request. If they do not match, it MUST
+    # reject the request."
+    if record.dpop_jkt is not None and record.dpop_jkt != jkt:
+        raise invalid_grant("the authorization code is bound to another DPoP key (dpop_jkt)")
+    grant = _alive(grant_data)
+    _check_resource(form, grant)
+    return await _mint(svc, grant, grant.scope, nonce=record.nonce, jkt=jkt,
+                       refresh_jkt=_refresh_jkt(client, jkt))
+
+
+def _alive(data: dict[str, Any] | None) -> Grant:
+    if data is None:
+        raise invalid_grant("the grant was revoked or has expired")
+    return Grant.from_json(data)
+
+
+async def _live_grant(svc: Services, grant_id: str) -> Grant:
+    return _alive(await svc.store.find(Grant.kind, grant_id))
+
+
+async def _mint(
+    svc: Services,
+    grant: Grant,
+    scope: tuple[str, ...],
+    *,
+    nonce: str | None,
+    jkt: str | None,
+    refresh_jkt: str | None,
+) -> dict[str, Any]:
+    """Mint an access token (and a refresh token under offline_access) for ``grant``; the
+    access token is DPoP-bound to ``jkt``, the refresh token to ``refresh_jkt``."""
+    lifetimes = svc.config.lifetimes
+    now = svc.now()
+    access_token = new_grant_value(ACCESS_TOKEN, grant.grant_id)
+    # The access token's record holds what is its own; who logged in, how, and the bank's
+    # tokens are read from its grant, which introspection reads in the same round trip.
+    at = AccessToken(
+        # RFC 6749 §6: a refresh may narrow the scope; only a narrower one is stored
+        scope=None if scope == grant.scope else scope,
+        iat=now,
+        exp=now + lifetimes.access_token,
+        aud=grant.resource,
+        jkt=jkt,
+    )
+    writes: list[tuple[str, str, dict[str, Any], int]] = [
+        (AccessToken.kind, access_token, at.to_json(), lifetimes.access_token)]
+    response: dict[str, Any] = {
+        "access_token": access_token,
+        # RFC 9449 §5: "A token_type of DPoP MUST be included in the access token response
+        # to signal to the client that the access token was bound to its DPoP key"
+        "token_type": "DPoP" if jkt is not None else "Bearer",
+        "expires_in": lifetimes.access_token,
+        "scope": " ".join(scope),
+    }
+    if "openid" in grant.scope:
+        response["id_token"] = id_token(svc, grant, access_token, nonce=nonce)
+    if OFFLINE_ACCESS in grant.scope:
+        refresh_token = new_value(REFRESH_TOKEN)
+        rt = RefreshToken(grant.grant_id, now, now + lifetimes.refresh_token, jkt=refresh_jkt)
+        writes.append((RefreshToken.kind, refresh_token, rt.to_json(), lifetimes.refresh_token))
+        response["refresh_token"] = refresh_token
+    await svc.store.upsert_many(writes)
+    audit.tokens_issued(grant.client_id, grant.grant_id,
+                        [kind for kind in audit.RESPONSE_KINDS if kind in response])
+    return response
+
+
+def _check_refresh(form: Mapping[str, str], client: ClientSettings, grant: Grant,
+                   bound: str | None, jkt: str | None) -> tuple[str, ...]:  # fmt: skip
+    """A refresh token of ``grant`` (bound to the key ``bound``) presented by ``client``
+    with the proof key ``jkt``: refused unless it is that client's, with that key, for no
+    more than granted; the scope the new access token gets."""
+    # RFC 6749 §6: "validate the refresh token and ensure that it was issued to the
+    # authenticated client"
+    if grant.client_id != client.client_id:
+        raise invalid_grant("the refresh token was issued to another client")
+    _check_refresh_binding(bound, jkt)
+    scope = _requested_scope(form, grant.scope)
+    _check_resource(form, grant)
+    return scope
+
+
+def _requested_scope(form: Mapping[str, str], granted: tuple[str, ...]) -> tuple[str, ...]:
+    """RFC 6749 §6: "The requested scope MUST NOT include any scope not originally
+    granted by the resource owner, and if omitted is treated as equal to the scope
+    originally granted by the resource owner." """
+    requested = form.get("scope")
+    if requested is None:
+        return granted
+    scope = tuple(dict.fromkeys(requested.split()))
+    if not set(scope) <= set(granted):
+        raise OAuthError("invalid_scope", "scope exceeds the scope originally granted")
+    return scope
+
+
+async def refresh(
+    svc: Services, client: ClientSettings, form: Mapping[str, str], *, jkt: str | None = None
+) -> dict[str, Any]:
+    """``jkt``: the thumbprint of the request's valid DPoP proof key, if it had one."""
+    token = form.get("refresh_token")
+    if not token:
+        raise OAuthError("invalid_request", "refresh_token is required")
+    # Checked before the token is consumed, so that a request the token's client would
+    # not make (a thief's without the DPoP key, another client's, a wider scope) does
+    # not use it up; checked again on what the consume took.
+    grant: Grant | None = None
+    existing = await svc.store.find(RefreshToken.kind, token)
+    if existing is not None:
+        found = await svc.store.find(Grant.kind, existing["grant_id"])
+        if found is not None:
+            grant = Grant.from_json(found)
+            _check_refresh(form, client, grant, existing.get("jkt"), jkt)
+    consumed = await svc.store.consume(RefreshToken.kind, token, now=svc.now(), marker_ttl=None)
+    if consumed is None:
+        raise invalid_grant("the refresh token is unknown or expired")
+    if consumed.replay:
+        return await _retry_within_grace(svc, client, token, consumed.payload, jkt)
+    rt = RefreshToken.from_json(consumed.payload)
+    if grant is None or grant.grant_id != rt.grant_id:
+        grant = await _live_grant(svc, rt.grant_id)
+    scope = _check_refresh(form, client, grant, rt.jkt, jkt)
+    try:
+        grant = await _refresh_bank_tokens(svc, grant)
+    except BankError as exc:
+        if exc.error == "temporarily_unavailable":
+            # nothing lost: the refresh token comes back as it was, the client retries
+            await svc.store.upsert(RefreshToken.kind, token, rt.to_json(),
+                                   max(1, rt.exp - svc.now()))
+            raise OAuthError("temporarily_unavailable", exc.description, status=503,
+                             headers={"Retry-After": "1"}, detail=exc.detail) from exc
+        await svc.store.revoke_grant(grant.grant_id)
+        audit.token_revoked("grant", "bank_refusal", grant.grant_id)
+        raise invalid_grant("the bank refused to refresh its tokens; log in again") from exc
+    if not await svc.store.replace(Grant.kind, grant.grant_id, grant.to_json(),
+                                   svc.config.lifetimes.refresh_token):
+        raise invalid_grant("the grant was revoked")
+    # RFC 9449 §5: the refreshed access token is bound to this request's proof key
+    response = await _mint(svc, grant, scope, nonce=None, jkt=jkt,
+                           refresh_jkt=_refresh_jkt(client, jkt))
+    pair = {**response, "exp": svc.now() + int(response["expires_in"])}
+    rotated = RotatedPair(grant.grant_id, client.client_id, svc.cipher.encrypt(pair), jkt=jkt)
+    await svc.store.upsert(
+        RotatedPair.kind, token, rotated.to_json(), svc.config.lifetimes.refresh_grace + 1
+    )
+    return response
+
+
+async def _refresh_bank_tokens(svc: Services, grant: Grant) -> Grant:
+    """Refresh at the bank when its access token would expire before the new merchant
+    access token does. The refresh token's single-use consume makes this single-flight
+    per grant, across instances."""
+    tokens = BankTokens.from_dict(svc.cipher.decrypt(grant.bank_tokens))
+    horizon = svc.now() + svc.config.lifetimes.access_token
+    if tokens.refresh_token is None or tokens.expires_at is None or tokens.expires_at > horizon:
+        return grant
+    adapter = svc.adapters.get(grant.bank_id)
+    if adapter is None:
+        raise BankError("server_error", "the bank of this grant is no longer configured")
+    fresh = await adapter.refresh(tokens)
+    log.info("bank_tokens_refreshed", bank_id=grant.bank_id)
+    return dataclasses.replace(grant, bank_tokens=svc.cipher.encrypt(fresh.to_dict()))
+
+
+async def _retry_within_grace(
+    svc: Services, client: ClientSettings, token: str, marker: Mapping[str, Any],
+    jkt: str | None,
+) -> dict[str, Any]:
+    """A refresh token used again: inside ``refresh_grace`` the client gets the pair the
+    first use produced (a lost response is retried) when it proves the same DPoP key the
+    first use did (if it proved one); after it, RFC 9700 §4.14.2: the
+    authorization server "cannot determine which party submitted the invalid refresh
+    token, it will revoke the active refresh token", here the whole grant."""
+    grant_id = marker.get("grant_id")
+    grace = svc.config.lifetimes.refresh_grace
+    if grant_id is None:
+        raise invalid_grant("the refresh token is unknown or expired")
+    if svc.now() - int(marker.get("consumed_at", 0)) > grace:
+        await svc.store.revoke_grant(grant_id)
+        audit.refresh_reused(client.client_id, grant_id)
+        audit.token_revoked("grant", "refresh_reuse", grant_id)
+        raise invalid_grant("the refresh token was already used; the grant is revoked")
+    deadline = time.monotonic() + grace
+    while True:
+        data = await svc.store.find(RotatedPair.kind, token)
+        if data is not None:
+            rotated = RotatedPair.from_json(data)
+            if rotated.client_id != client.client_id:
+                raise invalid_grant("the refresh token was issued to another client")
+            _check_refresh_binding(rotated.jkt, jkt)
+            pair = svc.cipher.decrypt(rotated.pair)
+            pair["expires_in"] = max(0, int(pair.pop("exp")) - svc.now())
+            return pair
+        if time.monotonic() > deadline or await svc.store.find(Grant.kind, grant_id) is None:
+            raise invalid_grant("the refresh token was already used")
+        await asyncio.sleep(0.05)
+
+
+async def active_access_token(svc: Services, token: str) -> tuple[AccessToken, Grant] | None:
+    """The access token's record and its grant while the token is valid: not expired,
+    not revoked, its grant alive; both read in one round trip. Refresh tokens and codes
+    are never found here (another kind, and not of the access token's form)."""
+    grant_id = grant_of(ACCESS_TOKEN, token)
+    if grant_id is None:
+        return None
+    at_data, grant_data = await svc.store.find_many(
+        [(AccessToken.kind, token), (Grant.kind, grant_id)])
+    if at_data is None or grant_data is None:
+        return None
+    at = AccessToken.from_json(at_data)
+    if at.exp <= svc.now():
+        return None
+    return at, Grant.from_json(grant_data)
+
+
+async def revoke(svc: Services, client: ClientSettings, token: str, hint: str | None) -> None:
+    """RFC 7009 §2.1: revoking a refresh token revokes its grant; an access token is
+    destroyed alone. "If the server is unable to locate the token using the given hint,
+    it MUST extend its search across all of its supported token types." """
+    kinds = (RefreshToken.kind, AccessToken.kind)
+    if hint == "access_token":
+        kinds = (AccessToken.kind, RefreshToken.kind)
+    for kind in kinds:
+        if kind == AccessToken.kind:
+            # an access token whose grant is gone is already dead: nothing to revoke
+            active = await active_access_token(svc, token)
+            if active is None:
+                continue
+            client_id, grant_id = active[1].client_id, active[1].grant_id
+        else:
+            data = await svc.store.find(kind, token)
+            found = None if data is None else await svc.store.find(Grant.kind, data["grant_id"])
+            if data is None or found is None:  # a grant gone takes its refresh token along
+                continue
+            client_id, grant_id = found["client_id"], data["grant_id"]
+        # "verifies whether the token was issued to the client making the revocation
+        # request. If this validation fails, the request is refused and the client is
+        # informed of the error"; RFC 6749 §5.2 names the error for a grant "issued to
+        # another client": invalid_grant.
+        if client_id != client.client_id:
+            raise invalid_grant("the token was issued to another client")
+        if kind == RefreshToken.kind:
+            await svc.store.revoke_grant(grant_id)
+            audit.token_revoked("refresh_token", "client", grant_id)
+        else:
+            await svc.store.destroy(kind, token)
+            audit.token_revoked("access_token", "client", grant_id)
+        return

@@ -1,0 +1,44 @@
+"""The merchant ID token (OIDC Core §2, §3.1.3.6, §12.2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from proxy.model.records import Grant
+from proxy.oauth.services import Services
+
+# registered claims the bank mapping must never overwrite
+_RESERVED = frozenset(
+    {"iss", "sub", "aud", "exp", "iat", "nbf", "nonce", "acr", "amr", "auth_time", "at_hash",
+     "azp", "jti", "sid", "c_hash"}
+)
+
+
+def id_token(svc: Services, grant: Grant, access_token: str, *, nonce: str | None) -> str:
+    """Sign the ID token for ``grant``.
+
+    On refresh, OIDC Core §12.2: "its iat Claim MUST represent the time that the new ID
+    Token is issued ... if the ID Token contains an auth_time Claim, its value MUST
+    represent the time of the original authentication"; it carries no nonce (the
+    nonce binds one authentication request), so callers pass ``nonce=None`` there.
+    """
+    now = svc.now()
+    key = svc.signer.active()  # one key for at_hash and signature, even at a rotation
+    claims: dict[str, Any] = {k: v for k, v in grant.claims.items() if k not in _RESERVED}
+    claims.update(
+        iss=svc.issuer,
+        sub=grant.sub,
+        aud=grant.client_id,
+        iat=now,
+        exp=now + svc.config.lifetimes.id_token,
+        auth_time=grant.auth_time,
+        acr=grant.acr,
+        at_hash=key.half_hash(access_token),
+    )
+    if grant.amr:
+        claims["amr"] = list(grant.amr)
+    if grant.authentication_level:
+        claims["authentication_level"] = grant.authentication_level
+    if nonce is not None:
+        claims["nonce"] = nonce
+    return key.sign(claims)

@@ -1,0 +1,156 @@
+"""``app2app-proxy demo``: the proxy, the sandbox bank and a tiny merchant app on
+localhost, with the embedded store. Nothing else to install.
+
+The merchant app plays the part of a mobile app: it starts a login with PKCE,
+receives the code on its redirect URI, redeems it and shows what it got.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+import aiohttp
+from aiohttp import web
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from federation.sandbox import SandboxBank, SandboxClient, serve_sandbox
+from proxy.app import LINGERING_TIME, create_app
+from proxy.config import load_config
+from proxy.config.settings import Config
+from proxy.model.tokens import new_value
+from proxy.observability.logs import configure_logging
+from proxy.ops.keygen import generate_signing_key
+
+DEMO_ENV = ("TOKEN_ENCRYPTION_KEY", "SUBJECT_SALT", "SANDBOX_BANK_SECRET", "DEMO_API_SECRET")
+
+
+def _prepare(config_path: Path) -> None:
+    """Generate what a fresh clone lacks: a signing key file and per-run secrets."""
+    key_file = config_path.parent / "keys" / "signing.jwk"
+    if not key_file.exists():
+        key_file.parent.mkdir(exist_ok=True)
+        key_file.write_text(generate_signing_key("ES256").export(private_key=True))
+        key_file.chmod(0o600)
+        print(f"demo: generated a signing key in {key_file}")
+    for name in DEMO_ENV:
+        os.environ.setdefault(name, new_value())  # 32 random bytes, base64url
+
+
+def _sandbox_for(config: Config) -> SandboxBank:
+    """The sandbox bank every bank of the first bank's issuer logs in at: one client per
+    bank client_id, with the callback of each bank that uses it."""
+    issuer = config.banks[0].issuer
+    banks = [b for b in config.banks if b.issuer == issuer]
+    clients: dict[str, SandboxClient] = {}
+    for b in banks:
+        client = clients.setdefault(b.client_id, SandboxClient(
+            client_id=b.client_id, redirect_uris=[], auth_method=b.client_auth,
+            secret=b.client_secret,
+        ))  # fmt: skip
+        client.redirect_uris.append(f"{config.issuer}/callback/{b.id}")
+    sandbox = SandboxBank(issuer, clients.values(), auto_approve=False)
+    # a decoupled bank shows its "app" page (the deep link) in the demo
+    sandbox.ciba_deep_link = any(b.kind == "ciba" for b in banks)
+    return sandbox
+
+
+def merchant_app(config: Config) -> web.Application:
+    client = config.clients[0]
+    redirect_uri = client.redirect_uris[0]
+    pending: dict[str, str] = {}  # state -> code_verifier
+
+    async def start(request: web.Request) -> web.StreamResponse:
+        verifier, state = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
+        pending[state] = verifier
+        query = urlencode({
+            "response_type": "code", "client_id": client.client_id,
+            "redirect_uri": redirect_uri, "scope": " ".join(client.scopes), "state": state,
+            "nonce": secrets.token_urlsafe(16),
+            # a decoupled bank needs to know who is logging in
+            "login_hint": "alice@sandbox.example", "binding_message": "DEMO-1",
+            "code_challenge": create_s256_code_challenge(verifier),
+            "code_challenge_method": "S256",
+        })
+        raise web.HTTPFound(f"{config.issuer}/authorize?{query}")
+
+    async def finish(request: web.Request) -> web.StreamResponse:
+        query = request.query
+        verifier = pending.pop(query.get("state", ""), None)
+        if "error" in query or verifier is None or "code" not in query:
+            body = html.escape(json.dumps(dict(query), indent=2))
+            return web.Response(text=f"<h1>Login failed</h1><pre>{body}</pre>",
+                                content_type="text/html", status=400)
+        async with aiohttp.ClientSession() as http:
+            form = {"grant_type": "authorization_code", "code": query["code"],
+                    "redirect_uri": redirect_uri, "client_id": client.client_id,
+                    "code_verifier": verifier}
+            async with http.post(f"{config.issuer}/token", data=form) as resp:
+                tokens = await resp.json()
+            headers = {"Authorization": f"Bearer {tokens.get('access_token', '')}"}
+            async with http.get(f"{config.issuer}/userinfo", headers=headers) as resp:
+                claims = await resp.json()
+        shown = {k: (v[:16] + "…" if k.endswith("token") else v) for k, v in tokens.items()}
+        page = (
+            "<h1>Logged in through the sandbox bank</h1><h2>Userinfo</h2><pre>"
+            + html.escape(json.dumps(claims, indent=2))
+            + "</pre><h2>Token response (shortened)</h2><pre>"
+            + html.escape(json.dumps(shown, indent=2))
+            + "</pre><p><a href='/'>Log in again</a></p>"
+        )
+        return web.Response(text=page, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", start)
+    app.router.add_get(urlsplit(redirect_uri).path, finish)
+    return app
+
+
+@asynccontextmanager
+async def demo_servers(config: Config) -> AsyncIterator[str]:
+    """Serve the sandbox bank, the proxy and the merchant app at the addresses the config
+    names; yields the URL that starts a login."""
+    bank_url = urlsplit(config.banks[0].issuer)
+    app_url = urlsplit(config.clients[0].redirect_uris[0])
+    async with serve_sandbox(_sandbox_for(config), bank_url.hostname or "127.0.0.1",
+                             bank_url.port or 80):
+        runners = []
+        try:
+            for app, host, port in (
+                (create_app(config), config.listen.host, config.listen.port),
+                (merchant_app(config), app_url.hostname or "127.0.0.1", app_url.port or 80),
+            ):
+                runner = web.AppRunner(app, access_log=None, lingering_time=LINGERING_TIME)
+                runners.append(runner)
+                await runner.setup()
+                await web.TCPSite(runner, host, port).start()
+            yield f"{app_url.scheme}://{app_url.netloc}/"
+        finally:
+            for runner in runners:
+                await runner.cleanup()
+
+
+async def _serve(config: Config) -> None:
+    configure_logging("info")
+    async with demo_servers(config) as start_url:
+        print(f"\n  Open {start_url} to log in through the sandbox bank "
+              f"(proxy at {config.issuer}). Ctrl-C stops.\n", flush=True)
+        await asyncio.Event().wait()
+
+
+def run_demo(config_file: str) -> int:
+    path = Path(config_file).resolve()
+    _prepare(path)
+    config = load_config(path)
+    try:
+        asyncio.run(_serve(config))
+    except KeyboardInterrupt:
+        pass
+    return 0

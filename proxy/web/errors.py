@@ -1,0 +1,169 @@
+"""The one error path.
+
+Handlers raise :class:`OAuthError`; :func:`error_response` alone decides how
+it reaches the user: a redirect to the client's *verified* redirect_uri, an HTML
+page on browser paths, or a JSON OAuth error on back-channel paths. Framework
+errors (404, 405, 413), store outages and bugs take the same path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from proxy.observability.logs import logger
+from proxy.observability.metrics import STORE_UNAVAILABLE
+from proxy.store import StoreUnavailable
+from proxy.web import pages
+from proxy.web.responses import json_response
+
+log = logger("proxy.errors")
+
+BROWSER_PREFIXES = ("/authorize", "/callback/", "/resume/")
+# back-channel endpoints answer JSON whatever the caller's Accept says (Java's default
+# Accept includes text/html); the browser-less endpoints too: the draft's "SHALL return
+# ... application/json"
+API_PREFIXES = (
+    "/authorize/status/", "/token", "/par", "/revoke", "/introspect", "/userinfo",
+    "/native/", "/.well-known/", "/jwks", "/healthz", "/readyz", "/metrics",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RedirectTarget:
+    """A redirect_uri that was checked against the registered ones, and the client's state."""
+
+    redirect_uri: str
+    state: str | None
+    issuer: str
+    # browser-less App2App: the response is JSON {"action": "call", "url": ...}
+    # instead of a 302 (draft-zehavi-oauth-app2app-browserless §3.5.4, §3.7)
+    native: bool = False
+
+
+class OAuthError(Exception):
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        *,
+        status: int = 400,
+        headers: Mapping[str, str] | None = None,
+        redirect: RedirectTarget | None = None,
+        detail: str = "",
+    ) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+        self.status = status
+        self.headers = dict(headers or {})
+        self.redirect = redirect
+        self.detail = detail  # for the logs only
+
+
+def redirect_url(target: RedirectTarget, params: Mapping[str, str]) -> str:
+    """RFC 9207 §2: the ``iss`` parameter goes with every authorization response,
+    success or error; ``state`` goes back exactly as received (RFC 6749 §4.1.2)."""
+    query = dict(params)
+    if target.state is not None:
+        query["state"] = target.state
+    query["iss"] = target.issuer
+    separator = "&" if "?" in target.redirect_uri else "?"
+    return target.redirect_uri + separator + urlencode(query)
+
+
+def authorization_response(target: RedirectTarget, params: Mapping[str, str]) -> web.Response:
+    """The response to the client's redirect_uri: a 302, or in the browser-less flow the
+    JSON ``call`` action (the draft's endpoints "SHALL NOT return HTTP 30x redirects")."""
+    return next_step(redirect_url(target, params), native=target.native)
+
+
+def next_step(url: str, *, native: bool, open_app: bool = False) -> web.Response:
+    """Send the user agent on to ``url``: a 302 in a browser; in the browser-less flow the
+    JSON action, ``deep_link`` when ``url`` opens another app, else ``call``."""
+    if native:
+        action = "deep_link" if open_app else "call"
+        return json_response(
+            {"action": action, "url": url}, headers={"Cache-Control": "no-store"}
+        )
+    return web.Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
+
+
+def is_browser_path(request: web.Request) -> bool:
+    path = request.path
+    if path.startswith(API_PREFIXES) or request.headers.get("Accept", "").startswith(
+        "application/json"
+    ):
+        return False
+    if path.startswith(BROWSER_PREFIXES):
+        return True
+    # unknown paths: whatever the caller asked for
+    return "text/html" in request.headers.get("Accept", "")
+
+
+def render(request: web.Request, err: OAuthError) -> web.Response:
+    if err.redirect is not None:
+        return authorization_response(
+            err.redirect, {"error": err.error, "error_description": err.description}
+        )
+    headers = {"Cache-Control": "no-store", **err.headers}
+    if is_browser_path(request):
+        return pages.error(err.error, err.description, err.status, headers)
+    return json_response(
+        {"error": err.error, "error_description": err.description},
+        status=err.status,
+        headers=headers,
+    )
+
+
+_FRAMEWORK = {
+    404: ("invalid_request", "there is no endpoint at this path"),
+    405: ("invalid_request", "this endpoint does not accept that HTTP method"),
+    413: ("invalid_request", "the request body is too large"),
+}
+
+
+def _from_http_exception(exc: web.HTTPException) -> OAuthError:
+    error, description = _FRAMEWORK.get(exc.status, ("invalid_request", exc.reason))
+    if exc.status >= 500:
+        error = "server_error"
+    headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
+    return OAuthError(error, description, status=exc.status, headers=headers)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """The answer to a request whose handler raised ``exc`` (the one middleware,
+    :func:`proxy.app.request_middleware`, calls this for every exception); a redirect
+    or other non-error HTTPException is raised again for aiohttp to send."""
+    if isinstance(exc, OAuthError):
+        log.info("oauth_error", error=exc.error, detail=exc.detail or exc.description)
+        return render(request, exc)
+    if isinstance(exc, StoreUnavailable):
+        log.error("store_unavailable", detail=str(exc))
+        return render(request, unavailable())
+    if isinstance(exc, web.HTTPException):
+        if exc.status < 400:
+            raise exc
+        return render(request, _from_http_exception(exc))
+    log.exception("unhandled_error", exc_info=exc)
+    return render(request, OAuthError("server_error", "internal error", status=500))
+
+
+def unavailable(redirect: RedirectTarget | None = None) -> OAuthError:
+    """The store is down: 503 with Retry-After, or, once the client's redirect_uri is
+    verified, an error redirect so the app hears of it with its state. Every call is one
+    store outage met by a request, and is counted."""
+    STORE_UNAVAILABLE.inc()
+    return OAuthError(
+        "temporarily_unavailable",
+        "the authorization server's store is not answering; retry shortly",
+        status=503,
+        headers={"Retry-After": "1"},
+        redirect=redirect,
+    )

@@ -1,0 +1,137 @@
+"""Rate limits on /authorize, /token, /par and /introspect (``rate_limits:`` in config).
+
+Two counters per request, each a fixed window of ``window`` seconds kept in the
+store (so every instance shares them):
+
+- per source address: slows down floods from one place;
+- per claimed client: slows down secret (or assertion) guessing against one
+  client, whichever addresses it comes from. The client id is read as the
+  handler will authenticate it (HTTP Basic username, else the ``iss`` of a
+  ``client_assertion``, else ``client_id``), but *nothing is verified here*: it
+  is only a counter key. Anyone may claim a client's id, so a per-client limit
+  also caps that client's legitimate traffic: size it for the client's peak.
+
+Cost: one store round trip per counted key, only for endpoints that have a
+limit; the address is counted first and a refused request costs nothing more.
+A store that is down raises StoreUnavailable, which the error path answers 503.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from aiohttp import web
+
+from proxy.config.settings import RateLimits
+from proxy.oauth.client_assertion import asserted_client_id
+from proxy.oauth.clients import basic_credentials
+from proxy.oauth.services import Services
+from proxy.observability.metrics import RATE_LIMITED, series
+from proxy.web.errors import OAuthError
+from proxy.web.forms import FORM
+
+# route -> endpoint name in rate_limits.per_client / per_address
+LIMITED = {
+    "/authorize": "authorize",
+    "/native/authorize": "authorize",
+    "/token": "token",
+    "/par": "par",
+    "/introspect": "introspect",
+}
+COUNTER_KIND = "rate"
+
+
+def endpoint_of(request: web.Request) -> str | None:
+    resource = request.match_info.route.resource
+    return LIMITED.get(resource.canonical) if resource is not None else None
+
+
+def source_address(request: web.Request, trust_forwarded_for: bool) -> str:
+    """The peer's address, or with ``trust_forwarded_for`` the last X-Forwarded-For hop
+    (the one our own reverse proxy appended; earlier hops are the client's to forge).
+    IPv6 is counted per /64: one host usually holds a whole /64."""
+    address = request.remote or "unknown"
+    if trust_forwarded_for:
+        hops = ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")
+        address = next((h.strip() for h in reversed(hops) if h.strip()), address)
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+async def claimed_client_id(request: web.Request) -> str | None:
+    """The client the request says it is, unverified. The form is read with
+    ``request.post()``, which aiohttp caches: the handler's own read gets the same."""
+    if request.method == "GET":
+        params = {k: v for k, v in request.query.items()}
+    elif request.content_type == FORM:
+        params = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    else:
+        params = {}
+    try:
+        basic = basic_credentials(request)
+        if basic is not None:
+            return basic.client_id
+        if "client_assertion" in params:
+            return asserted_client_id(params)
+    except OAuthError:
+        return None  # malformed: the handler tells the client why
+    return params.get("client_id") or None
+
+
+def _known(svc: Services, client_id: str) -> bool:
+    """Only registered ids get a counter: a spray of made-up ids costs no store keys
+    (the address limit is what slows that down)."""
+    return svc.clients.get(client_id) is not None or any(
+        server.client_id == client_id for server in svc.config.resource_servers
+    )
+
+
+async def _count(svc: Services, limits: RateLimits, endpoint: str, limit: int,
+                 by: str, value: str) -> None:
+    """One more request on the counter of ``(endpoint, by, value)``; refused over ``limit``."""
+    window = limits.window
+    count, reset_in = await svc.store.hit(COUNTER_KIND, f"{endpoint} {by} {value}", window)
+    if count <= limit:
+        return
+    series(RATE_LIMITED, endpoint, by).inc()
+    # There is no OAuth "rate limited" error code. RFC 6749 §4.1.2.1 offers
+    # temporarily_unavailable: "The authorization server is currently unable to handle
+    # the request due to a temporary overloading or maintenance of the server." It is
+    # what clients already treat as "retry later" (the store-down 503 uses it too).
+    # The status is RFC 6585 §4's 429, which "MAY include a Retry-After header
+    # indicating how long to wait before making a new request".
+    raise OAuthError(
+        "temporarily_unavailable",
+        f"too many requests; retry after {reset_in} seconds",
+        status=429,
+        headers={"Retry-After": str(reset_in)},
+        # the logs say which limit; an address is not logged, a client id may be
+        detail=f"{endpoint} limit per {by} reached: {count} > {limit} in {window}s"
+        + (f" (client_id {value!r})" if by == "client" else ""),
+    )
+
+
+async def enforce_rate_limits(request: web.Request, svc: Services) -> None:
+    """Raises OAuthError (429) when the request is over a limit; called by the one
+    middleware (:func:`proxy.app.request_middleware`) before the handler, inside the
+    error path."""
+    limits = svc.config.rate_limits
+    endpoint = endpoint_of(request) if limits is not None else None
+    if limits is None or endpoint is None:
+        return
+    per_address = limits.per_address.get(endpoint)
+    if per_address is not None:
+        address = source_address(request, limits.trust_forwarded_for)
+        await _count(svc, limits, endpoint, per_address, "address", address)
+    per_client = limits.per_client.get(endpoint)
+    if per_client is not None:
+        client_id = await claimed_client_id(request)
+        if client_id is not None and _known(svc, client_id):
+            await _count(svc, limits, endpoint, per_client, "client", client_id)
