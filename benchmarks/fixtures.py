@@ -40,7 +40,7 @@ from proxy.model.tokens import (
 )
 from proxy.oauth.grants import exchange_code, issue_code
 from proxy.oauth.services import Services
-from proxy.ops.keygen import generate_signing_key
+from proxy.ops.keys import generate_signing_key
 from proxy.store import open_store
 from proxy.store.keys import record_key
 

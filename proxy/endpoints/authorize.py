@@ -7,9 +7,9 @@ from aiohttp import web
 
 from proxy.login.start import LoginRequest, answer, begin, check_request
 from proxy.model.records import PendingChoice
+from proxy.oauth.errors import OAuthError, unavailable
 from proxy.oauth.services import SERVICES
 from proxy.store import StoreUnavailable
-from proxy.web.errors import OAuthError, unavailable
 from proxy.web.forms import read_params
 
 

@@ -12,12 +12,13 @@ from aiohttp import web
 from federation.protocol import BankError, is_redirect
 from proxy.login.start import callback_uri
 from proxy.login.transactions import take_transaction
+from proxy.oauth.errors import OAuthError, RedirectTarget, unavailable
 from proxy.oauth.grants import issue_code
 from proxy.oauth.services import SERVICES
 from proxy.observability import audit
 from proxy.observability.logs import bind_context
 from proxy.store import StoreUnavailable
-from proxy.web.errors import OAuthError, RedirectTarget, authorization_response, unavailable
+from proxy.web.errors import authorization_response
 from proxy.web.forms import single_values
 
 

@@ -7,9 +7,9 @@ import hmac
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
+from proxy.oauth.errors import OAuthError
 from proxy.oauth.services import SERVICES
 from proxy.observability.metrics import registry
-from proxy.web.errors import OAuthError
 
 
 async def metrics_endpoint(request: web.Request) -> web.StreamResponse:

@@ -12,10 +12,10 @@ from proxy.oauth.authorize_checks import (
     check_redirect_uri,
     check_resource_known,
 )
+from proxy.oauth.errors import OAuthError
 from proxy.oauth.par import push
 from proxy.oauth.services import SERVICES, Services
 from proxy.observability.logs import bind_context
-from proxy.web.errors import OAuthError
 from proxy.web.forms import read_params
 from proxy.web.responses import json_response
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from proxy.oauth.errors import OAuthError
 from proxy.oauth.grants import revoke
 from proxy.oauth.services import SERVICES
 from proxy.observability.logs import bind_context
-from proxy.web.errors import OAuthError
 from proxy.web.forms import read_params
 
 

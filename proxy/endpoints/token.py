@@ -6,10 +6,10 @@ from aiohttp import web
 
 from proxy.config.settings import ClientSettings
 from proxy.oauth import dpop
+from proxy.oauth.errors import OAuthError
 from proxy.oauth.grants import exchange_code, refresh
 from proxy.oauth.services import SERVICES, Services
 from proxy.observability.logs import bind_context
-from proxy.web.errors import OAuthError
 from proxy.web.forms import read_params
 from proxy.web.responses import json_response
 

@@ -10,9 +10,9 @@ from aiohttp import web
 from proxy.endpoints.token import NO_STORE
 from proxy.model.records import AccessToken, Grant
 from proxy.oauth import dpop
+from proxy.oauth.errors import OAuthError
 from proxy.oauth.grants import active_access_token
 from proxy.oauth.services import SERVICES, Services
-from proxy.web.errors import OAuthError
 from proxy.web.forms import FORM, read_params
 from proxy.web.responses import json_response
 

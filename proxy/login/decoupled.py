@@ -29,12 +29,13 @@ from federation.protocol import (
 from proxy.login.transactions import take_transaction
 from proxy.model.records import Transaction
 from proxy.model.tokens import new_value
+from proxy.oauth.errors import OAuthError, RedirectTarget, unavailable
 from proxy.oauth.grants import issue_code
 from proxy.oauth.services import Services
 from proxy.observability import audit
 from proxy.observability.logs import bind_context, logger
 from proxy.store import StoreUnavailable
-from proxy.web.errors import OAuthError, RedirectTarget, authorization_response, unavailable
+from proxy.web.errors import authorization_response
 
 log = logger("proxy.decoupled")
 

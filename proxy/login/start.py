@@ -29,12 +29,13 @@ from proxy.oauth.authorize_checks import (
     check_redirect_uri,
     check_resource_known,
 )
+from proxy.oauth.errors import OAuthError, RedirectTarget
 from proxy.oauth.par import resolve
 from proxy.oauth.services import Services
 from proxy.observability import audit, metrics
 from proxy.observability.logs import bind_context, logger
 from proxy.web import pages
-from proxy.web.errors import OAuthError, RedirectTarget, next_step
+from proxy.web.errors import next_step
 from proxy.web.responses import json_response
 
 log = logger("proxy.login")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from proxy.model.records import Transaction
+from proxy.oauth.errors import OAuthError
 from proxy.oauth.services import Services
-from proxy.web.errors import OAuthError
 
 
 async def take_transaction(svc: Services, key: str) -> Transaction:

@@ -10,7 +10,7 @@ code), ``grant`` (one login: identity and encrypted bank tokens), ``at`` / ``rt`
 (merchant access / refresh tokens, naming their grant), ``rt_next`` (the pair a
 rotated refresh token became, encrypted, kept for the grace window).
 Operator revocation finds a subject's or client's grants by scanning every
-``grant`` record (their ``sub`` and ``client_id`` fields): see :mod:`proxy.ops.revocation`.
+``grant`` record (their ``sub`` and ``client_id`` fields): see :mod:`proxy.ops.revoke`.
 A token is valid only while its grant record exists: revoking a grant is
 deleting one key.
 """

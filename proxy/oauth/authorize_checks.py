@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 
 from proxy.config.settings import ClientSettings, ResourceServer
-from proxy.web.errors import OAuthError
+from proxy.oauth.errors import OAuthError
 
 Params = Mapping[str, str]
 

@@ -7,8 +7,8 @@ from typing import Protocol
 
 import jwt
 
+from proxy.oauth.errors import OAuthError
 from proxy.store import Store
-from proxy.web.errors import OAuthError
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # asymmetric only: a client that has a JWKS signs with its private key

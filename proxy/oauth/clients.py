@@ -17,8 +17,8 @@ from multidict import MultiDictProxy
 
 from proxy.config.settings import ClientSettings, ResourceServer
 from proxy.oauth.client_assertion import asserted_client_id, verify_assertion
+from proxy.oauth.errors import OAuthError
 from proxy.store import Store
-from proxy.web.errors import OAuthError
 
 
 @dataclass(frozen=True)

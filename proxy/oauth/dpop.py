@@ -25,9 +25,9 @@ from jwcrypto.common import JWException
 
 from proxy.config.settings import ClientSettings
 from proxy.model.tokens import b64url
+from proxy.oauth.errors import OAuthError
 from proxy.oauth.services import Services
 from proxy.observability.metrics import DPOP_REFUSALS, series
-from proxy.web.errors import OAuthError
 
 # RFC 9449 §4.2: alg is "an identifier for a JWS asymmetric digital signature algorithm
 # ... It MUST NOT be none or an identifier for a symmetric algorithm"

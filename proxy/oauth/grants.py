@@ -27,12 +27,12 @@ from proxy.model.tokens import (
     new_grant_value,
     new_value,
 )
+from proxy.oauth.errors import OAuthError
 from proxy.oauth.idtoken import id_token
 from proxy.oauth.services import Services
 from proxy.oauth.subject import merchant_subject
 from proxy.observability import audit
 from proxy.observability.logs import logger
-from proxy.web.errors import OAuthError
 
 log = logger("proxy.grants")
 

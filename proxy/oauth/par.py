@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from proxy.config.settings import ClientSettings
 from proxy.model.records import PushedRequest
 from proxy.model.tokens import new_value
+from proxy.oauth.errors import OAuthError
 from proxy.oauth.services import Services
-from proxy.web.errors import OAuthError
 
 # RFC 9126 §2.2: "The format of the request_uri value is at the discretion of the
 # authorization server, but it MUST contain some part generated using a cryptographically

@@ -27,7 +27,7 @@ from proxy.config import load_config
 from proxy.config.settings import Config
 from proxy.model.tokens import new_value
 from proxy.observability.logs import configure_logging
-from proxy.ops.keygen import generate_signing_key
+from proxy.ops.keys import generate_signing_key
 
 DEMO_ENV = ("TOKEN_ENCRYPTION_KEY", "SUBJECT_SALT", "SANDBOX_BANK_SECRET", "DEMO_API_SECRET")
 

@@ -1,6 +1,7 @@
-"""``app2app-proxy keys``: generate a signing key, show the rotation schedule, plan the
-next step. ``status`` and ``plan`` read the config as ``serve`` does (the same checks,
-the same environment); neither writes to it. The runbook: docs/key-rotation.md."""
+"""``app2app-proxy keys``: generate a signing key (a private JWK with a kid), show the
+rotation schedule, plan the next step. ``status`` and ``plan`` read the config as
+``serve`` does (the same checks, the same environment); neither writes to it. The
+runbook: docs/key-rotation.md."""
 
 from __future__ import annotations
 
@@ -11,11 +12,30 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from jwcrypto import jwk
+
 from proxy.config import load_or_report
 from proxy.config.keys import KeyFileError, signing_key
 from proxy.config.rotation import KeyStatus, iso, key_status, retention, signer_at
 from proxy.config.settings import Config
-from proxy.ops.keygen import ALGS, generate_signing_key
+
+ALGS = ("ES256", "EdDSA", "RS256")
+
+
+def generate_signing_key(alg: str = "ES256") -> jwk.JWK:
+    if alg == "ES256":
+        key = jwk.JWK.generate(kty="EC", crv="P-256")
+    elif alg == "EdDSA":
+        key = jwk.JWK.generate(kty="OKP", crv="Ed25519")
+    elif alg == "RS256":
+        key = jwk.JWK.generate(kty="RSA", size=3072)
+    else:
+        raise ValueError(f"unsupported alg {alg!r}; use one of {', '.join(ALGS)}")
+    params = key.export(private_key=True, as_dict=True)
+    # RFC 7638 thumbprint as kid: stable, and unique per key
+    params.update(kid=key.thumbprint(), alg=alg, use="sig")
+    return jwk.JWK(**params)
+
 
 # the time relying parties get by default to fetch a new key before it signs: merchant
 # apps and SDKs often cache a JWKS for hours, and our own /jwks says max-age=300

@@ -1,4 +1,7 @@
-"""The one store interface, and the factory that picks Redis or the embedded store."""
+"""The one store interface, and the factory that picks Redis or the embedded store.
+
+Knows no HTTP: may import its settings (:mod:`proxy.config`) and :mod:`proxy.model`.
+"""
 
 from __future__ import annotations
 

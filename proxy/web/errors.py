@@ -1,7 +1,7 @@
 """The one error path.
 
-Handlers raise :class:`OAuthError`; :func:`error_response` alone decides how
-it reaches the user: a redirect to the client's *verified* redirect_uri, an HTML
+Handlers and rules raise :class:`~proxy.oauth.errors.OAuthError`; :func:`error_response`
+alone decides how it reaches the user: a redirect to the client's *verified* redirect_uri, an HTML
 page on browser paths, or a JSON OAuth error on back-channel paths. Framework
 errors (404, 405, 413), store outages and bugs take the same path.
 """
@@ -9,13 +9,12 @@ errors (404, 405, 413), store outages and bugs take the same path.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from aiohttp import web
 
+from proxy.oauth.errors import OAuthError, RedirectTarget, unavailable
 from proxy.observability.logs import logger
-from proxy.observability.metrics import STORE_UNAVAILABLE
 from proxy.store import StoreUnavailable
 from proxy.web import pages
 from proxy.web.responses import json_response
@@ -30,38 +29,6 @@ API_PREFIXES = (
     "/authorize/status/", "/token", "/par", "/revoke", "/introspect", "/userinfo",
     "/native/", "/.well-known/", "/jwks", "/healthz", "/readyz", "/metrics",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class RedirectTarget:
-    """A redirect_uri that was checked against the registered ones, and the client's state."""
-
-    redirect_uri: str
-    state: str | None
-    issuer: str
-    # browser-less App2App: the response is JSON {"action": "call", "url": ...}
-    # instead of a 302 (draft-zehavi-oauth-app2app-browserless §3.5.4, §3.7)
-    native: bool = False
-
-
-class OAuthError(Exception):
-    def __init__(
-        self,
-        error: str,
-        description: str,
-        *,
-        status: int = 400,
-        headers: Mapping[str, str] | None = None,
-        redirect: RedirectTarget | None = None,
-        detail: str = "",
-    ) -> None:
-        super().__init__(f"{error}: {description}")
-        self.error = error
-        self.description = description
-        self.status = status
-        self.headers = dict(headers or {})
-        self.redirect = redirect
-        self.detail = detail  # for the logs only
 
 
 def redirect_url(target: RedirectTarget, params: Mapping[str, str]) -> str:
@@ -153,17 +120,3 @@ def error_response(request: web.Request, exc: Exception) -> web.StreamResponse:
         return render(request, _from_http_exception(exc))
     log.exception("unhandled_error", exc_info=exc)
     return render(request, OAuthError("server_error", "internal error", status=500))
-
-
-def unavailable(redirect: RedirectTarget | None = None) -> OAuthError:
-    """The store is down: 503 with Retry-After, or, once the client's redirect_uri is
-    verified, an error redirect so the app hears of it with its state. Every call is one
-    store outage met by a request, and is counted."""
-    STORE_UNAVAILABLE.inc()
-    return OAuthError(
-        "temporarily_unavailable",
-        "the authorization server's store is not answering; retry shortly",
-        status=503,
-        headers={"Retry-After": "1"},
-        redirect=redirect,
-    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from multidict import MultiMapping
 
-from proxy.web.errors import OAuthError
+from proxy.oauth.errors import OAuthError
 
 FORM = "application/x-www-form-urlencoded"
 

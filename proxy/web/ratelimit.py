@@ -25,9 +25,9 @@ from aiohttp import web
 from proxy.config.settings import RateLimits
 from proxy.oauth.client_assertion import asserted_client_id
 from proxy.oauth.clients import basic_credentials
+from proxy.oauth.errors import OAuthError
 from proxy.oauth.services import Services
 from proxy.observability.metrics import RATE_LIMITED, series
-from proxy.web.errors import OAuthError
 from proxy.web.forms import FORM
 
 # route -> endpoint name in rate_limits.per_client / per_address

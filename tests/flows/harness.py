@@ -41,7 +41,7 @@ from proxy.config.settings import (
     StoreSettings,
     Subject,
 )
-from proxy.ops.keygen import generate_signing_key
+from proxy.ops.keys import generate_signing_key
 
 APP_REDIRECT = "https://app.merchant.example/auth/callback"
 ACR_A = "urn:merchant:acr:bank-a"

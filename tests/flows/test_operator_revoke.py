@@ -15,9 +15,8 @@ from structlog.testing import capture_logs
 
 from proxy.model.tokens import ACCESS_TOKEN, fingerprint, grant_of
 from proxy.ops.cli import main
-from proxy.ops.keygen import generate_signing_key
-from proxy.ops.revocation import Revoked
-from proxy.ops.revoke import revoke
+from proxy.ops.keys import generate_signing_key
+from proxy.ops.revoke import Revoked, revoke
 from tests.flows.harness import (
     ACR_B,
     APP_REDIRECT,

@@ -22,7 +22,7 @@ async def test_redis_holds_no_token_and_nothing_without_ttl(world: World) -> Non
         keys = [k async for k in client.scan_iter(match=f"{world.store.prefix}*")]
         assert len(keys) >= 6
         for key in keys:
-            if await client.type(key) == b"zset":  # an index: grant ids (proxy.ops.revocation)
+            if await client.type(key) == b"zset":  # an index: grant ids (proxy.ops.revoke)
                 value = b" ".join(await client.zrange(key, 0, -1)).decode()
             else:
                 value = (await client.get(key) or b"").decode()

@@ -20,7 +20,7 @@ import pytest
 from aiohttp.test_utils import unused_port
 
 from federation.sandbox import SandboxBank, SandboxClient
-from proxy.ops.keygen import generate_signing_key
+from proxy.ops.keys import generate_signing_key
 from tests.flows.harness import APP_REDIRECT
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -27,7 +27,7 @@ from proxy.config import load_config
 from proxy.config.env import Protected
 from proxy.config.settings import StoreSettings
 from proxy.ops.cli import DRAIN_DELAY, SHUTDOWN_TIMEOUT
-from proxy.ops.keygen import generate_signing_key
+from proxy.ops.keys import generate_signing_key
 from proxy.store.base import Store
 from proxy.store.redis import RedisStore
 

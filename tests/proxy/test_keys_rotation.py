@@ -23,7 +23,7 @@ from proxy.config.rotation import CLOCK_LEEWAY, iso, key_status, retention, time
 from proxy.config.settings import Keys, Lifetimes, SigningKey
 from proxy.oauth.jose import NoSigningKey, Signer
 from proxy.ops.cli import main
-from proxy.ops.keygen import generate_signing_key
+from proxy.ops.keys import generate_signing_key
 from tests.flows.harness import PUBLIC, Proxy, WorldFactory, b64, run_proxy, world_factory
 
 __all__ = ["world_factory"]  # the fixture, for the login test

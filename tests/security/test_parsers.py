@@ -44,12 +44,12 @@ from proxy.oauth.authorize_checks import (
 )
 from proxy.oauth.client_assertion import JWT_BEARER, asserted_client_id, verify_assertion
 from proxy.oauth.clients import BasicCredentials, basic_credentials
+from proxy.oauth.errors import OAuthError
 from proxy.oauth.grants import _check_pkce
 from proxy.oauth.par import REQUEST_URI_PREFIX, push, resolve
 from proxy.oauth.services import Services
-from proxy.ops.keygen import generate_signing_key
+from proxy.ops.keys import generate_signing_key
 from proxy.store.memory import MemoryStore
-from proxy.web.errors import OAuthError
 from proxy.web.forms import single_values
 
 FAST = settings(max_examples=300, deadline=None, derandomize=True, database=None,

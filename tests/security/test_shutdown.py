@@ -25,7 +25,7 @@ from aiohttp.test_utils import unused_port
 
 from federation.sandbox import SandboxBank, SandboxClient, serve_sandbox
 from proxy.config import load_config
-from proxy.ops.keygen import generate_signing_key
+from proxy.ops.keys import generate_signing_key
 from tests.flows.harness import (
     APP_REDIRECT,
     PUBLIC,
