@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from proxy.config.reader import Section
-from proxy.config.settings import RateLimits
+from proxy.config.settings import LoginHintLimit, RateLimits
 
 # the endpoints that can be limited (authorize: GET/POST /authorize and /native/authorize)
 ENDPOINTS = ("authorize", "token", "par", "introspect")
@@ -28,3 +28,12 @@ def _per_endpoint(s: Section, key: str) -> dict[str, int]:
     """``{endpoint: requests per window}``; an endpoint left out is not limited."""
     limits = s.section(key, ENDPOINTS)  # reports unknown endpoint names, with a suggestion
     return {name: limits.positive(name, 1) for name in ENDPOINTS if limits.has(name)}
+
+
+def read_login_hint_limit(top: Section) -> LoginHintLimit:
+    """Always in force; the section only changes the numbers."""
+    s = top.section("login_hint_limit", ("logins", "window"))
+    default = LoginHintLimit()
+    return LoginHintLimit(
+        logins=s.positive("logins", default.logins), window=s.positive("window", default.window)
+    )

@@ -21,7 +21,7 @@ from proxy.config.clients import (
 from proxy.config.env import Protected, RecursiveAlias, substitute
 from proxy.config.errors import ConfigError, Problems
 from proxy.config.keys import read_signing_keys, read_token_encryption
-from proxy.config.limits import read_rate_limits
+from proxy.config.limits import read_login_hint_limit, read_rate_limits
 from proxy.config.reader import Section
 from proxy.config.settings import (
     Config,
@@ -36,7 +36,7 @@ from proxy.config.urls import check_issuer
 
 TOP_KEYS = (
     "issuer", "listen", "store", "keys", "lifetimes", "subject", "banks", "clients", "apps",
-    "resource_servers", "rate_limits", "metrics",
+    "resource_servers", "rate_limits", "metrics", "login_hint_limit",
 )  # fmt: skip
 STORE_SCHEMES = ("redis", "rediss", "redis+sentinel", "unix", "memory")
 LIFETIMES = tuple(Lifetimes.__dataclass_fields__)
@@ -106,6 +106,7 @@ def parse_config(data: object, base_dir: Path, environ: Mapping[str, str]) -> Co
     servers = read_resource_servers(top)
     rate_limits = read_rate_limits(top)
     metrics = _metrics(top)
+    login_hint_limit = read_login_hint_limit(top)
     check_client_ids(clients, servers, problems)
     check_across(clients, servers, lifetimes.authorization_code, problems)
     problems.raise_if_any()
@@ -122,6 +123,7 @@ def parse_config(data: object, base_dir: Path, environ: Mapping[str, str]) -> Co
         resource_servers=tuple(server for _, server in servers),
         rate_limits=rate_limits,
         metrics=metrics,
+        login_hint_limit=login_hint_limit,
     )
 
 

@@ -147,6 +147,16 @@ class RateLimits:
 
 
 @dataclass(frozen=True)
+class LoginHintLimit:
+    """``login_hint_limit:``: logins one decoupled bank is asked to start for one user
+    (one ``login_hint`` or ``login_hint_token``) per ``window`` seconds, across every
+    instance (proxy.login.hints)."""
+
+    logins: int = 5
+    window: int = 900
+
+
+@dataclass(frozen=True)
 class MetricsSettings:
     """``metrics:``: GET /metrics on the main port (docs/observability.md)."""
 
@@ -169,3 +179,4 @@ class Config:
     resource_servers: tuple[ResourceServer, ...] = ()
     rate_limits: RateLimits | None = None  # None: no limits
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    login_hint_limit: LoginHintLimit = field(default_factory=LoginHintLimit)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from proxy.login.start import LoginRequest, answer, begin, check_request
-from proxy.model.records import PendingChoice
+from proxy.login.start import LoginRequest, answer, begin, check_request, picked
 from proxy.oauth.errors import OAuthError, unavailable
 from proxy.oauth.services import SERVICES
 from proxy.store import StoreUnavailable
@@ -31,25 +30,18 @@ async def _authorize(request: web.Request, *, native: bool) -> web.StreamRespons
 
 
 async def pick(request: web.Request) -> web.StreamResponse:
-    return await _pick(request, native=False)
+    """GET /authorize/pick/{pick_id}/{bank_id}: the picker's link for one bank."""
+    svc = request.app[SERVICES]
+    login = await picked(svc, request.match_info["pick_id"], native=False)
+    return await _go(request, login, chosen_bank=request.match_info["bank_id"])
 
 
 async def native_pick(request: web.Request) -> web.StreamResponse:
-    return await _pick(request, native=True)
-
-
-async def _pick(request: web.Request, *, native: bool) -> web.StreamResponse:
-    """The user's choice of bank: the picker's form, or the browser-less prompt's answer
-    (draft §3.5.3: the app "MUST send the user input to the response endpoint using the
-    requested method including the interaction id")."""
+    """The browser-less prompt's answer (draft §3.5.3: the app "MUST send the user input
+    to the response endpoint using the requested method including the interaction id")."""
     svc = request.app[SERVICES]
     params = await read_params(request)
-    pick_id = params.get("id")
-    found = await svc.store.find(PendingChoice.kind, pick_id) if pick_id else None
-    choice = PendingChoice.from_json(found) if found is not None else None
-    if choice is None or choice.native != native:
-        raise OAuthError("invalid_request", "this choice is unknown or has expired; start again")
-    login = await check_request(svc, choice.params, native=native)
+    login = await picked(svc, params.get("id"), native=True)
     bank_id = params.get("bank")
     if bank_id is None:
         raise OAuthError("invalid_request", "choose a bank", redirect=login.target)

@@ -11,6 +11,8 @@ from proxy.oauth.authorize_checks import (
     REDIRECTED_CHECKS,
     check_redirect_uri,
     check_resource_known,
+    known_parameters,
+    pass_through_names,
 )
 from proxy.oauth.errors import OAuthError
 from proxy.oauth.par import push
@@ -42,7 +44,9 @@ async def par(request: web.Request) -> web.StreamResponse:
         raise OAuthError("invalid_request", "request_uri cannot be pushed")
     # RFC 9126 §2.1: the server MUST "validate the pushed request as it would an
     # authorization request sent to the authorization endpoint"; errors are answered
-    # here (§2.3), never redirected.
+    # here (§2.3), never redirected. Only the parameters the proxy reads are kept (and
+    # stored), each bounded: RFC 6749 §3.1, unrecognized ones are ignored.
+    params = known_parameters(params, pass_through_names(svc.config.banks))
     check_redirect_uri(client, params)
     for check in REDIRECTED_CHECKS:
         check(client, params)

@@ -1,6 +1,7 @@
 """Starting a login, whichever door it came in by.
 
-``check_request`` checks an authorization request (sent, or pushed per RFC 9126);
+``check_request`` checks an authorization request (sent, or pushed per RFC 9126),
+keeping only the parameters the proxy reads;
 ``begin`` routes it by ``acr_values`` and takes the first step toward the bank,
 falling back to another bank when App2App cannot start; ``answer`` turns that
 step into a browser response or a browser-less JSON action. /authorize,
@@ -19,7 +20,8 @@ from federation.protocol import BankError, StartRequest, is_decoupled, is_redire
 from federation.routing import bank_choices, pick_bank
 from federation.settings import BankSettings
 from proxy.config.settings import ClientSettings
-from proxy.login import decoupled
+from proxy.login import decoupled, picker
+from proxy.login.hints import check_may_name_user, count_login
 from proxy.model.records import PendingChoice, Transaction
 from proxy.model.tokens import new_value
 from proxy.oauth.authorize_checks import (
@@ -28,9 +30,12 @@ from proxy.oauth.authorize_checks import (
     check_native_callback_uri,
     check_redirect_uri,
     check_resource_known,
+    check_state_length,
+    known_parameters,
+    pass_through_names,
 )
 from proxy.oauth.errors import OAuthError, RedirectTarget
-from proxy.oauth.par import resolve
+from proxy.oauth.par import AuthorizationRequest, resolve
 from proxy.oauth.services import Services
 from proxy.observability import audit, metrics
 from proxy.observability.logs import bind_context, logger
@@ -46,8 +51,10 @@ class LoginRequest:
     """An authorization request that passed every check."""
 
     client: ClientSettings
-    params: dict[str, str]
+    params: dict[str, str]  # the known parameters (PARAMETER_LIMITS), each bounded
     target: RedirectTarget  # .native: it came through /native/authorize
+    pushed: bool = False  # through /par (RFC 9126)
+    authenticated: bool = False  # pushed by a client that authenticated itself
 
     @property
     def native(self) -> bool:
@@ -82,7 +89,13 @@ def callback_uri(svc: Services, bank_id: str) -> str:
 async def check_request(
     svc: Services, raw: Mapping[str, str], *, native: bool
 ) -> LoginRequest:
-    params = await resolve(svc, raw)
+    return check(svc, await resolve(svc, raw), native=native)
+
+
+def check(svc: Services, request: AuthorizationRequest, *, native: bool) -> LoginRequest:
+    """Check a request as sent, as pushed, or as kept for the picker (checked again: the
+    config may have changed meanwhile)."""
+    params = known_parameters(request.params, pass_through_names(svc.config.banks))
     client = check_client(svc.clients.get(params.get("client_id")), params)
     bind_context(client_id=client.client_id)
     redirect_uri = check_redirect_uri(client, params)
@@ -90,8 +103,9 @@ async def check_request(
         # before any redirect: an unregistered native_callback_uri is the caller's error,
         # answered with 400 JSON, never sent on to an app
         check_native_callback_uri(client, params)
+    check_state_length(params)
     target = RedirectTarget(redirect_uri, params.get("state"), svc.issuer, native=native)
-    if client.profile == "fapi2" and "request_uri" not in raw:
+    if client.profile == "fapi2" and not request.pushed:
         # FAPI 2.0 Security Profile §5.3.2.2: the authorization server "shall require
         # pushed authorization requests"; RFC 9126 §4: such a server "will refuse, using
         # the invalid_request error code, to process any request to the authorization
@@ -107,7 +121,7 @@ async def check_request(
     except OAuthError as err:
         err.redirect = err.redirect or target
         raise
-    return LoginRequest(client, params, target)
+    return LoginRequest(client, params, target, request.pushed, request.authenticated)
 
 
 async def begin(
@@ -128,12 +142,19 @@ async def begin(
     options = _choices(svc, client)
     if len(options) < 2:
         raise OAuthError("invalid_request", "no bank this client may use matches acr_values")
-    pick_id = new_value()
-    record = PendingChoice(params=login.params, native=login.native)
-    await svc.store.upsert(
-        PendingChoice.kind, pick_id, record.to_json(), svc.config.lifetimes.transaction
-    )
+    pick_id = await picker.offer(svc, PendingChoice(
+        params=login.params, native=login.native, pushed=login.pushed,
+        authenticated=login.authenticated,
+    ))  # fmt: skip
     return Choice(pick_id, options)
+
+
+async def picked(svc: Services, pick_id: str | None, *, native: bool) -> LoginRequest:
+    """The request behind a pending choice, taken once (:mod:`proxy.login.picker`) and
+    checked again."""
+    choice = await picker.take(svc, pick_id, native=native)
+    request = AuthorizationRequest(choice.params, choice.pushed, choice.authenticated)
+    return check(svc, request, native=native)
 
 
 def _choices(svc: Services, client: ClientSettings) -> list[tuple[BankSettings, str]]:
@@ -199,6 +220,10 @@ async def _start(svc: Services, login: LoginRequest, bank: BankSettings, acr: st
     adapter = svc.adapters[bank.id]
     params = login.params
     if is_decoupled(adapter):
+        # CIBA §7.1 trusts the initiator to name the user because it authenticated:
+        # proxy.login.hints; both refusals come before the bank is called
+        check_may_name_user(params, authenticated=login.authenticated)
+        await count_login(svc, bank.id, params)
         txn = _transaction(login, bank, acr)
         handle, deep_link = await decoupled.start(svc, adapter, txn, params)
         resume = decoupled.resume_uri(svc, handle)
@@ -249,14 +274,21 @@ def answer(svc: Services, login: LoginRequest, step: Step | Choice) -> web.Respo
             return json_response(
                 _prompt(svc, step), headers={"Cache-Control": "no-store"}
             )
-        return pages.bank_picker(
-            f"{svc.issuer}/authorize/pick", step.pick_id,
-            [(bank.id, bank.display_name) for bank, _ in step.options],
-        )  # fmt: skip
+        return pages.bank_picker([
+            (pick_url(svc, step.pick_id, bank.id), bank.display_name)
+            for bank, _ in step.options
+        ])  # fmt: skip
     if step.open_app and step.bank.interstitial and not login.native:
         # iOS opens a universal link in its app only on a user gesture: one tap here
         return pages.interstitial(step.bank.display_name, step.url)
     return next_step(step.url, native=login.native, open_app=step.open_app)
+
+
+def pick_url(svc: Services, pick_id: str, bank_id: str) -> str:
+    """The picker's link for one bank (GET /authorize/pick/{pick_id}/{bank_id}): a plain
+    link, no form, so the redirect to the bank that answers it is a navigation that
+    CSP's form-action never sees (docs/security.md, "The bank picker")."""
+    return f"{svc.issuer}/authorize/pick/{pick_id}/{bank_id}"
 
 
 def _prompt(svc: Services, choice: Choice) -> dict[str, object]:

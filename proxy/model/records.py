@@ -85,20 +85,28 @@ class Transaction(Record):
 
 @dataclass(frozen=True)
 class PushedRequest(Record):
-    """RFC 9126: the validated parameters of a pushed authorization request."""
+    """RFC 9126: the validated parameters of a pushed authorization request (those the
+    proxy reads, each bounded: proxy.oauth.authorize_checks.PARAMETER_LIMITS)."""
 
     kind: ClassVar[str] = "par"
     client_id: str
     params: dict[str, str]
+    # the push was client-authenticated (a confidential client): only such a request may
+    # name its user to a decoupled bank (proxy.login.hints)
+    authenticated: bool = False
 
 
 @dataclass(frozen=True)
 class PendingChoice(Record):
-    """An authorization request that names no bank: the user picks one."""
+    """An authorization request that names no bank: the user picks one, once (the
+    choice is consumed: proxy.login.picker)."""
 
     kind: ClassVar[str] = "pick"
-    params: dict[str, str]
+    params: dict[str, str]  # as checked: the known parameters, each bounded
     native: bool
+    # where the request came from: pushed to /par, and by an authenticated client
+    pushed: bool = False
+    authenticated: bool = False
 
 
 @dataclass(frozen=True)

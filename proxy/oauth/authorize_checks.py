@@ -10,12 +10,75 @@ client with ``error``, ``state`` and ``iss``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+import unicodedata
+from collections.abc import Callable, Collection, Iterable, Mapping
 
+from federation.settings import BankSettings
 from proxy.config.settings import ClientSettings, ResourceServer
 from proxy.oauth.errors import OAuthError
 
 Params = Mapping[str, str]
+
+# --- what is kept of a request, and how long each value may be ----------------------
+
+# The authorization request parameters the proxy reads, and the most characters each
+# may hold. RFC 6749 §3.1: "The authorization server MUST ignore unrecognized request
+# parameters." Ignored here means dropped when the request is read: nothing else is
+# stored with a pushed request or a pending bank choice, or sent on to a bank (a bank's
+# ``pass_through`` names are added, each bounded by PASS_THROUGH_LIMIT). The limits are
+# far above what an honest client sends and keep the records small: the largest record
+# a request can leave is their sum (tests/flows/test_request_size.py).
+PARAMETER_LIMITS: Mapping[str, int] = {
+    "client_id": 256,
+    "redirect_uri": 2048,
+    "native_callback_uri": 2048,
+    "response_type": 64,
+    "response_mode": 64,
+    "scope": 1024,
+    "state": 2048,
+    "nonce": 2048,
+    "code_challenge": 128,
+    "code_challenge_method": 16,
+    "acr_values": 512,
+    "prompt": 64,
+    "resource": 2048,
+    "dpop_jkt": 64,
+    "login_hint": 256,
+    "login_hint_token": 2048,
+    "binding_message": 64,
+    # refused by check_no_request_object; kept so that they are refused, not ignored
+    "request": 8192,
+    "request_uri": 512,
+}
+PASS_THROUGH_LIMIT = 1024
+
+
+def pass_through_names(banks: Iterable[BankSettings]) -> frozenset[str]:
+    """The parameters some bank takes on from the request (its ``pass_through``)."""
+    return frozenset(name for bank in banks for name in bank.pass_through)
+
+
+def known_parameters(params: Params, pass_through: Collection[str] = ()) -> dict[str, str]:
+    """The parameters the proxy reads (PARAMETER_LIMITS and ``pass_through``); every
+    other one is dropped."""
+    return {k: v for k, v in params.items() if k in PARAMETER_LIMITS or k in pass_through}
+
+
+def check_lengths(params: Params) -> None:
+    """Every value within its limit; a longer one is refused, never cut (a cut state or
+    login_hint would be a different one)."""
+    for name, value in params.items():
+        if len(value) > PARAMETER_LIMITS.get(name, PASS_THROUGH_LIMIT):
+            raise OAuthError("invalid_request", f"{name} is too long")
+
+
+def check_state_length(params: Params) -> None:
+    """Checked before any redirect: the error would carry the state back (RFC 6749
+    §4.1.2.1: state is REQUIRED in the error response "if a "state" parameter was
+    present in the client authorization request"), so an oversized one is answered
+    with an error page, never echoed into a Location header."""
+    if len(params.get("state", "")) > PARAMETER_LIMITS["state"]:
+        raise OAuthError("invalid_request", "state is too long")
 
 
 def check_client(client: ClientSettings | None, params: Params) -> ClientSettings:
@@ -73,6 +136,41 @@ def check_native_callback_uri(client: ClientSettings, params: Params) -> str:
 # --- checks whose failures are redirected to the verified redirect_uri ---------------
 
 Check = Callable[[ClientSettings, Params], None]
+
+
+def check_parameter_lengths(client: ClientSettings, params: Params) -> None:
+    check_lengths(params)
+
+
+# CIBA Core §7.1, binding_message: "Because the various devices involved may have limited
+# display abilities and the message is intending for visual inspection by the end-user,
+# the binding_message value SHOULD be relatively short and use a limited set of plain
+# text characters. The invalid_binding_message defined in Section 13 is used in the event
+# that the binding_message is invalid or unacceptable for use in the context of the given
+# request." Here: at most 64 characters; letters and digits of any script, the space,
+# and a few punctuation marks. No control, format (bidi overrides, zero-width) or markup
+# characters: what the bank app shows is what the merchant app shows.
+BINDING_MESSAGE_MAX = 64
+BINDING_MESSAGE_PUNCTUATION = frozenset(" .,:;-_+#/()!?'")
+
+
+def check_binding_message(client: ClientSettings, params: Params) -> None:
+    """CIBA §13: invalid_binding_message, "The binding message is invalid or unacceptable
+    for use in the context of the given request." (HTTP 400)."""
+    message = params.get("binding_message")
+    if message is None:
+        return
+    fits = len(message) <= BINDING_MESSAGE_MAX and message.strip() == message
+    if not fits or not all(_binding_character(c) for c in message):
+        raise OAuthError(
+            "invalid_binding_message",
+            f"binding_message must be at most {BINDING_MESSAGE_MAX} letters, digits, "
+            "spaces or . , : ; - _ + # / ( ) ! ? ' without leading or trailing space",
+        )
+
+
+def _binding_character(char: str) -> bool:
+    return char in BINDING_MESSAGE_PUNCTUATION or unicodedata.category(char)[0] in "LN"
 
 
 def check_response_type(client: ClientSettings, params: Params) -> None:
@@ -171,6 +269,8 @@ def check_dpop_jkt(client: ClientSettings, params: Params) -> None:
 
 
 REDIRECTED_CHECKS: tuple[Check, ...] = (
+    check_binding_message,
+    check_parameter_lengths,
     check_response_type,
     check_response_mode,
     check_no_request_object,

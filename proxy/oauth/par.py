@@ -7,6 +7,7 @@ turns an authorization request that names one back into its parameters, once.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from proxy.config.settings import ClientSettings
 from proxy.model.records import PushedRequest
@@ -18,22 +19,33 @@ from proxy.oauth.services import Services
 # authorization server, but it MUST contain some part generated using a cryptographically
 # strong pseudorandom algorithm"; the URN prefix is the one the RFC's examples use.
 REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
-# client authentication travels with the push but is not part of the authorization request
-CLIENT_AUTH_PARAMS = ("client_secret", "client_assertion", "client_assertion_type")
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """An authorization request's parameters, and where they came from."""
+
+    params: dict[str, str]
+    pushed: bool = False  # through /par (RFC 9126), named by its request_uri
+    # pushed by a client that authenticated itself (a confidential client)
+    authenticated: bool = False
 
 
 async def push(svc: Services, client: ClientSettings, params: Mapping[str, str]) -> str:
-    """Keep the (already checked) request; the request_uri that names it."""
+    """Keep the (already checked) request, which holds only the parameters the proxy reads
+    (client authentication is not among them); the request_uri that names it. A
+    confidential client authenticated itself at /par (RFC 9126 §2.1), a public one only
+    named itself."""
     handle = new_value()
-    stored = {k: v for k, v in params.items() if k not in CLIENT_AUTH_PARAMS}
-    record = PushedRequest(client_id=client.client_id, params=stored)
+    record = PushedRequest(client_id=client.client_id, params=dict(params),
+                           authenticated=client.type == "confidential")
     await svc.store.upsert(
         PushedRequest.kind, handle, record.to_json(), svc.config.lifetimes.request_uri
     )
     return REQUEST_URI_PREFIX + handle
 
 
-async def resolve(svc: Services, params: Mapping[str, str]) -> dict[str, str]:
+async def resolve(svc: Services, params: Mapping[str, str]) -> AuthorizationRequest:
     """The authorization request's parameters: ``params`` themselves, or those pushed
     under their ``request_uri``.
 
@@ -45,7 +57,7 @@ async def resolve(svc: Services, params: Mapping[str, str]) -> dict[str, str]:
     """
     request_uri = params.get("request_uri")
     if request_uri is None:
-        return dict(params)
+        return AuthorizationRequest(dict(params))
     client_id = params.get("client_id")
     if client_id is None:
         # RFC 9126 §4's example sends client_id with the request_uri; the client must
@@ -72,4 +84,4 @@ async def resolve(svc: Services, params: Mapping[str, str]) -> dict[str, str]:
     resolved = dict(pushed.params)
     if "native_callback_uri" in params:
         resolved["native_callback_uri"] = params["native_callback_uri"]
-    return resolved
+    return AuthorizationRequest(resolved, pushed=True, authenticated=pushed.authenticated)

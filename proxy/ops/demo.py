@@ -1,8 +1,11 @@
 """``app2app-proxy demo``: the proxy, the sandbox bank and a tiny merchant app on
 localhost, with the embedded store. Nothing else to install.
 
-The merchant app plays the part of a mobile app: it starts a login with PKCE,
-receives the code on its redirect URI, redeems it and shows what it got.
+The merchant app plays the part of a mobile app and its backend: the backend pushes
+the authorization request (PKCE, and the user's login_hint and a binding_message for
+the decoupled bank) to /par as a confidential client, the browser opens /authorize
+with the request_uri; it receives the code on its redirect URI, redeems it and shows
+what it got.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from proxy.model.tokens import new_value
 from proxy.observability.logs import configure_logging
 from proxy.ops.keys import generate_signing_key
 
-DEMO_ENV = ("TOKEN_ENCRYPTION_KEY", "SUBJECT_SALT", "SANDBOX_BANK_SECRET", "DEMO_API_SECRET")
+DEMO_ENV = ("TOKEN_ENCRYPTION_KEY", "SUBJECT_SALT", "SANDBOX_BANK_SECRET", "DEMO_API_SECRET",
+            "DEMO_APP_SECRET")
 
 
 def _prepare(config_path: Path) -> None:
@@ -67,18 +71,30 @@ def merchant_app(config: Config) -> web.Application:
     redirect_uri = client.redirect_uris[0]
     pending: dict[str, str] = {}  # state -> code_verifier
 
+    auth = {"Authorization": aiohttp.encode_basic_auth(client.client_id,
+                                                       client.client_secret or "")}
+
     async def start(request: web.Request) -> web.StreamResponse:
         verifier, state = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
         pending[state] = verifier
-        query = urlencode({
+        form = {
             "response_type": "code", "client_id": client.client_id,
             "redirect_uri": redirect_uri, "scope": " ".join(client.scopes), "state": state,
             "nonce": secrets.token_urlsafe(16),
-            # a decoupled bank needs to know who is logging in
+            # a decoupled bank needs to know who is logging in: named in a pushed request
             "login_hint": "alice@sandbox.example", "binding_message": "DEMO-1",
             "code_challenge": create_s256_code_challenge(verifier),
             "code_challenge_method": "S256",
-        })
+        }
+        async with aiohttp.ClientSession() as http, http.post(
+            f"{config.issuer}/par", data=form, headers=auth
+        ) as resp:
+            pushed = await resp.json()
+        if resp.status != 201:
+            body = html.escape(json.dumps(pushed, indent=2))
+            return web.Response(text=f"<h1>Push failed</h1><pre>{body}</pre>",
+                                content_type="text/html", status=502)
+        query = urlencode({"client_id": client.client_id, "request_uri": pushed["request_uri"]})
         raise web.HTTPFound(f"{config.issuer}/authorize?{query}")
 
     async def finish(request: web.Request) -> web.StreamResponse:
@@ -92,7 +108,7 @@ def merchant_app(config: Config) -> web.Application:
             form = {"grant_type": "authorization_code", "code": query["code"],
                     "redirect_uri": redirect_uri, "client_id": client.client_id,
                     "code_verifier": verifier}
-            async with http.post(f"{config.issuer}/token", data=form) as resp:
+            async with http.post(f"{config.issuer}/token", data=form, headers=auth) as resp:
                 tokens = await resp.json()
             headers = {"Authorization": f"Bearer {tokens.get('access_token', '')}"}
             async with http.get(f"{config.issuer}/userinfo", headers=headers) as resp:

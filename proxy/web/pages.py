@@ -1,7 +1,7 @@
 """The few HTML pages the proxy shows: errors, the bank picker, the one-tap
 "Continue to <bank>" interstitial, and the waiting page of a decoupled login.
 
-Plain, accessible HTML with no script: a language, a viewport, real buttons and
+Plain, accessible HTML with no script and no form: a language, a viewport, real
 links, a heading per page. Every page forbids framing (no clickjacking of the
 picker or the interstitial), sends no Referer (URLs carry handles) and is never
 cached.
@@ -17,7 +17,7 @@ from aiohttp import web
 HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
     "Referrer-Policy": "no-referrer",
@@ -69,18 +69,17 @@ def error(error: str, description: str, status: int, headers: Mapping[str, str])
     return page("We could not complete the login", body, status=status, headers=headers)
 
 
-def bank_picker(action: str, pick_id: str, banks: Sequence[tuple[str, str]]) -> web.Response:
-    """One form, one submit button per bank (``bank`` = its id)."""
-    buttons = "\n".join(
-        f'<button class="action" type="submit" name="bank" value="{html.escape(bank_id)}">'
-        f"{html.escape(name)}</button>"
-        for bank_id, name in banks
+def bank_picker(banks: Sequence[tuple[str, str]]) -> web.Response:
+    """One link per bank (``(url, name)``), no form: a form's submission that a redirect
+    takes to another origin (the bank) is blocked by CSP form-action in Chromium, and a
+    link is a plain navigation (tests/browser/test_picker.py)."""
+    links = "\n".join(
+        f'<li><a class="action" href="{html.escape(url)}">{html.escape(name)}</a></li>'
+        for url, name in banks
     )
     body = (
-        f'<form method="post" action="{html.escape(action)}">\n'
-        f'<input type="hidden" name="id" value="{html.escape(pick_id)}">\n'
-        f'<fieldset style="border: 0; padding: 0"><legend>Choose the bank or eID app '
-        f"you want to log in with.</legend>\n{buttons}\n</fieldset></form>"
+        "<p id=\"choose\">Choose the bank or eID app you want to log in with.</p>\n"
+        f'<ul aria-labelledby="choose" style="list-style: none; padding: 0">\n{links}\n</ul>'
     )
     return page("Choose your bank", body)
 

@@ -34,6 +34,9 @@ from proxy.web.forms import FORM
 LIMITED = {
     "/authorize": "authorize",
     "/native/authorize": "authorize",
+    # a pick starts a login as /authorize does: it counts under the same limits
+    "/authorize/pick/{pick_id}/{bank_id}": "authorize",
+    "/native/authorize/pick": "authorize",
     "/token": "token",
     "/par": "par",
     "/introspect": "introspect",

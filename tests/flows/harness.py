@@ -69,6 +69,11 @@ PAY_AUDIENCE = "https://pay.merchant.example/v1"
 RS_CAL = ("calendar-api", "calendar-secret-" + "c" * 20)
 RS_PAY = ("pay-api", "pay-secret-" + "p" * 20)
 PAY_CLIENT = "merchant-pay"
+# a merchant backend (confidential): it pushes the request to /par, its app opens
+# /authorize with the request_uri; the one kind of request that may name the user to a
+# decoupled bank (login_hint, login_hint_token, binding_message: docs/app2app.md)
+SERVER = "merchant-server"
+SERVER_SECRET = "server-secret-" + "w" * 20
 
 
 def bank_client_key() -> jwk.JWK:
@@ -125,6 +130,11 @@ def make_config(
                 default_acr=ACR_A, scopes=("openid", "profile", "offline_access"),
                 default_resource=PAY_AUDIENCE,
             ),
+            ClientSettings(
+                client_id=SERVER, type="confidential", redirect_uris=(APP_REDIRECT,),
+                scopes=("openid", "profile", "offline_access"), client_secret=SERVER_SECRET,
+                native_callback_uris=(NATIVE_CALLBACK,),
+            ),
         ),
         apps=Apps(
             ios=(IosApp("TEAMID.com.merchant.app", ("/callback/*", "/resume/*")),),
@@ -172,6 +182,32 @@ class Proxy:
         login, form = new_request(**overrides)
         resp = await self.http.post(f"{self.issuer}/native/authorize", data=form,
                                     allow_redirects=False)
+        await resp.read()
+        return resp, login
+
+    async def push(self, **overrides: str | None) -> tuple[str, Login]:
+        """The merchant backend (SERVER) pushes a request to /par; its request_uri."""
+        login, form = new_request(client_id=SERVER, **overrides)
+        resp = await self.post("/par", form, auth=(SERVER, SERVER_SECRET))
+        assert resp.status == 201, await resp.text()
+        return str((await resp.json())["request_uri"]), login
+
+    async def authorize_pushed(self, **overrides: str | None
+                               ) -> tuple[aiohttp.ClientResponse, Login]:
+        """SERVER pushes the request; its app opens /authorize with the request_uri."""
+        request_uri, login = await self.push(**overrides)
+        resp = await self.http.get(f"{self.issuer}/authorize", allow_redirects=False,
+                                   params={"client_id": SERVER, "request_uri": request_uri})
+        await resp.read()
+        return resp, login
+
+    async def native_pushed(self, **overrides: str | None
+                            ) -> tuple[aiohttp.ClientResponse, Login]:
+        """SERVER pushes the request; its app posts the request_uri to /native/authorize."""
+        request_uri, login = await self.push(**overrides)
+        resp = await self.http.post(f"{self.issuer}/native/authorize", allow_redirects=False,
+                                    data={"client_id": SERVER, "request_uri": request_uri,
+                                          "native_callback_uri": NATIVE_CALLBACK})
         await resp.read()
         return resp, login
 

@@ -14,6 +14,8 @@ from tests.flows.harness import (
     ACR_A,
     ACR_C,
     RS_BANK,
+    SERVER,
+    SERVER_SECRET,
     Login,
     Proxy,
     World,
@@ -32,12 +34,20 @@ async def ciba_world(world_factory: WorldFactory, interval: int = 1, **bank_c: A
 
 
 async def start(world: World, **overrides: str | None) -> tuple[str, Login]:
-    """A browser login at bank C; the URL the proxy sent the browser to."""
+    """A browser login at bank C, pushed by the merchant backend (a request that names
+    its user reaches a decoupled bank only so); the URL the proxy sent the browser to."""
     params: dict[str, str | None] = {"acr_values": ACR_C, "login_hint": "alice"}
     params.update(overrides)
-    resp, login = await world.proxy.authorize(**params)
+    resp, login = await world.proxy.authorize_pushed(**params)
     assert resp.status == 302, await resp.text()
     return resp.headers["Location"], login
+
+
+async def exchange(proxy: Proxy, login: Login) -> dict[str, Any]:
+    resp = await proxy.exchange(login, client_id=SERVER, client_secret=SERVER_SECRET)
+    tokens: dict[str, Any] = await resp.json()
+    assert resp.status == 200, tokens
+    return tokens
 
 
 async def status(proxy: Proxy, resume_url: str) -> dict[str, Any]:
@@ -80,9 +90,7 @@ async def test_ciba_approve(world_factory: WorldFactory) -> None:
     login.params = app_redirect_params(done)
     assert login.params["state"] == login.state
     assert login.params["iss"] == proxy.issuer
-    resp = await proxy.exchange(login)
-    tokens = await resp.json()
-    assert resp.status == 200, tokens
+    tokens = await exchange(proxy, login)
     info = await proxy.introspect(tokens["access_token"], rs=RS_BANK)
     assert (info["acr"], info["bank_id"]) == (ACR_C, "bank-c")
     assert info["bank_access_token"]
@@ -152,13 +160,13 @@ async def test_bankid_deep_link_and_resume(world_factory: WorldFactory) -> None:
     done = await http.get(resume, allow_redirects=False)
     assert done.status == 302
     login.params = app_redirect_params(done)
-    assert (await world.proxy.exchange(login)).status == 200
+    await exchange(world.proxy, login)
 
 
 async def test_interstitial_before_the_deep_link(world_factory: WorldFactory) -> None:
     world = await ciba_world(world_factory, interstitial=True)
     world.ciba.ciba_deep_link = True
-    resp, _ = await world.proxy.authorize(acr_values=ACR_C, login_hint="alice")
+    resp, _ = await world.proxy.authorize_pushed(acr_values=ACR_C, login_hint="alice")
     assert resp.status == 200
     html = await resp.text()
     assert "Continue to Bank C" in html
@@ -172,7 +180,7 @@ async def test_bank_issuing_only_an_id_token(world_factory: WorldFactory) -> Non
     url, login = await start(world)
     done = await world.proxy.http.get(url, allow_redirects=False)
     login.params = app_redirect_params(done)
-    tokens = await (await world.proxy.exchange(login)).json()
+    tokens = await exchange(world.proxy, login)
     info = await world.proxy.introspect(tokens["access_token"], rs=RS_BANK)
     assert info["active"] is True
     assert "bank_access_token" not in info
@@ -181,7 +189,9 @@ async def test_bank_issuing_only_an_id_token(world_factory: WorldFactory) -> Non
 async def test_refused_start_falls_back(world_factory: WorldFactory) -> None:
     world = await ciba_world(world_factory, fallback_acr=ACR_A)
     world.ciba.ciba_refuse = "unknown_user_id"  # e.g. the device does not match the user
-    tokens = await world.proxy.tokens(acr_values=ACR_C, login_hint="alice")
+    resp, login = await world.proxy.authorize_pushed(acr_values=ACR_C, login_hint="alice")
+    login.params = app_redirect_params(await world.proxy.follow(resp))
+    tokens = await exchange(world.proxy, login)
     info = await world.proxy.introspect(tokens["access_token"])
     assert (info["acr"], info["bank_id"]) == (ACR_A, "bank-a")
 

@@ -13,12 +13,17 @@ from tests.flows.harness import (
     APP,
     APP_REDIRECT,
     NATIVE_CALLBACK,
+    SERVER,
+    SERVER_SECRET,
     Login,
     World,
     WorldFactory,
     new_request,
     query_of,
 )
+
+# the merchant backend that pushed the request redeems the code
+SERVER_AUTH = {"client_id": SERVER, "client_secret": SERVER_SECRET}
 
 
 async def action(resp: aiohttp.ClientResponse, expected: str) -> str:
@@ -30,13 +35,14 @@ async def action(resp: aiohttp.ClientResponse, expected: str) -> str:
     return url
 
 
-async def finish(world: World, login: Login, url: str) -> dict[str, Any]:
+async def finish(world: World, login: Login, url: str, client_id: str = APP,
+                 **auth: str) -> dict[str, Any]:
     """The final ``call`` is the merchant's own redirect_uri: exchange its code."""
     assert url.startswith(APP_REDIRECT + "?"), url
     login.params = query_of(url)
     assert login.params["state"] == login.state
     assert login.params["iss"] == world.proxy.issuer
-    resp = await world.proxy.exchange(login, client_id=APP)
+    resp = await world.proxy.exchange(login, client_id=client_id, **auth)
     body: dict[str, Any] = await resp.json()
     assert resp.status == 200, body
     return body
@@ -150,24 +156,24 @@ async def test_decoupled_bank_with_deep_link(world_factory: WorldFactory) -> Non
     world.ciba.ciba_deep_link = True
     world.ciba.ciba_interval = 1
     proxy = world.proxy
-    resp, login = await proxy.native(acr_values=ACR_C, login_hint="alice")
+    resp, login = await proxy.native_pushed(acr_values=ACR_C, login_hint="alice")
     bank_app = await action(resp, "deep_link")
     decided = await proxy.http.post(bank_app + "/decide", data={"decision": "approve"},
                                     allow_redirects=False)
     resume = decided.headers["Location"]
     assert resume.startswith(f"{proxy.issuer}/resume/")
-    await finish(world, login, await action(await proxy.call(resume), "call"))
+    await finish(world, login, await action(await proxy.call(resume), "call"), **SERVER_AUTH)
 
 
 async def test_decoupled_bank_without_deep_link(world_factory: WorldFactory) -> None:
     world: World = await world_factory(ciba=True)
     world.ciba.ciba_interval = 1
     proxy = world.proxy
-    resp, login = await proxy.native(acr_values=ACR_C, login_hint="alice")
+    resp, login = await proxy.native_pushed(acr_values=ACR_C, login_hint="alice")
     resume = await action(resp, "call")
     assert resume.startswith(f"{proxy.issuer}/resume/")
     # pending: the proxy holds the call about one interval, then says call again
     again = await action(await proxy.call(resume), "call")
     assert again == resume
     world.ciba.ciba_approve()
-    await finish(world, login, await action(await proxy.call(resume), "call"))
+    await finish(world, login, await action(await proxy.call(resume), "call"), **SERVER_AUTH)

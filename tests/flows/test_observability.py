@@ -15,7 +15,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from proxy.app import create_app
 from proxy.config.settings import Lifetimes
-from tests.flows.harness import ACR_A, ACR_B, PUBLIC, RS_BANK, Proxy, World, WorldFactory
+from tests.flows.harness import (
+    ACR_A,
+    ACR_B,
+    PUBLIC,
+    RS_BANK,
+    SERVER,
+    Proxy,
+    World,
+    WorldFactory,
+)
 from tests.flows.test_decoupled import ciba_world, start
 
 Sample = tuple[str, frozenset[tuple[str, str]]]
@@ -186,7 +195,8 @@ async def test_decoupled_login(world_factory: WorldFactory, log_buffer: io.Strin
 
     after = await scrape(proxy)
     delta = Delta(before, after)
-    ciba = {"bank": "bank-c", "client": PUBLIC, "flow": "decoupled", "native": "false"}
+    # (start: the merchant backend pushed the request, which names the user)
+    ciba = {"bank": "bank-c", "client": SERVER, "flow": "decoupled", "native": "false"}
     assert delta("app2app_logins_started_total", **ciba) == 1
     assert delta("app2app_logins_completed_total", **ciba) == 1
     assert delta("app2app_bank_request_duration_seconds_count", bank="bank-c",

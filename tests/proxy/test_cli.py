@@ -19,7 +19,7 @@ def test_check_config_lists_every_problem_and_fails(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     for name in ("TOKEN_ENCRYPTION_KEY", "SUBJECT_SALT", "SANDBOX_BANK_SECRET",
-                 "DEMO_API_SECRET"):
+                 "DEMO_API_SECRET", "DEMO_APP_SECRET"):
         monkeypatch.delenv(name, raising=False)
     (tmp_path / "config.yaml").write_text((ROOT / "config.yaml").read_text())
     assert main(["check-config", str(tmp_path / "config.yaml")]) == 2
@@ -36,7 +36,7 @@ def test_check_config_ok(capsys: pytest.CaptureFixture[str], monkeypatch: pytest
     assert main(["keys", "generate"]) == 0
     (tmp_path / "keys" / "signing.jwk").write_text(capsys.readouterr().out)
     monkeypatch.setenv("TOKEN_ENCRYPTION_KEY", "A" * 43)
-    for name in ("SUBJECT_SALT", "SANDBOX_BANK_SECRET", "DEMO_API_SECRET"):
+    for name in ("SUBJECT_SALT", "SANDBOX_BANK_SECRET", "DEMO_API_SECRET", "DEMO_APP_SECRET"):
         monkeypatch.setenv(name, "value-" + name)
     assert main(["check-config", str(tmp_path / "config.yaml")]) == 0
     assert "OK" in capsys.readouterr().out

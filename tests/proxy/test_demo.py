@@ -32,18 +32,18 @@ async def test_demo_login_through_the_sandbox_page(tmp_path: Path,
     assert config.store.url == "memory://"
 
     async with demo_servers(config) as start_url, aiohttp.ClientSession() as http:
-        # app -> proxy /authorize: demo-app names no bank, so the picker lists both
+        # app -> its backend pushes to /par -> /authorize?request_uri: demo-app names no
+        # bank, so the picker links to both
         picker = await http.get(start_url)
         page = await picker.text()
         assert picker.status == 200 and "Choose your bank" in page
-        pick_id = re.search(r'name="id" value="([^"]+)"', page)
-        assert pick_id is not None
-        assert 'value="sandbox">Sandbox Bank<' in page
-        assert 'value="sandbox-app">Sandbox Bank app (decoupled)<' in page
+        links = dict((bank, url) for url, bank in re.findall(
+            r'href="([^"]+/authorize/pick/[^"/]+/([a-z-]+))"', page))
+        assert set(links) == {"sandbox", "sandbox-app"}
+        assert ">Sandbox Bank</a>" in page and ">Sandbox Bank app (decoupled)</a>" in page
 
         # the redirect bank: the sandbox's consent page
-        consent = await http.post(f"http://127.0.0.1:{proxy_port}/authorize/pick",
-                                  data={"id": pick_id.group(1), "bank": "sandbox"})
+        consent = await http.get(links["sandbox"])
         page = await consent.text()
         assert consent.status == 200 and "Approve" in page
         handle = re.search(r'name="handle" value="([^"]+)"', page)
@@ -58,10 +58,9 @@ async def test_demo_login_through_the_sandbox_page(tmp_path: Path,
         # the decoupled bank: one tap on the interstitial, approve in the "bank app",
         # which returns to /resume and on to the merchant app
         picker = await http.get(start_url)
-        pick_id = re.search(r'name="id" value="([^"]+)"', await picker.text())
-        assert pick_id is not None
-        tap = await http.post(f"http://127.0.0.1:{proxy_port}/authorize/pick",
-                              data={"id": pick_id.group(1), "bank": "sandbox-app"})
+        link = re.search(r'href="([^"]+/authorize/pick/[^"/]+/sandbox-app)"', await picker.text())
+        assert link is not None
+        tap = await http.get(link.group(1))
         link = re.search(r'<a class="action" href="([^"]+)">Continue to', await tap.text())
         assert link is not None
         bank_app = link.group(1)

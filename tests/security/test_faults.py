@@ -290,7 +290,7 @@ async def _outage_requests(world: World) -> dict[str, Call]:
     at_bank = await http.get(resp.headers["Location"], allow_redirects=False)
     callback = at_bank.headers["Location"]
     assert callback.startswith(f"{proxy.issuer}/callback/bank-a?")
-    resp, _ = await proxy.authorize(acr_values=ACR_C, login_hint="alice")
+    resp, _ = await proxy.authorize_pushed(acr_values=ACR_C, login_hint="alice")
     resume = resp.headers["Location"]
     assert resume.startswith(f"{proxy.issuer}/resume/")
     handle = resume.rsplit("/", 1)[1]

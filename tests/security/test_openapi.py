@@ -70,6 +70,7 @@ from tests.flows.harness import (
     RS_BANK,
     RS_CAL,
     RS_PLAIN,
+    SERVER,
     DPoPKey,
     Proxy,
     World,
@@ -132,7 +133,7 @@ async def bank_callback(proxy: Proxy, **overrides: str | None) -> dict[str, str]
 
 async def picker_id(proxy: Proxy) -> str:
     resp, _ = await proxy.authorize(client_id=APP)
-    found = re.search(r'name="id" value="([^"]+)"', await resp.text())
+    found = re.search(r'href="[^"]*/authorize/pick/([^"/]+)/bank-a"', await resp.text())
     assert found, await resp.text()
     return found.group(1)
 
@@ -145,11 +146,12 @@ async def prompt_id(proxy: Proxy) -> str:
 
 async def decoupled_handle(world: World, *, native: bool, decision: str | None) -> str:
     world.ciba.ciba_decision = decision
+    # a request that names its user reaches a decoupled bank only pushed by a backend
     if native:
-        resp, _ = await world.proxy.native(acr_values=ACR_C, login_hint="alice")
+        resp, _ = await world.proxy.native_pushed(acr_values=ACR_C, login_hint="alice")
         url = str((await resp.json())["url"])
     else:
-        resp, _ = await world.proxy.authorize(acr_values=ACR_C, login_hint="alice")
+        resp, _ = await world.proxy.authorize_pushed(acr_values=ACR_C, login_hint="alice")
         url = resp.headers["Location"]
     world.ciba.ciba_decision = None
     assert url.startswith(f"{world.proxy.issuer}/resume/"), url
@@ -204,12 +206,17 @@ async def known_values(world: World, label: str) -> Known:
                                                        login_hint="alice")})
         seeds.append({where: {"client_id": extra.get("client_id", PUBLIC),
                               "request_uri": request_uri, **extra}})
-    elif path == "/authorize/pick":
-        seeds = [{"body": {"id": await picker_id(proxy), "bank": bank}}
-                 for bank in ("bank-a", "bank-b")]
+        # the backend-pushed shape: a confidential client's request naming the user
+        request_uri, _ = await proxy.push(acr_values=ACR_C, login_hint="alice")
+        seeds.append({where: {"client_id": SERVER, "request_uri": request_uri,
+                              **({"native_callback_uri": NATIVE_CALLBACK} if extra else {})}})
+    elif path == "/authorize/pick/{pick_id}/{bank_id}":
+        # a choice is taken once: a few of them, each with a bank
+        seeds = [{"path": {"pick_id": await picker_id(proxy), "bank_id": bank}}
+                 for bank in ("bank-a", "bank-b", "bank-c") * 2]
     elif path == "/native/authorize/pick":
         seeds = [{"body": {"id": await prompt_id(proxy), "bank": bank}}
-                 for bank in ("bank-a", "bank-b")]
+                 for bank in ("bank-a", "bank-b", "bank-c") * 2]
     elif path == "/par":
         seeds = [
             {"body": authorization_request(client_id=CONFIDENTIAL),

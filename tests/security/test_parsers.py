@@ -733,7 +733,7 @@ PUSHED = {"client_id": "app", "response_type": "code", "scope": "openid",
 
 def _resolve(svc: Services, params: dict[str, str]) -> dict[str, str] | OAuthError:
     try:
-        return asyncio.run(resolve(svc, params))
+        return asyncio.run(resolve(svc, params)).params
     except OAuthError as err:
         return err
 
@@ -798,6 +798,18 @@ def test_a_pushed_request_is_used_once_by_its_client_and_nothing_else_names_it(
     assert _resolve(svc, params) == expected
     again = _resolve(svc, params)
     assert isinstance(again, OAuthError) and again.error == "invalid_request_uri"
+
+
+def test_a_pushed_request_says_whether_its_client_authenticated() -> None:
+    """Only a confidential client's push was authenticated (RFC 9126 §2.1); a public
+    client's push, and a request sent without request_uri, were not."""
+    svc = fake_services()
+    for kind, authenticated in (("public", False), ("confidential", True)):
+        request_uri = asyncio.run(push(svc, client(type=kind), PUSHED))
+        found = asyncio.run(resolve(svc, {"client_id": "app", "request_uri": request_uri}))
+        assert (found.pushed, found.authenticated) == (True, authenticated)
+    sent = asyncio.run(resolve(svc, PUSHED))
+    assert (sent.pushed, sent.authenticated) == (False, False)
 
 
 def test_a_pushed_request_is_bound_to_its_client() -> None:

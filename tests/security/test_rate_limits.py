@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from proxy.config.settings import RateLimits, StoreSettings
 from proxy.web.ratelimit import source_address
 from tests.conftest import RedisServer
 from tests.flows.harness import (
+    APP,
     CONFIDENTIAL,
     JWT_CLIENT,
     PUBLIC,
@@ -136,6 +138,25 @@ async def test_authorize_over_the_limit_is_an_html_page(world: World) -> None:
     # browser-less App2App counts as authorize, and answers JSON
     resp, _ = await proxy.native()
     await assert_refused(resp)
+
+
+async def test_picks_count_under_the_authorize_limits(world: World) -> None:
+    """A pick starts a bank login as /authorize does: the picker's links and the
+    browser-less prompt's answers count on the same per-address counter."""
+    proxy = await limited(world, per_address={"authorize": 4})
+    first, _ = await proxy.authorize(client_id=APP)  # 1
+    second, _ = await proxy.authorize(client_id=APP)  # 2
+    # (the links name the issuer, the first instance: sent to this one instead)
+    links = [re.findall(r'href="([^"]+/bank-a)"', await r.text())[0].replace(
+        proxy.config.issuer, proxy.issuer) for r in (first, second)]
+    assert (await proxy.http.get(links[0], allow_redirects=False)).status == 302  # 3
+    prompt, _ = await proxy.native()  # 4
+    prompt_id = (await prompt.json())["id"]
+    refused = await proxy.http.get(links[1], allow_redirects=False)
+    assert refused.status == 429 and refused.content_type == "text/html"
+    assert "Location" not in refused.headers
+    await assert_refused(await proxy.post("/native/authorize/pick",
+                                          {"id": prompt_id, "bank": "bank-a"}))
 
 
 async def test_introspect_limited_per_resource_server(world: World) -> None:
