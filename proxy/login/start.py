@@ -15,11 +15,11 @@ from typing import Any
 
 from aiohttp import web
 
-from federation.protocol import BankError, StartRequest, is_decoupled, is_redirect
+from federation.protocol import BankError, StartRequest, is_decoupled, is_redirect, is_session
 from federation.routing import bank_choices, pick_bank
 from federation.settings import BankSettings
 from proxy.config.settings import ClientSettings
-from proxy.login import decoupled
+from proxy.login import decoupled, sessions
 from proxy.model.records import PendingChoice, Transaction
 from proxy.model.tokens import new_value
 from proxy.oauth.authorize_checks import (
@@ -63,6 +63,8 @@ class Step:
     # True: a universal link into the bank's app (a browser-less client gets
     # ``deep_link``); False: a URL the client follows or calls itself
     open_app: bool
+    # a session bank's login: where a browser-less app reads its progress meanwhile
+    status_uri: str | None = None
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,11 @@ async def _start(svc: Services, login: LoginRequest, bank: BankSettings, acr: st
         )
     )
     txn = _transaction(login, bank, acr, conn_data=dict(start.conn_data))
+    if start.state is not None and is_session(adapter):
+        # a session bank: its broker chose the state the eID app brings back
+        handle = await sessions.keep(svc, adapter, txn, start.state)
+        audit.login_started(audit.LoginFacts.of(txn))
+        return Step(start.url, bank, open_app=True, status_uri=sessions.status_uri(svc, handle))
     await svc.store.upsert(Transaction.kind, state, txn.to_json(), svc.config.lifetimes.transaction)
     audit.login_started(audit.LoginFacts.of(txn))
     return Step(start.url, bank, open_app=not start.native)
@@ -256,7 +263,8 @@ def answer(svc: Services, login: LoginRequest, step: Step | Choice) -> web.Respo
     if step.open_app and step.bank.interstitial and not login.native:
         # iOS opens a universal link in its app only on a user gesture: one tap here
         return pages.interstitial(step.bank.display_name, step.url)
-    return next_step(step.url, native=login.native, open_app=step.open_app)
+    return next_step(step.url, native=login.native, open_app=step.open_app,
+                     status_uri=step.status_uri)
 
 
 def _prompt(svc: Services, choice: Choice) -> dict[str, object]:

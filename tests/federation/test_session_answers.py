@@ -119,7 +119,7 @@ def test_the_seeds_answer() -> None:
          "idpData.authorizationRequestUrl is not an https URL"),
         ({"idpData__authorizationRequestUrl": "javascript:alert(1)//?state=" + "s" * 30},
          "idpData.authorizationRequestUrl is not an https URL"),
-        ({"idpData__authorizationRequestUrl": "https://idp.example@evil.example/?state=" + "s" * 30},
+        ({"idpData__authorizationRequestUrl": "https://i.example@evil.example/?state=" + "s" * 30},
          "idpData.authorizationRequestUrl is not an https URL"),
         ({"idpData__authorizationRequestUrl": "https://idp.example/a"},
          "idpData.authorizationRequestUrl has no state, or more than one"),
