@@ -40,6 +40,7 @@ async def test_demo_login_through_the_sandbox_page(tmp_path: Path,
         assert pick_id is not None
         assert 'value="sandbox">Sandbox Bank<' in page
         assert 'value="sandbox-app">Sandbox Bank app (decoupled)<' in page
+        assert 'value="itsme">itsme (sandbox broker)<' in page
 
         # the redirect bank: the sandbox's consent page
         consent = await http.post(f"http://127.0.0.1:{proxy_port}/authorize/pick",
@@ -71,3 +72,20 @@ async def test_demo_login_through_the_sandbox_page(tmp_path: Path,
         text = await done.text()
         assert done.status == 200, text
         assert "Alice Sandbox" in text
+
+        # itsme through the sandbox session broker: the proxy creates the session and
+        # sends the user to the broker's "itsme app", which returns to /callback/itsme
+        picker = await http.get(start_url)
+        pick_id = re.search(r'name="id" value="([^"]+)"', await picker.text())
+        assert pick_id is not None
+        itsme = await http.post(f"http://127.0.0.1:{proxy_port}/authorize/pick",
+                                data={"id": pick_id.group(1), "bank": "itsme"},
+                                allow_redirects=False)
+        app_page = itsme.headers["Location"]
+        assert app_page.startswith(f"http://127.0.0.1:{bank_port}/itsme/app/")
+        page = await (await http.get(app_page)).text()
+        assert "Maxence Legrand, confirm your identity with itsme?" in page
+        done = await http.post(app_page.split("?")[0] + "/decide", data={"decision": "approve"})
+        text = await done.text()
+        assert done.status == 200, text
+        assert "Maxence Legrand" in text and "81042419835" in text
