@@ -22,6 +22,7 @@ from proxy.config.settings import Lifetimes
 from proxy.model.records import Transaction
 from proxy.store import open_store
 from tests.flows.harness import (
+    ACR_A,
     APP,
     APP_REDIRECT,
     PUBLIC,
@@ -453,8 +454,6 @@ async def test_broker_refuses_the_session(session_world: SessionWorldFactory, do
 
 
 async def test_refused_session_falls_back(session_world: SessionWorldFactory) -> None:
-    from tests.flows.harness import ACR_A
-
     world: SessionWorld = await session_world(fallback_acr=ACR_A)
     world.broker.redirect_urls = []
     resp, _ = await world.proxy.authorize(acr_values=ACR_ITSME)
@@ -488,3 +487,33 @@ async def test_expired_transaction(session_world: SessionWorldFactory) -> None:
     resp = await world.proxy.http.get(callback, allow_redirects=False)
     assert resp.status == 400 and "Location" not in resp.headers
     assert "expired" in await resp.text()
+
+
+HUGE = b'"' + b"x" * (2 * 1024 * 1024) + b'"'
+
+
+@pytest.mark.parametrize("answer", [b"[" * 200_000, b"<html>", HUGE, {}, {"id": "x"}, [1]])
+async def test_odd_created_sessions_are_server_errors(session_world: SessionWorldFactory,
+                                                      answer: Any) -> None:  # fmt: skip
+    world: SessionWorld = await session_world()
+    world.broker.create_answer = lambda _: answer
+    params, login = await first_error(world, "authorize")
+    assert_error(params, login, world, "server_error")
+
+
+@pytest.mark.parametrize(
+    "rewrite",
+    [
+        lambda body: b"[" * 200_000,
+        lambda body: HUGE,
+        lambda body: {**body, "status": ["SUCCESS"]},
+        lambda body: {**body, "subject": None},
+        lambda body: {**body, "subject": {"id": {"nested": True}}},
+    ],
+)
+async def test_odd_session_reads_are_server_errors(session_world: SessionWorldFactory,
+                                                   rewrite: Any) -> None:  # fmt: skip
+    world: SessionWorld = await session_world()
+    world.broker.read_answer = rewrite
+    params, login = await login_to_callback(world, "authorize")
+    assert_error(params, login, world, "server_error")
