@@ -11,7 +11,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
+import jwt
 import pytest
+from jwcrypto import jwk
 
 from federation.protocol import (
     BankError,
@@ -114,9 +116,9 @@ async def test_the_api_token_is_fetched_once_and_again_after_a_401(
     broker: SandboxBroker, session: aiohttp.ClientSession
 ) -> None:
     adapter = adapter_for(broker, session)
-    first = await started(adapter)
-    await asyncio.gather(*(started(adapter) for _ in range(5)))
-    assert paths(broker).count("POST /auth/open/connect/token") == 1  # cached, single flight
+    first, *_ = await asyncio.gather(*(started(adapter) for _ in range(5)))  # from cold
+    await started(adapter)
+    assert paths(broker).count("POST /auth/open/connect/token") == 1  # single flight, cached
     broker.expire_api_tokens()  # mid-flow: the next call is refused with a 401
     params = await app_return(session, first)
     result = await adapter.finish(first.conn_data, params, CALLBACK)
@@ -165,6 +167,29 @@ async def test_refused_api_credentials(
     assert info.value.error == error and info.value.detail.startswith(detail)
     assert info.value.description == "the bank refused the proxy's API credentials"
     assert (await adapter_for(broker, session).status())["api"] == "unavailable"
+
+
+@pytest.mark.parametrize("method", ["client_secret_post", "private_key_jwt"])
+async def test_api_token_with_each_client_auth(
+    broker: SandboxBroker, session: aiohttp.ClientSession, method: str
+) -> None:
+    """The bank's client_auth authenticates the proxy at api_token_endpoint, as at any
+    bank's token endpoint (a client assertion's aud is that endpoint)."""
+    client = broker.clients[BROKER_CLIENT]
+    client.auth_method = method
+    overrides: dict[str, Any] = {"client_auth": method}
+    if method == "private_key_jwt":
+        key = jwk.JWK.generate(kty="EC", crv="P-256", kid="broker-key-1")
+        client.jwks = {"keys": [key.export_public(as_dict=True)]}
+        overrides.update(client_secret=None, private_key=key.export(private_key=True))
+    await started(adapter_for(broker, session, **overrides))
+    form = broker.requests[0].form
+    if method == "private_key_jwt":
+        claims = jwt.decode(form["client_assertion"], options={"verify_signature": False})
+        assert claims["aud"] == broker.token_endpoint
+        assert "Authorization" not in broker.requests[0].headers
+    else:
+        assert form["client_secret"] == BROKER_SECRET
 
 
 async def test_status_reports_whether_an_api_token_can_be_had(
