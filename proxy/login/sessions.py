@@ -34,17 +34,20 @@ def status_uri(svc: Services, handle: str) -> str:
     return f"{svc.issuer}/authorize/status/{handle}"
 
 
-async def keep(svc: Services, adapter: SessionWatcher, txn: Transaction, state: str) -> str:
-    """Store the transaction under the broker's ``state`` and its SessionWatch under a
-    new handle; the handle. BankError if the state is already in use."""
+async def keep(svc: Services, adapter: SessionWatcher, txn: Transaction, state: str) -> str | None:
+    """Store the transaction under the broker's ``state`` and, for a browser-less login
+    (the only kind that is told a status URL), its SessionWatch under a new handle; the
+    handle, or None. BankError if the state is already in use."""
     lifetime = svc.config.lifetimes.transaction
-    handle = new_value()
+    handle = new_value() if txn.native else None
     record = dataclasses.replace(txn, watch=handle)
     # The broker chose the state, so it is not ours to trust to be unique: a state that
     # already keys a login is refused, never written over (SET NX), so one user's return
     # can never finish another's login.
     if not await svc.store.add(Transaction.kind, state, record.to_json(), lifetime):
         raise BankError("server_error", UNUSABLE, "session: the broker's state is already in use")
+    if handle is None:
+        return None
     api = adapter.settings.session
     interval = math.ceil(api.poll_interval) if api is not None else 1
     watch = SessionWatch(txn.bank_id, txn.client_id, dict(txn.conn_data), interval)

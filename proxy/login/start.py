@@ -218,9 +218,10 @@ async def _start(svc: Services, login: LoginRequest, bank: BankSettings, acr: st
     txn = _transaction(login, bank, acr, conn_data=dict(start.conn_data))
     if start.state is not None and is_session(adapter):
         # a session bank: its broker chose the state the eID app brings back
-        handle = await sessions.keep(svc, adapter, txn, start.state)
+        watched = await sessions.keep(svc, adapter, txn, start.state)
         audit.login_started(audit.LoginFacts.of(txn))
-        return Step(start.url, bank, open_app=True, status_uri=sessions.status_uri(svc, handle))
+        status_uri = sessions.status_uri(svc, watched) if watched is not None else None
+        return Step(start.url, bank, open_app=True, status_uri=status_uri)
     await svc.store.upsert(Transaction.kind, state, txn.to_json(), svc.config.lifetimes.transaction)
     audit.login_started(audit.LoginFacts.of(txn))
     return Step(start.url, bank, open_app=not start.native)

@@ -172,6 +172,15 @@ async def test_the_login_is_kept_under_the_brokers_state(
         assert found is not None and found["bank_id"] == "itsme"
         assert state not in str(found)  # only a digest of it is kept
         assert found["conn_data"]["state_sha256"] == hashlib.sha256(state.encode()).hexdigest()
+        assert "watch" not in found  # a browser is told no status URL: none is kept
+    finally:
+        await store.close()
+    resp, _ = await begin(world, "native")
+    native_state = query_of((await onward(resp, "native"))[0])["state"]
+    store = open_store(world.proxy.config.store)
+    try:
+        found = await store.find(Transaction.kind, native_state)
+        assert found is not None and found["watch"]
     finally:
         await store.close()
 
