@@ -59,16 +59,19 @@ async def call_bank(
     ssl_context: ssl.SSLContext | None = None,
     bank_id: str = "-",
     operation: Operation = "other",
+    json_body: Mapping[str, Any] | None = None,
 ) -> BankReply:
     """Send one request to the bank and read its (JSON) answer within ``time_limit`` seconds.
 
+    The body is the form ``data``, or ``json_body`` as JSON (a session bank's REST API).
     Raises :class:`BankUnreachable` on a timeout, a connection failure or an
     oversized body; any HTTP status is returned to the caller to judge.
     ``bank_id`` and ``operation`` label the call's metrics.
     """
     start = time.perf_counter()
     try:
-        reply = await _exchange(session, method, url, time_limit, data, headers, ssl_context)
+        reply = await _exchange(session, method, url, time_limit, data, headers, ssl_context,
+                                json_body)
     except BankUnreachable as exc:
         observe_bank_call(bank_id, operation, time.perf_counter() - start, exc.reason)
         raise
@@ -85,12 +88,14 @@ async def _exchange(
     data: Mapping[str, str] | None,
     headers: Mapping[str, str] | None,
     ssl_context: ssl.SSLContext | None,
+    json_body: Mapping[str, Any] | None = None,
 ) -> BankReply:
     try:
         async with session.request(
             method,
             url,
             data=dict(data) if data is not None else None,
+            json=dict(json_body) if json_body is not None else None,
             headers={"Accept": "application/json", **(headers or {})},
             timeout=aiohttp.ClientTimeout(total=time_limit),
             ssl=ssl_context if ssl_context is not None else True,
@@ -115,9 +120,11 @@ async def _exchange(
 
 
 def _parse_json(raw: bytes) -> Any:
+    """The JSON value, or None. Deep nesting (``[[[[...`` within the size limit) makes
+    the json module raise RecursionError, not ValueError: it is no JSON we can use."""
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

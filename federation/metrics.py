@@ -12,7 +12,11 @@ from typing import Literal
 
 from prometheus_client import Counter, Histogram
 
-Operation = Literal["metadata", "jwks", "token", "par", "userinfo", "backchannel", "other"]
+# session and code: a session bank's REST API (creating and reading sessions; validating
+# the code its app brought back at the session's token-request URL)
+Operation = Literal[
+    "metadata", "jwks", "token", "par", "userinfo", "backchannel", "session", "code", "other"
+]
 # timeout / connection / body_too_large: call_bank raised BankUnreachable;
 # http_5xx: the bank answered, with a server error. A 4xx is an OAuth answer
 # (authorization_pending on every CIBA poll, invalid_grant ...) that the adapter

@@ -4,13 +4,16 @@ One adapter per ``kind:``. A redirect adapter hands back opaque ``conn_data``
 with its authorization URL; the proxy stores it with the transaction and gives
 it back on the callback. A decoupled adapter (CIBA poll mode) starts the login
 on the back channel and is polled by the proxy; both end in a :class:`BankResult`.
+A session adapter (``kind: session``) is a redirect adapter whose bank chose the
+state itself (:attr:`RedirectStart.state`) and whose progress can be read while the
+user is away (:class:`SessionWatcher`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeGuard, runtime_checkable
+from typing import Any, Literal, Protocol, TypeGuard, runtime_checkable
 
 from federation.settings import BankSettings
 
@@ -72,6 +75,9 @@ class Identity:
     acr: str | None = None
     amr: tuple[str, ...] = ()
     auth_time: int | None = None
+    # the level this login reached, where the bank's answer decides it (a session bank's
+    # loa through its ``loa:`` map); None: the bank's configured authentication_level
+    authentication_level: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,7 @@ class BankResult:
                 "acr": identity.acr,
                 "amr": list(identity.amr),
                 "auth_time": identity.auth_time,
+                "authentication_level": identity.authentication_level,
             },
             "tokens": self.tokens.to_dict(),
         }
@@ -104,6 +111,7 @@ class BankResult:
                 acr=identity.get("acr"),
                 amr=tuple(identity.get("amr") or ()),
                 auth_time=identity.get("auth_time"),
+                authentication_level=identity.get("authentication_level"),
             ),
             BankTokens.from_dict(data["tokens"]),
         )
@@ -117,6 +125,9 @@ class RedirectStart:
     # (draft-zehavi-oauth-app2app-browserless), which the merchant app calls, rather
     # than a URL to open in the user agent
     native: bool = False
+    # the state the bank will send back to the callback, when the bank chose it (a
+    # session broker puts its own into ``url``); None: the StartRequest's state
+    state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -201,18 +212,35 @@ class DecoupledAdapter(Protocol):
         ...
 
 
+SessionProgress = Literal["pending", "complete", "failed"]
+
+
+@runtime_checkable
+class SessionWatcher(Protocol):
+    """A redirect adapter whose login can be read while the user is away (``kind:
+    session``): the proxy's /authorize/status asks it."""
+
+    settings: BankSettings
+
+    async def watch(self, conn_data: Mapping[str, Any]) -> SessionProgress:
+        """One read of the login's progress at the bank; BankError if it cannot be had
+        (``temporarily_unavailable``: try again later)."""
+        ...
+
+
 BankAdapter = RedirectAdapter | DecoupledAdapter
 
-# adapter class -> (redirect?, decoupled?). isinstance() with a runtime-checkable
+# adapter class -> (redirect?, decoupled?, session?). isinstance() with a runtime-checkable
 # Protocol looks up every member on every call (microseconds each time, on the login
 # path); an adapter's class decides it once.
-_SHAPES: dict[type, tuple[bool, bool]] = {}
+_SHAPES: dict[type, tuple[bool, bool, bool]] = {}
 
 
-def _shape(adapter: object) -> tuple[bool, bool]:
+def _shape(adapter: object) -> tuple[bool, bool, bool]:
     shape = _SHAPES.get(type(adapter))
     if shape is None:
-        shape = (isinstance(adapter, RedirectAdapter), isinstance(adapter, DecoupledAdapter))
+        shape = (isinstance(adapter, RedirectAdapter), isinstance(adapter, DecoupledAdapter),
+                 isinstance(adapter, SessionWatcher))
         if adapter is not None:
             _SHAPES[type(adapter)] = shape
     return shape
@@ -226,3 +254,8 @@ def is_redirect(adapter: object) -> TypeGuard[RedirectAdapter]:
 def is_decoupled(adapter: object) -> TypeGuard[DecoupledAdapter]:
     """The adapter of a decoupled (CIBA poll mode) bank."""
     return _shape(adapter)[1]
+
+
+def is_session(adapter: object) -> TypeGuard[SessionWatcher]:
+    """The adapter of a session bank (``kind: session``), whose progress can be read."""
+    return _shape(adapter)[2]

@@ -9,15 +9,18 @@ import aiohttp
 from federation.ciba import CibaAdapter
 from federation.oidc import OidcRedirectAdapter
 from federation.protocol import BankAdapter
+from federation.session import SessionAdapter
 from federation.settings import BankSettings
 
 AdapterFactory = Callable[[BankSettings, aiohttp.ClientSession], BankAdapter]
 
 # "oidc": redirect (authorization code + PKCE, optionally PAR or browser-less App2App);
-# "ciba": decoupled (CIBA poll mode, with BankID's app-authorize deep link).
+# "ciba": decoupled (CIBA poll mode, with BankID's app-authorize deep link);
+# "session": a redirect to an eID app through a broker's REST session API (itsme).
 ADAPTERS: dict[str, AdapterFactory] = {
     "oidc": OidcRedirectAdapter,
     "ciba": CibaAdapter,
+    "session": SessionAdapter,
 }
 
 

@@ -12,13 +12,30 @@ from typing import Literal
 ClientAuth = Literal[
     "client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth"
 ]
-BankKind = Literal["oidc", "ciba"]
+BankKind = Literal["oidc", "ciba", "session"]
 
 
 @dataclass(frozen=True)
 class TlsSettings:
     cert: str  # path to a PEM certificate (already resolved against the config folder)
     key: str  # path to its PEM private key
+
+
+@dataclass(frozen=True)
+class SessionApi:
+    """How the proxy reaches a ``kind: session`` bank (docs/configuration.md)."""
+
+    api: str  # sessions at {api}/sessions, no trailing slash
+    api_token_endpoint: str  # client_credentials, with the bank's client_auth
+    provider: str  # allowedProviders: [provider]
+    redirect_parameter: str  # additionalParameters: {<this>: {issuer}/callback/{id}}
+    api_scopes: tuple[str, ...] = ()
+    account_id: str | None = None  # the Signicat-AccountId header, when set
+    requested_attributes: tuple[str, ...] = ()
+    # the session's loa -> authentication_level; when set, a session whose loa is not
+    # one of its keys is refused (access_denied)
+    loa: Mapping[str, str] = field(default_factory=dict)
+    poll_interval: float = 2.0  # seconds between reads of a session not yet finished
 
 
 @dataclass(frozen=True)
@@ -39,7 +56,8 @@ class BankSettings:
     scopes: tuple[str, ...] = ("openid",)
     use_par: bool = False
     authentication_level: str | None = None
-    # merchant claim name -> bank claim name
+    # merchant claim name -> bank claim name (kind session: a path into the session's
+    # subject, dotted for nested attributes, e.g. nin.value)
     claims: Mapping[str, str] = field(default_factory=dict)
     interstitial: bool = False
     fallback_acr: str | None = None
@@ -55,6 +73,9 @@ class BankSettings:
     # kind: ciba: merchant authorization request fields sent on to the bank as they are
     # (e.g. BankID's ``device_info``)
     pass_through: tuple[str, ...] = ()
+    # kind: session (a headless REST session API, Signicat's Authentication REST API);
+    # such a bank has no OpenID ``issuer`` (it is ""): the keys below say where it is
+    session: SessionApi | None = None
 
     @property
     def display_name(self) -> str:

@@ -9,6 +9,8 @@ from federation.sandbox import ciba, ciba_app, native
 from federation.sandbox.appkeys import BANK
 from federation.sandbox.authorize import authorize, decide
 from federation.sandbox.bank import ACR_VALUES, SandboxBank
+from federation.sandbox.broker import SandboxBroker
+from federation.sandbox.broker_app import add_broker_routes
 from federation.sandbox.client_auth import ASSERTION_ALGS
 from federation.sandbox.models import RecordedRequest
 from federation.sandbox.resources import introspect, userinfo
@@ -77,9 +79,12 @@ async def jwks(request: web.Request) -> web.Response:
     return web.json_response(request.app[BANK].jwks())
 
 
-def create_app(bank: SandboxBank) -> web.Application:
+def create_app(bank: SandboxBank, broker: SandboxBroker | None = None) -> web.Application:
+    """The bank's routes; with ``broker``, the session broker's beside them (the demo)."""
     app = web.Application(middlewares=[record])
     app[BANK] = bank
+    if broker is not None:
+        add_broker_routes(app, broker)
     app.router.add_get("/.well-known/openid-configuration", metadata)
     app.router.add_get("/jwks", jwks)
     app.router.add_get("/authorize", authorize)

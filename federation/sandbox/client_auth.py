@@ -7,14 +7,21 @@ import base64
 import binascii
 import hmac
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 from urllib.parse import unquote_plus
 
 import jwt
 from aiohttp import web
 
-from federation.sandbox.bank import SandboxBank
 from federation.sandbox.errors import invalid_client
 from federation.sandbox.models import SandboxClient
+
+
+class Registrar(Protocol):
+    """Who registers clients: the sandbox bank, and the sandbox session broker."""
+
+    clients: dict[str, SandboxClient]
+    seen_assertion_ids: set[str]
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGS = ("ES256", "ES384", "RS256", "RS384", "PS256", "PS384", "EdDSA")
@@ -37,7 +44,7 @@ def _same(a: str, b: str | None) -> bool:
 
 
 def authenticate_client(
-    bank: SandboxBank,
+    bank: Registrar,
     request: web.Request,
     form: Mapping[str, str],
     audiences: Sequence[str],
@@ -81,7 +88,7 @@ def authenticate_client(
 
 
 def _verify_assertion(
-    bank: SandboxBank, client: SandboxClient, assertion: str, audiences: Sequence[str]
+    bank: Registrar, client: SandboxClient, assertion: str, audiences: Sequence[str]
 ) -> None:
     try:
         header = jwt.get_unverified_header(assertion)

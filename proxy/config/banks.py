@@ -12,13 +12,14 @@ from federation.settings import BankKind, BankSettings, ClientAuth, TlsSettings
 from proxy.config.errors import Problems
 from proxy.config.keys import KeyFileError, check_tls_files, read_private_key, resolve
 from proxy.config.reader import Section
+from proxy.config.session_banks import SESSION_KEYS, read_session_api
 from proxy.config.urls import check_issuer
 
 BANK_KEYS = (
     "id", "acr_values", "upstream_acr_values", "kind", "issuer", "timeout", "client_id",
     "client_auth", "client_secret", "private_key", "tls", "userinfo", "scopes", "use_par",
     "authentication_level", "claims", "interstitial", "fallback_acr", "jwks_cooldown",
-    "native", "leeway", "name", "deep_link_field", "pass_through",
+    "native", "leeway", "name", "deep_link_field", "pass_through", *SESSION_KEYS,
 )  # fmt: skip
 # only the kinds that have an adapter (federation.registry.ADAPTERS)
 KINDS: tuple[BankKind, ...] = tuple(k for k in get_args(BankKind) if k in ADAPTERS)
@@ -52,7 +53,9 @@ def _read_bank(s: Section, base_dir: Path) -> _Read | None:
     if bank_id and not _BANK_ID.fullmatch(bank_id):
         s.report("id", f"must be lowercase letters, digits and '-' only; it is used in "
                  f"/callback/{{id}} (got {bank_id!r})")  # fmt: skip
-    issuer = s.text("issuer", required=True)
+    kind = s.choice("kind", KINDS) or "oidc"
+    # a session bank has no issuer: its API is named by the session keys
+    issuer = "" if kind == "session" else s.text("issuer", required=True)
     problem = check_issuer(issuer) if issuer else None
     if problem:
         s.report("issuer", problem)
@@ -62,17 +65,19 @@ def _read_bank(s: Section, base_dir: Path) -> _Read | None:
     tls = _tls(s, auth, base_dir)
     acr_paths = s.text_items("acr_values", required=True)
     scopes = s.texts("scopes", ("openid",))
-    if isinstance(s.raw("scopes"), list) and "openid" not in scopes:
+    if kind != "session" and isinstance(s.raw("scopes"), list) and "openid" not in scopes:
         s.report("scopes", f"must contain openid (got {list(scopes)})")
+    timeout = s.number("timeout", 10.0, exclusive=True)
+    claims = s.text_map("claims")
     bank = BankSettings(
         id=bank_id,
-        kind=s.choice("kind", KINDS) or "oidc",
+        kind=kind,
         issuer=issuer,
         client_id=s.text("client_id", required=True),
         client_auth=auth or "client_secret_basic",
         acr_values=tuple(acr for _, acr in acr_paths),
         upstream_acr_values=s.texts("upstream_acr_values"),
-        timeout=s.number("timeout", 10.0, exclusive=True),
+        timeout=timeout,
         client_secret=client_secret,
         private_key=private_key,
         tls=tls,
@@ -80,7 +85,7 @@ def _read_bank(s: Section, base_dir: Path) -> _Read | None:
         scopes=scopes,
         use_par=s.flag("use_par", False),
         authentication_level=s.opt_text("authentication_level"),
-        claims=s.text_map("claims"),
+        claims=claims,
         interstitial=s.flag("interstitial", False),
         fallback_acr=s.opt_text("fallback_acr"),
         jwks_cooldown=s.number("jwks_cooldown", 5.0),
@@ -89,6 +94,7 @@ def _read_bank(s: Section, base_dir: Path) -> _Read | None:
         name=s.opt_text("name"),
         deep_link_field=s.opt_text("deep_link_field") or "authorize_uri",
         pass_through=s.texts("pass_through"),
+        session=read_session_api(s, kind, timeout, claims),
     )
     _check_decoupled(s, bank)
     return None if s.broken else _Read(s.path, bank, acr_paths)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from federation.protocol import BankError, is_redirect
+from proxy.login import sessions
 from proxy.login.start import callback_uri
 from proxy.login.transactions import take_transaction
 from proxy.oauth.errors import OAuthError, RedirectTarget, unavailable
@@ -56,9 +57,11 @@ async def callback(request: web.Request) -> web.StreamResponse:
         code = await issue_code(svc, txn, result)
     except BankError as exc:
         audit.login_failed(audit.LoginFacts.of(txn), exc.error, "callback")
+        await sessions.settle(svc, txn, "failed")
         raise OAuthError(exc.error, exc.description, redirect=target, detail=exc.detail) from exc
     except StoreUnavailable as exc:
         audit.login_failed(audit.LoginFacts.of(txn), "temporarily_unavailable", "callback")
         raise unavailable(target) from exc
+    await sessions.settle(svc, txn, "complete")
     audit.login_completed(audit.LoginFacts.of(txn))
     return authorization_response(target, {"code": code})

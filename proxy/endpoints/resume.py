@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from proxy.login import decoupled
+from proxy.login import decoupled, sessions
 from proxy.oauth.services import SERVICES
 from proxy.web import pages
 from proxy.web.errors import next_step
@@ -39,9 +39,13 @@ async def resume(request: web.Request) -> web.StreamResponse:
 
 async def status(request: web.Request) -> web.StreamResponse:
     """JSON ``{"status": "pending"|"complete"|"failed", "interval": n}``; no authentication:
-    the handle is an unguessable 256-bit value bound to one login."""
+    the handle is an unguessable 256-bit value bound to one login (a decoupled one, or a
+    session bank's)."""
     svc = request.app[SERVICES]
     handle = request.match_info["handle"]
+    session_login = await sessions.status(svc, handle)
+    if session_login is not None:
+        return json_response(session_login, headers={"Cache-Control": "no-store"})
     txn = await decoupled.load(svc, handle)
     txn, state = await decoupled.advance(svc, handle, txn)
     return json_response(

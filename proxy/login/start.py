@@ -16,11 +16,11 @@ from typing import Any
 
 from aiohttp import web
 
-from federation.protocol import BankError, StartRequest, is_decoupled, is_redirect
+from federation.protocol import BankError, StartRequest, is_decoupled, is_redirect, is_session
 from federation.routing import bank_choices, pick_bank
 from federation.settings import BankSettings
 from proxy.config.settings import ClientSettings
-from proxy.login import decoupled, picker
+from proxy.login import decoupled, picker, sessions
 from proxy.login.hints import check_may_name_user, count_login
 from proxy.model.records import PendingChoice, Transaction
 from proxy.model.tokens import new_value
@@ -70,6 +70,8 @@ class Step:
     # True: a universal link into the bank's app (a browser-less client gets
     # ``deep_link``); False: a URL the client follows or calls itself
     open_app: bool
+    # a session bank's login: where a browser-less app reads its progress meanwhile
+    status_uri: str | None = None
 
 
 @dataclass(frozen=True)
@@ -239,6 +241,12 @@ async def _start(svc: Services, login: LoginRequest, bank: BankSettings, acr: st
         )
     )
     txn = _transaction(login, bank, acr, conn_data=dict(start.conn_data))
+    if start.state is not None and is_session(adapter):
+        # a session bank: its broker chose the state the eID app brings back
+        watched = await sessions.keep(svc, adapter, txn, start.state)
+        audit.login_started(audit.LoginFacts.of(txn))
+        status_uri = sessions.status_uri(svc, watched) if watched is not None else None
+        return Step(start.url, bank, open_app=True, status_uri=status_uri)
     await svc.store.upsert(Transaction.kind, state, txn.to_json(), svc.config.lifetimes.transaction)
     audit.login_started(audit.LoginFacts.of(txn))
     return Step(start.url, bank, open_app=not start.native)
@@ -281,7 +289,8 @@ def answer(svc: Services, login: LoginRequest, step: Step | Choice) -> web.Respo
     if step.open_app and step.bank.interstitial and not login.native:
         # iOS opens a universal link in its app only on a user gesture: one tap here
         return pages.interstitial(step.bank.display_name, step.url)
-    return next_step(step.url, native=login.native, open_app=step.open_app)
+    return next_step(step.url, native=login.native, open_app=step.open_app,
+                     status_uri=step.status_uri)
 
 
 def pick_url(svc: Services, pick_id: str, bank_id: str) -> str:

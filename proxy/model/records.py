@@ -2,7 +2,9 @@
 
 Kinds and what keys them (the store hashes every id):
 ``txn`` (the proxy's state toward the bank, keyed by its state parameter, or for
-a decoupled bank by the resume handle), ``par`` (a pushed authorization request,
+a decoupled bank by the resume handle, or for a session bank by the state the
+bank's broker chose), ``swatch`` (a session bank's login as /authorize/status
+reads it, keyed by its status handle), ``par`` (a pushed authorization request,
 keyed by its request_uri), ``pick`` (an authorization request waiting for the
 user to choose a bank), ``poll`` (the lock that spaces out polls of a decoupled
 bank), ``code`` (merchant authorization
@@ -81,6 +83,22 @@ class Transaction(Record):
     resource: str | None = None
     # RFC 9449 §10: the code is bound to this DPoP key thumbprint
     dpop_jkt: str | None = None
+    # session banks only: the handle of the login's SessionWatch (/authorize/status)
+    watch: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionWatch(Record):
+    """A session bank's login as ``GET /authorize/status/{handle}`` reads it: the
+    session at the broker, until the callback settles it (proxy.login.sessions)."""
+
+    kind: ClassVar[str] = "swatch"
+    bank_id: str
+    client_id: str
+    conn_data: dict[str, Any]  # the session, as the adapter kept it
+    interval: int  # seconds between reads of the broker, as the client is told
+    # "complete" or "failed" once the login has ended; None: read the broker
+    outcome: str | None = None
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,8 @@ async def issue_code(svc: Services, txn: Transaction, result: BankResult) -> str
         amr=identity.amr,
         auth_time=identity.auth_time or svc.now(),
         bank_id=bank.id,
-        authentication_level=bank.authentication_level,
+        # a session bank's login says its own level (its loa through the bank's loa:)
+        authentication_level=identity.authentication_level or bank.authentication_level,
         claims=claims,
         bank_tokens=svc.cipher.encrypt(result.tokens.to_dict()),
         resource=txn.resource,

@@ -1,5 +1,6 @@
-"""``app2app-proxy demo``: the proxy, the sandbox bank and a tiny merchant app on
-localhost, with the embedded store. Nothing else to install.
+"""``app2app-proxy demo``: the proxy, the sandbox bank (with the sandbox session broker
+beside it, for itsme) and a tiny merchant app on localhost, with the embedded store.
+Nothing else to install.
 
 The merchant app plays the part of a mobile app and its backend: the backend pushes
 the authorization request (PKCE, and the user's login_hint and a binding_message for
@@ -24,7 +25,7 @@ import aiohttp
 from aiohttp import web
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from federation.sandbox import SandboxBank, SandboxClient, serve_sandbox
+from federation.sandbox import SandboxBank, SandboxBroker, SandboxClient, serve_sandbox
 from proxy.app import LINGERING_TIME, create_app
 from proxy.config import load_config
 from proxy.config.settings import Config
@@ -64,6 +65,23 @@ def _sandbox_for(config: Config) -> SandboxBank:
     # a decoupled bank shows its "app" page (the deep link) in the demo
     sandbox.ciba_deep_link = any(b.kind == "ciba" for b in banks)
     return sandbox
+
+
+def _broker_for(config: Config) -> SandboxBroker | None:
+    """The sandbox session broker, beside the sandbox bank, for the session banks whose
+    API is there: one client per client_id, every such bank's callback allowed. The
+    itsme app shows Approve / Deny."""
+    origin = config.banks[0].issuer.rstrip("/")
+    banks = [b for b in config.banks
+             if b.session is not None and b.session.api.startswith(origin + "/")]
+    if not banks:
+        return None
+    clients = {b.client_id: SandboxClient(b.client_id, [], b.client_auth,
+                                          secret=b.client_secret) for b in banks}
+    broker = SandboxBroker(origin, clients.values(),
+                           redirect_urls=[f"{config.issuer}/callback/{b.id}" for b in banks])
+    broker.decision = None
+    return broker
 
 
 def merchant_app(config: Config) -> web.Application:
@@ -136,7 +154,7 @@ async def demo_servers(config: Config) -> AsyncIterator[str]:
     bank_url = urlsplit(config.banks[0].issuer)
     app_url = urlsplit(config.clients[0].redirect_uris[0])
     async with serve_sandbox(_sandbox_for(config), bank_url.hostname or "127.0.0.1",
-                             bank_url.port or 80):
+                             bank_url.port or 80, broker=_broker_for(config)):
         runners = []
         try:
             for app, host, port in (

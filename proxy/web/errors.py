@@ -48,14 +48,19 @@ def authorization_response(target: RedirectTarget, params: Mapping[str, str]) ->
     return next_step(redirect_url(target, params), native=target.native)
 
 
-def next_step(url: str, *, native: bool, open_app: bool = False) -> web.Response:
+def next_step(
+    url: str, *, native: bool, open_app: bool = False, status_uri: str | None = None
+) -> web.Response:
     """Send the user agent on to ``url``: a 302 in a browser; in the browser-less flow the
-    JSON action, ``deep_link`` when ``url`` opens another app, else ``call``."""
+    JSON action, ``deep_link`` when ``url`` opens another app, else ``call``; with
+    ``status_uri`` (a session bank's login) where the app may read the login's progress
+    while the user is in the other app."""
     if native:
         action = "deep_link" if open_app else "call"
-        return json_response(
-            {"action": action, "url": url}, headers={"Cache-Control": "no-store"}
-        )
+        body = {"action": action, "url": url}
+        if status_uri is not None:
+            body["status_uri"] = status_uri
+        return json_response(body, headers={"Cache-Control": "no-store"})
     return web.Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
 
 

@@ -360,6 +360,8 @@ CONN = {"nonce": "n-0", "code_verifier": "v" * 43}
         ((500, "oops"), "token endpoint: HTTP 500, error -"),
         ((200, "<html>"), "token endpoint: HTTP 200, error -"),
         ((200, {"access_token": "at"}), "token response: no id_token"),
+        # nested deeper than the json module recurses: RecursionError, not ValueError
+        ((200, "[" * 200_000), "token endpoint: HTTP 200, error -"),
     ],
 )
 async def test_token_endpoint_failures(

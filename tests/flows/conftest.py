@@ -8,8 +8,9 @@ import pytest
 
 from proxy.observability.logs import configure_logging, reset_logging
 from tests.flows.harness import world, world_factory
+from tests.flows.session_world import session_world
 
-__all__ = ["log_buffer", "world", "world_factory"]
+__all__ = ["log_buffer", "session_world", "world", "world_factory"]
 
 
 @pytest.fixture

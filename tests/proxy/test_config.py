@@ -487,7 +487,7 @@ BAD: list[tuple[Mutations, str]] = [
         {"banks[1].acr_values": ["urn:merchant:acr:bank-b", "urn:merchant:acr:bank-a"]},
         "banks[1].acr_values[1]: 'urn:merchant:acr:bank-a' already routes to bank 'bank-a'",
     ),
-    ({"banks[0].kind": "saml"}, "banks[0].kind: must be one of oidc, ciba (got 'saml')"),
+    ({"banks[0].kind": "saml"}, "banks[0].kind: must be one of oidc, ciba, session (got 'saml')"),
     (
         {"banks[0].pass_through": ["device_info"]},
         "banks[0].pass_through: is only used with kind ciba",

@@ -39,8 +39,9 @@ async def test_demo_login_through_the_sandbox_page(tmp_path: Path,
         assert picker.status == 200 and "Choose your bank" in page
         links = dict((bank, url) for url, bank in re.findall(
             r'href="([^"]+/authorize/pick/[^"/]+/([a-z-]+))"', page))
-        assert set(links) == {"sandbox", "sandbox-app"}
+        assert set(links) == {"sandbox", "sandbox-app", "itsme"}
         assert ">Sandbox Bank</a>" in page and ">Sandbox Bank app (decoupled)</a>" in page
+        assert ">itsme (sandbox broker)</a>" in page
 
         # the redirect bank: the sandbox's consent page
         consent = await http.get(links["sandbox"])
@@ -70,3 +71,18 @@ async def test_demo_login_through_the_sandbox_page(tmp_path: Path,
         text = await done.text()
         assert done.status == 200, text
         assert "Alice Sandbox" in text
+
+        # itsme through the sandbox session broker: the proxy creates the session and
+        # sends the user to the broker's "itsme app", which returns to /callback/itsme
+        picker = await http.get(start_url)
+        link = re.search(r'href="([^"]+/authorize/pick/[^"/]+/itsme)"', await picker.text())
+        assert link is not None
+        itsme = await http.get(link.group(1), allow_redirects=False)
+        app_page = itsme.headers["Location"]
+        assert app_page.startswith(f"http://127.0.0.1:{bank_port}/itsme/app/")
+        page = await (await http.get(app_page)).text()
+        assert "Maxence Legrand, confirm your identity with itsme?" in page
+        done = await http.post(app_page.split("?")[0] + "/decide", data={"decision": "approve"})
+        text = await done.text()
+        assert done.status == 200, text
+        assert "Maxence Legrand" in text and "81042419835" in text
