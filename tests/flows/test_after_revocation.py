@@ -10,6 +10,7 @@ or a redirect_uri removed from it, ends what was kept for them.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,12 +23,14 @@ from proxy.config.settings import ClientSettings, Config
 from proxy.ops.revoke import revoke
 from tests.flows.harness import (
     ACR_A,
+    ACR_C,
     APP,
     CONFIDENTIAL,
     CONFIDENTIAL_SECRET,
     PUBLIC,
     RS_BANK,
     World,
+    WorldFactory,
     app_redirect_params,
     new_request,
 )
@@ -191,6 +194,77 @@ def _hidden_id(html: str) -> str:
     marker = 'name="id" value="'
     start = html.index(marker) + len(marker)
     return html[start:html.index('"', start)]
+
+
+# --- a login under way at the bank when the reload changes its client -----------------
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+async def test_redirect_bank_answer_for_a_client_the_reload_changed(
+    world: World, change: str
+) -> None:
+    resp, _ = await world.proxy.authorize(acr_values=ACR_A)
+    at_bank = await world.proxy.http.get(resp.headers["Location"], allow_redirects=False)
+    callback = at_bank.headers["Location"]
+    assert callback.startswith(f"{world.proxy.issuer}/callback/bank-a?")
+
+    world.reload(CHANGES[change](world.proxy.config, PUBLIC))
+
+    answered = await world.proxy.http.get(callback, allow_redirects=False)
+    await assert_error_page(answered, ERROR_OF_CHANGE[change])
+    # the bank's code was not redeemed for a client that is gone
+    assert world.bank_a.requests[-1].path != "/token"
+
+
+async def test_native_redirect_bank_answer_for_a_client_the_reload_removed(
+    world: World,
+) -> None:
+    resp, _ = await world.proxy.native(acr_values=ACR_A)
+    deep_link = (await resp.json())["url"]
+    callback = (await world.proxy.http.get(deep_link, allow_redirects=False)).headers["Location"]
+
+    world.reload(without_client(world.proxy.config, APP))
+
+    await assert_json_error(await world.proxy.call(callback), "invalid_client")
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+async def test_decoupled_bank_answer_kept_for_a_client_the_reload_changed(
+    world_factory: WorldFactory, change: str
+) -> None:
+    world: World = await world_factory(ciba=True)
+    world.ciba.ciba_interval = 1
+    world.ciba.ciba_decision = "approve"
+    resp, _ = await world.proxy.authorize(acr_values=ACR_C, login_hint="alice")
+    resume = resp.headers["Location"]
+    handle = resume.rsplit("/", 1)[1]
+    status_url = f"{world.proxy.issuer}/authorize/status/{handle}"
+    # the bank approved: its answer is kept, encrypted, until the user comes back
+    assert (await (await world.proxy.http.get(status_url)).json())["status"] == "complete"
+
+    world.reload(CHANGES[change](world.proxy.config, PUBLIC))
+
+    await assert_error_page(await world.proxy.http.get(resume, allow_redirects=False),
+                            ERROR_OF_CHANGE[change])
+    await assert_json_error(await world.proxy.http.get(status_url), ERROR_OF_CHANGE[change])
+
+
+async def test_pending_decoupled_login_of_a_removed_client_no_longer_polls_the_bank(
+    world_factory: WorldFactory,
+) -> None:
+    world: World = await world_factory(ciba=True)
+    world.ciba.ciba_interval = 1
+    resp, _ = await world.proxy.authorize(acr_values=ACR_C, login_hint="alice")
+    handle = resp.headers["Location"].rsplit("/", 1)[1]
+    status_url = f"{world.proxy.issuer}/authorize/status/{handle}"
+    assert (await (await world.proxy.http.get(status_url)).json())["status"] == "pending"
+    polled = len(world.ciba.requests)
+
+    world.reload(without_client(world.proxy.config, PUBLIC))
+    await asyncio.sleep(1.1)  # the next poll is due
+
+    await assert_json_error(await world.proxy.http.get(status_url), "invalid_client")
+    assert len(world.ciba.requests) == polled
 
 
 # --- introspection, its JWT form and userinfo: nothing cached ------------------------
