@@ -49,7 +49,7 @@ async def _pick(request: web.Request, *, native: bool) -> web.StreamResponse:
     choice = PendingChoice.from_json(found) if found is not None else None
     if choice is None or choice.native != native:
         raise OAuthError("invalid_request", "this choice is unknown or has expired; start again")
-    login = await check_request(svc, choice.params, native=native)
+    login = await check_request(svc, choice.params, native=native, pushed=choice.pushed)
     bank_id = params.get("bank")
     if bank_id is None:
         raise OAuthError("invalid_request", "choose a bank", redirect=login.target)

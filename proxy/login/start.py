@@ -48,6 +48,7 @@ class LoginRequest:
     client: ClientSettings
     params: dict[str, str]
     target: RedirectTarget  # .native: it came through /native/authorize
+    pushed: bool = False  # its parameters came from /par (RFC 9126)
 
     @property
     def native(self) -> bool:
@@ -80,8 +81,11 @@ def callback_uri(svc: Services, bank_id: str) -> str:
 
 
 async def check_request(
-    svc: Services, raw: Mapping[str, str], *, native: bool
+    svc: Services, raw: Mapping[str, str], *, native: bool, pushed: bool = False
 ) -> LoginRequest:
+    """``pushed``: ``raw`` is a request /par took in, resolved before (a pending choice's);
+    otherwise it is pushed when it names a ``request_uri``."""
+    pushed = pushed or "request_uri" in raw
     params = await resolve(svc, raw)
     client = check_client(svc.clients.get(params.get("client_id")), params)
     bind_context(client_id=client.client_id)
@@ -91,7 +95,7 @@ async def check_request(
         # answered with 400 JSON, never sent on to an app
         check_native_callback_uri(client, params)
     target = RedirectTarget(redirect_uri, params.get("state"), svc.issuer, native=native)
-    if client.profile == "fapi2" and "request_uri" not in raw:
+    if client.profile == "fapi2" and not pushed:
         # FAPI 2.0 Security Profile §5.3.2.2: the authorization server "shall require
         # pushed authorization requests"; RFC 9126 §4: such a server "will refuse, using
         # the invalid_request error code, to process any request to the authorization
@@ -107,7 +111,7 @@ async def check_request(
     except OAuthError as err:
         err.redirect = err.redirect or target
         raise
-    return LoginRequest(client, params, target)
+    return LoginRequest(client, params, target, pushed)
 
 
 async def begin(
@@ -129,7 +133,7 @@ async def begin(
     if len(options) < 2:
         raise OAuthError("invalid_request", "no bank this client may use matches acr_values")
     pick_id = new_value()
-    record = PendingChoice(params=login.params, native=login.native)
+    record = PendingChoice(params=login.params, native=login.native, pushed=login.pushed)
     await svc.store.upsert(
         PendingChoice.kind, pick_id, record.to_json(), svc.config.lifetimes.transaction
     )

@@ -99,6 +99,9 @@ class PendingChoice(Record):
     kind: ClassVar[str] = "pick"
     params: dict[str, str]
     native: bool
+    # the request came through /par: the choice is the pushed request's (a fapi2 client's
+    # must be, proxy.login.start.check_request)
+    pushed: bool = False
 
 
 @dataclass(frozen=True)
