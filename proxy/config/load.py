@@ -107,7 +107,7 @@ def parse_config(data: object, base_dir: Path, environ: Mapping[str, str]) -> Co
     rate_limits = read_rate_limits(top)
     metrics = _metrics(top)
     check_client_ids(clients, servers, problems)
-    check_across(clients, servers, lifetimes.authorization_code, problems)
+    check_across(clients, servers, lifetimes, keys.signing, problems)
     problems.raise_if_any()
     return Config(
         issuer=issuer,
