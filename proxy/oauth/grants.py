@@ -410,8 +410,9 @@ async def revoke(svc: Services, client: ClientSettings, token: str, hint: str | 
         else:
             # a refresh token rotated within refresh_grace still fetches the pair it
             # became (_retry_within_grace): revoking it revokes its grant like the new one
-            data = await svc.store.find(kind, token) or await svc.store.find(
-                RotatedPair.kind, token)
+            current, rotated = await svc.store.find_many(
+                [(kind, token), (RotatedPair.kind, token)])
+            data = current or rotated
             found = None if data is None else await svc.store.find(Grant.kind, data["grant_id"])
             if data is None or found is None:  # a grant gone takes its refresh token along
                 continue
