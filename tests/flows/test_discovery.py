@@ -37,10 +37,10 @@ from tests.flows.harness import (
     app_redirect_params,
     new_request,
 )
+from tests.security.cases import ASSERTION_TYPE, assertion
 
 # client_secret_jwt is tried with the clients' real secrets, shorter than HS256 likes
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
-ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 BOGUS_REFRESH = {"grant_type": "refresh_token", "refresh_token": "a2a_rt_unknown"}
 # routes that are steps of a flow the server itself hands out (or operations), not
 # endpoints a client finds through discovery
@@ -84,16 +84,18 @@ def every_alg(world: World) -> None:
                           ResourceServer(client_id=ALGS_SERVER, jwks=public))))
 
 
-def assertion(world: World, client_id: str, alg: str, secret: str = "") -> dict[str, str]:
-    now = int(time.time())
-    claims = {"iss": client_id, "sub": client_id, "aud": world.proxy.issuer, "iat": now,
-              "exp": now + 60, "jti": uuid.uuid4().hex}
-    if alg.startswith("HS"):  # client_secret_jwt: an HMAC under the client's secret
-        signed = jwt.encode(claims, secret or "s" * 32, algorithm=alg)
+def client_auth(world: World, client_id: str, alg: str, secret: str = "s" * 32
+                ) -> dict[str, str]:  # fmt: skip
+    """A client assertion signed with ``alg``: by the key of that kind, or for HS* (OIDC
+    Core §9 client_secret_jwt) an HMAC under the client's ``secret``."""
+    if alg.startswith("HS"):
+        now = int(time.time())
+        signed = jwt.encode({"iss": client_id, "sub": client_id, "aud": world.proxy.issuer,
+                             "iat": now, "exp": now + 60, "jti": uuid.uuid4().hex},
+                            secret, algorithm=alg)
     else:
         key = KEYS["RSA" if alg[:2] in ("RS", "PS") else alg]
-        pem = key.export_to_pem(private_key=True, password=None)
-        signed = jwt.encode(claims, pem, algorithm=alg, headers={"kid": key["kid"]})
+        signed = assertion(client_id, world.proxy.issuer, key, alg)
     return {"client_assertion_type": ASSERTION_TYPE, "client_assertion": signed}
 
 
@@ -272,8 +274,8 @@ def merchant_methods(world: World) -> dict[str, tuple[dict[str, str], tuple[str,
         "client_secret_basic": ({}, (CONFIDENTIAL, CONFIDENTIAL_SECRET)),
         "client_secret_post": ({"client_id": CONFIDENTIAL,
                                 "client_secret": CONFIDENTIAL_SECRET}, None),
-        "private_key_jwt": (assertion(world, ALGS_CLIENT, "ES256"), None),
-        "client_secret_jwt": (assertion(world, CONFIDENTIAL, "HS256", CONFIDENTIAL_SECRET),
+        "private_key_jwt": (client_auth(world, ALGS_CLIENT, "ES256"), None),
+        "client_secret_jwt": (client_auth(world, CONFIDENTIAL, "HS256", CONFIDENTIAL_SECRET),
                               None),
     }
 
@@ -293,7 +295,7 @@ async def test_client_authentication_methods_and_algs(world: World, endpoint: st
     # ... used to authenticate the client"
     signed = set()
     for alg in ASSERTION_ALGS:
-        resp = await world.proxy.post(path, {**body, **assertion(world, ALGS_CLIENT, alg)})
+        resp = await world.proxy.post(path, {**body, **client_auth(world, ALGS_CLIENT, alg)})
         if await authenticated(resp):
             signed.add(alg)
     assert signed == set(meta[f"{endpoint}_endpoint_auth_signing_alg_values_supported"])
@@ -308,8 +310,8 @@ async def test_introspection_authentication_methods_and_algs(world: World) -> No
         "client_secret_basic": ({}, RS_PLAIN),
         "client_secret_post": ({"client_id": RS_PLAIN[0], "client_secret": RS_PLAIN[1]}, None),
         "none": ({"client_id": RS_PLAIN[0]}, None),
-        "private_key_jwt": (assertion(world, ALGS_SERVER, "ES256"), None),
-        "client_secret_jwt": (assertion(world, RS_PLAIN[0], "HS256", RS_PLAIN[1]), None),
+        "private_key_jwt": (client_auth(world, ALGS_SERVER, "ES256"), None),
+        "client_secret_jwt": (client_auth(world, RS_PLAIN[0], "HS256", RS_PLAIN[1]), None),
     }
     works = set()
     for method, (form, basic) in methods.items():
@@ -318,7 +320,7 @@ async def test_introspection_authentication_methods_and_algs(world: World) -> No
     assert works == set(meta["introspection_endpoint_auth_methods_supported"])
     signed = set()
     for alg in ASSERTION_ALGS:
-        resp = await world.proxy.post(path, {**body, **assertion(world, ALGS_SERVER, alg)})
+        resp = await world.proxy.post(path, {**body, **client_auth(world, ALGS_SERVER, alg)})
         if await authenticated(resp):
             signed.add(alg)
     assert signed == set(meta["introspection_endpoint_auth_signing_alg_values_supported"])

@@ -22,14 +22,11 @@ authorization server:
 from __future__ import annotations
 
 import dataclasses
-import time
-import uuid
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import jwt
 import pytest
 
 from tests.flows.harness import (
@@ -48,8 +45,8 @@ from tests.flows.harness import (
     new_request,
     query_of,
 )
+from tests.security.cases import ASSERTION_TYPE, assertion
 
-ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 OTHER_CALLBACK = "https://app.merchant.example/app2app-other"
 ENTRIES = ("browser", "native")
 BANKS = ("redirect", "decoupled")
@@ -65,13 +62,8 @@ FRONT_CHANNEL_NOISE = {
 
 def client_assertion(issuer: str) -> dict[str, str]:
     """private_key_jwt for the fapi2 client: ES256, ``aud`` its issuer as a string."""
-    now = int(time.time())
-    signed = jwt.encode(
-        {"iss": FAPI_CLIENT, "sub": FAPI_CLIENT, "aud": issuer, "iat": now, "exp": now + 60,
-         "jti": uuid.uuid4().hex},
-        FAPI_CLIENT_KEY.export_to_pem(private_key=True, password=None), algorithm="ES256",
-        headers={"kid": FAPI_CLIENT_KEY["kid"]})
-    return {"client_assertion_type": ASSERTION_TYPE, "client_assertion": signed}
+    return {"client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion(FAPI_CLIENT, issuer, FAPI_CLIENT_KEY)}
 
 
 async def fapi2_world(world_factory: WorldFactory, route: str) -> World:
