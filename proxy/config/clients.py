@@ -12,7 +12,15 @@ from jwcrypto.common import JWException
 from proxy.config.env import UNRESOLVED
 from proxy.config.errors import Problems, item
 from proxy.config.reader import Section, describe
-from proxy.config.settings import AndroidApp, Apps, ClientSettings, IosApp, ResourceServer
+from proxy.config.settings import (
+    AndroidApp,
+    Apps,
+    ClientSettings,
+    IosApp,
+    Lifetimes,
+    ResourceServer,
+    SigningKey,
+)
 from proxy.config.urls import check_https, check_redirect_uri, check_resource
 
 CLIENT_KEYS = (
@@ -27,6 +35,13 @@ RESOURCE_SERVER_KEYS = (
 )  # fmt: skip
 PROFILES: tuple[Literal["default", "fapi2"], ...] = ("default", "fapi2")
 FAPI2_MAX_CODE_LIFETIME = 60
+# FAPI 2.0 Security Profile §5.3.2.2: "shall issue pushed authorization requests
+# request_uri with expires_in values of less than 600 seconds"
+FAPI2_REQUEST_URI_LIFETIME_BELOW = 600
+# §5.4.1: authorization servers creating JWTs "shall use PS256, ES256, or EdDSA"; the
+# ID tokens a fapi2 client receives are signed by keys.signing (an RSA key signs RS256).
+# The same list as proxy.oauth.dpop.FAPI2_ALGS (the config cannot import it).
+FAPI2_SIGNING_ALGS = ("ES256", "EdDSA", "PS256")
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 # assetlinks.json: SHA-256 of the signing certificate, upper-case hex pairs joined by ':'
 _FINGERPRINT = re.compile(r"[0-9A-F]{2}(:[0-9A-F]{2}){31}")
@@ -229,13 +244,16 @@ def check_client_ids(
 def check_across(
     clients: list[tuple[str, ClientSettings]],
     servers: list[tuple[str, ResourceServer]],
-    authorization_code_lifetime: int,
+    lifetimes: Lifetimes,
+    signing: tuple[SigningKey, ...],
     problems: Problems,
 ) -> None:
     """A client's default_resource is some resource server's audience; a fapi2 client's
     codes live at most 60 s (FAPI 2.0 Security Profile §5.3.2.1: the authorization
-    server "shall issue authorization codes with a maximum lifetime of 60 seconds")."""
+    server "shall issue authorization codes with a maximum lifetime of 60 seconds"), its
+    request_uris less than 600 s, and its ID tokens are signed with an alg it may take."""
     audiences = {r.audience for _, r in servers if r.audience}
+    weak_keys = [k.file or k.kid for k in signing if k.key.get("alg") not in FAPI2_SIGNING_ALGS]
     for path, client in clients:
         if client.default_resource and client.default_resource not in audiences:
             problems.add(
@@ -243,11 +261,25 @@ def check_across(
                 f"{client.default_resource!r} is not the audience of any resource server "
                 f"(audiences: {', '.join(sorted(audiences)) or 'none'})",
             )
-        if client.profile == "fapi2" and authorization_code_lifetime > FAPI2_MAX_CODE_LIFETIME:
+        if client.profile != "fapi2":
+            continue
+        if lifetimes.authorization_code > FAPI2_MAX_CODE_LIFETIME:
             problems.add(
                 f"{path}.profile",
                 f"fapi2 needs lifetimes.authorization_code <= {FAPI2_MAX_CODE_LIFETIME} "
-                f"(it is {authorization_code_lifetime})",
+                f"(it is {lifetimes.authorization_code})",
+            )
+        if lifetimes.request_uri >= FAPI2_REQUEST_URI_LIFETIME_BELOW:
+            problems.add(
+                f"{path}.profile",
+                f"fapi2 needs lifetimes.request_uri < {FAPI2_REQUEST_URI_LIFETIME_BELOW} "
+                f"(it is {lifetimes.request_uri})",
+            )
+        if weak_keys:
+            problems.add(
+                f"{path}.profile",
+                f"fapi2 needs every keys.signing key to sign {', '.join(FAPI2_SIGNING_ALGS)}; "
+                f"{', '.join(weak_keys)} signs RS256 (use an EC P-256 or Ed25519 key)",
             )
 
 

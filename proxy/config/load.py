@@ -108,7 +108,7 @@ def parse_config(data: object, base_dir: Path, environ: Mapping[str, str]) -> Co
     metrics = _metrics(top)
     login_hint_limit = read_login_hint_limit(top)
     check_client_ids(clients, servers, problems)
-    check_across(clients, servers, lifetimes.authorization_code, problems)
+    check_across(clients, servers, lifetimes, keys.signing, problems)
     problems.raise_if_any()
     return Config(
         issuer=issuer,

@@ -26,10 +26,10 @@ from federation.protocol import (
     Pending,
     is_decoupled,
 )
-from proxy.login.transactions import take_transaction
+from proxy.login.transactions import answer_target, take_transaction
 from proxy.model.records import Transaction
 from proxy.model.tokens import new_value
-from proxy.oauth.errors import OAuthError, RedirectTarget, unavailable
+from proxy.oauth.errors import OAuthError, unavailable
 from proxy.oauth.grants import issue_code
 from proxy.oauth.services import Services
 from proxy.observability import audit
@@ -100,6 +100,9 @@ async def load(svc: Services, handle: str) -> Transaction:
     if txn is None or txn.poll is None:
         raise OAuthError("invalid_request", "this login is unknown or has expired; start again")
     bind_context(client_id=txn.client_id, bank_id=txn.bank_id)
+    # a login whose client (or redirect_uri) a reload removed goes no further: the bank
+    # is not polled for it and its kept answer is never sent
+    answer_target(svc, txn)
     return txn
 
 
@@ -170,7 +173,7 @@ async def finish(svc: Services, handle: str, txn: Transaction) -> web.Response:
     """The login is settled: take the transaction once and send the user back to the
     merchant with a code (issued now, so its short lifetime starts now) or the error."""
     txn = await take_transaction(svc, handle)
-    target = RedirectTarget(txn.redirect_uri, txn.state, svc.issuer, native=txn.native)
+    target = answer_target(svc, txn)
     outcome = Poll.of(txn).outcome
     assert outcome is not None  # finish is called only once the login is settled
     settled = svc.cipher.decrypt(outcome)

@@ -89,7 +89,7 @@ def callback_uri(svc: Services, bank_id: str) -> str:
 
 
 async def check_request(
-    svc: Services, raw: Mapping[str, str], *, native: bool
+    svc: Services, raw: Mapping[str, str], *, native: bool, pushed: bool = False
 ) -> LoginRequest:
     return check(svc, await resolve(svc, raw), native=native)
 

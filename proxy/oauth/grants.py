@@ -357,7 +357,13 @@ async def _retry_within_grace(
         raise invalid_grant("the refresh token was already used; the grant is revoked")
     deadline = time.monotonic() + grace
     while True:
-        data = await svc.store.find(RotatedPair.kind, token)
+        # the pair is an answer kept for a retry of this grant's refresh: it is served
+        # only while the grant lives (a revocation by /revoke, a code replay or the
+        # operator ends it; the pair's ID token, once handed out, could not be called back)
+        data, grant_data = await svc.store.find_many(
+            [(RotatedPair.kind, token), (Grant.kind, grant_id)])
+        if grant_data is None:
+            raise invalid_grant("the grant was revoked or has expired")
         if data is not None:
             rotated = RotatedPair.from_json(data)
             if rotated.client_id != client.client_id:
@@ -366,7 +372,7 @@ async def _retry_within_grace(
             pair = svc.cipher.decrypt(rotated.pair)
             pair["expires_in"] = max(0, int(pair.pop("exp")) - svc.now())
             return pair
-        if time.monotonic() > deadline or await svc.store.find(Grant.kind, grant_id) is None:
+        if time.monotonic() > deadline:
             raise invalid_grant("the refresh token was already used")
         await asyncio.sleep(0.05)
 
@@ -403,7 +409,11 @@ async def revoke(svc: Services, client: ClientSettings, token: str, hint: str | 
                 continue
             client_id, grant_id = active[1].client_id, active[1].grant_id
         else:
-            data = await svc.store.find(kind, token)
+            # a refresh token rotated within refresh_grace still fetches the pair it
+            # became (_retry_within_grace): revoking it revokes its grant like the new one
+            current, rotated = await svc.store.find_many(
+                [(kind, token), (RotatedPair.kind, token)])
+            data = current or rotated
             found = None if data is None else await svc.store.find(Grant.kind, data["grant_id"])
             if data is None or found is None:  # a grant gone takes its refresh token along
                 continue

@@ -35,13 +35,19 @@ RESTART_ONLY = ("listen", "store")
 async def reload_config(app: web.Application, path: str | os.PathLike[str]) -> bool:
     """Load ``path`` and swap it in; False (and the old config kept) when it is refused.
     Call one at a time (``serve`` queues SIGHUPs)."""
-    svc = app[SERVICES]
-    old = svc.current.config
     try:
         # a file read and key parsing: off the event loop, so requests go on meanwhile
         new = await asyncio.to_thread(load_config, path)
     except ConfigError as exc:
         return _refused(path, exc.errors)
+    return apply_config(app, new, path)
+
+
+def apply_config(app: web.Application, new: Config, path: str | os.PathLike[str] = "") -> bool:
+    """Swap the loaded config ``new`` in (what :func:`reload_config` does once the file is
+    read); False (and the old config kept) when it is refused."""
+    svc = app[SERVICES]
+    old = svc.current.config
     if new.issuer != old.issuer:
         return _refused(path, [
             f"issuer: cannot change while running (running {old.issuer!r}, file "

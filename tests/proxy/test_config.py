@@ -347,6 +347,9 @@ def mutate(data: Any, path: str, value: object) -> None:
 
 # (mutations: {key path: new value}, expected substring of one error)
 Mutations = dict[str, object]
+# clients[1] (merchant-backend) under the fapi2 profile: private_key_jwt only
+FAPI2_CLIENT: Mutations = {"clients[1].profile": "fapi2", "clients[1].client_secret": DELETE,
+                           "clients[1].jwks": "PUBLIC_JWKS"}
 BAD: list[tuple[Mutations, str]] = [
     # top level
     ({"isuer": "https://x.example"}, "isuer: unknown key; did you mean 'issuer'?"),
@@ -683,6 +686,19 @@ BAD: list[tuple[Mutations, str]] = [
         "private_key_jwt",
     ),
     ({"clients[0].profile": "fapi1"}, "clients[0].profile: must be one of default, fapi2"),
+    (  # FAPI 2.0 Security Profile §5.3.2.1: codes live at most 60 s
+        {**FAPI2_CLIENT, "lifetimes.authorization_code": 61},
+        "clients[1].profile: fapi2 needs lifetimes.authorization_code <= 60 (it is 61)",
+    ),
+    (  # §5.3.2.2: request_uri expires_in "less than 600 seconds"
+        {**FAPI2_CLIENT, "lifetimes.request_uri": 600},
+        "clients[1].profile: fapi2 needs lifetimes.request_uri < 600 (it is 600)",
+    ),
+    (  # §5.4.1: PS256, ES256 or EdDSA; keys/old.pem is an RSA key (RS256)
+        FAPI2_CLIENT,
+        "clients[1].profile: fapi2 needs every keys.signing key to sign ES256, EdDSA, PS256; "
+        "keys/old.pem signs RS256",
+    ),
     (
         {"clients[0].default_resource": "https://api.example/x#frag"},
         "clients[0].default_resource: must not have a fragment",
@@ -802,6 +818,8 @@ def test_bad_config(setup: Setup, mutations: Mutations, expected: str) -> None:
     for path, value in mutations.items():
         if value == "PRIVATE_JWKS":
             value = {"keys": [jwk.JWK.generate(kty="EC", crv="P-256").export_private(as_dict=True)]}
+        if value == "PUBLIC_JWKS":
+            value = {"keys": [jwk.JWK.generate(kty="EC", crv="P-256").export_public(as_dict=True)]}
         mutate(data, path, value)
     errors = errors_of(lambda: setup.parse(data))
     assert any(expected in error for error in errors), errors
@@ -840,6 +858,8 @@ GOOD: list[Mutations] = [
     },
     {"clients[0].acr_values": DELETE, "clients[0].default_acr": "urn:merchant:acr:bank-b"},
     {"clients[1].client_secret": DELETE, "clients[1].jwks": "PUBLIC_JWKS"},
+    {**FAPI2_CLIENT, "keys.signing": [{"file": "keys/signing.jwk"}],
+     "lifetimes.request_uri": 599},
     {"rate_limits": {}},
     {"rate_limits": None},
     {"rate_limits": {"per_client": {"token": "30"}, "per_address": {"authorize": 60}}},

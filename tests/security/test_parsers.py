@@ -724,6 +724,7 @@ def fake_services() -> Services:
         store=MemoryStore(),
         now=lambda: int(time.time()),
         config=SimpleNamespace(lifetimes=SimpleNamespace(request_uri=60)),
+        clients=SimpleNamespace(get=lambda client_id: client()),  # "app": default profile
     ))
 
 
