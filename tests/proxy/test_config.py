@@ -757,8 +757,9 @@ BAD: list[tuple[Mutations, str]] = [
         "rate_limits.per_client.tokn: unknown key; did you mean 'token'?",
     ),
     (
-        {"rate_limits": {"per_address": {"revoke": 5}}},
-        "rate_limits.per_address.revoke: unknown key (known keys: authorize, introspect, par,",
+        {"rate_limits": {"per_address": {"metrics": 5}}},
+        "rate_limits.per_address.metrics: unknown key (known keys: authorize, introspect, par, "
+        "revoke, token)",
     ),
     (
         {"rate_limits": {"per_address": {"token": -1}}},
@@ -843,6 +844,7 @@ GOOD: list[Mutations] = [
     {"rate_limits": {}},
     {"rate_limits": None},
     {"rate_limits": {"per_client": {"token": "30"}, "per_address": {"authorize": 60}}},
+    {"rate_limits": {"per_client": {"revoke": 30}, "per_address": {"revoke": 60}}},
     {"metrics": {"enabled": "false"}},
     {"metrics": {"bearer_token": "scrape-token-0123456789"}},
     {"metrics": None},
