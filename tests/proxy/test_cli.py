@@ -37,7 +37,7 @@ def test_check_config_ok(capsys: pytest.CaptureFixture[str], monkeypatch: pytest
     (tmp_path / "keys" / "signing.jwk").write_text(capsys.readouterr().out)
     monkeypatch.setenv("TOKEN_ENCRYPTION_KEY", "A" * 43)
     for name in ("SUBJECT_SALT", "SANDBOX_BANK_SECRET", "DEMO_API_SECRET"):
-        monkeypatch.setenv(name, "value-" + name)
+        monkeypatch.setenv(name, f"value-{name}-" + "v" * 32)
     assert main(["check-config", str(tmp_path / "config.yaml")]) == 0
     assert "OK" in capsys.readouterr().out
 
