@@ -10,6 +10,7 @@ instance are in tests/proxy/test_serve_connections.py.
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -113,3 +114,22 @@ async def test_every_answer_names_no_version_in_its_server_header(world: World) 
     for answer in answers:
         assert answer.headers.getall("Server") == [SERVER], (answer.url, answer.status)
         assert "aiohttp" not in str(answer.headers) and "Python" not in str(answer.headers)
+
+
+async def test_a_client_gone_mid_body_is_an_oauth_error_in_the_logs(world: World) -> None:
+    """The middleware reads the body first (proxy.web.forms.read_body); a client that
+    closes the connection halfway is told apart from a bug: no 500, no traceback."""
+    connection = await Connection.open(port_of(world))
+    with capture_logs() as logs:
+        await connection.send(b"POST /token HTTP/1.1\r\nHost: a\r\nContent-Type: application/"
+                              b"x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ncode=")
+        await asyncio.sleep(0.2)
+        connection.close()
+        for _ in range(50):
+            if any(e["event"] == "request" for e in logs):
+                break
+            await asyncio.sleep(0.05)
+    errors = [e for e in logs if e["event"] in ("oauth_error", "unhandled_error")]
+    assert [(e["event"], e["error"]) for e in errors] == [("oauth_error", "invalid_request")]
+    assert errors[0]["detail"] == "the connection closed before the body was complete"
+    assert [e["status"] for e in logs if e["event"] == "request"] == [400]
