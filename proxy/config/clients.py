@@ -141,8 +141,9 @@ def _uris(
 
 def _credentials(s: Section) -> tuple[str | None, bytes | None, dict[str, object] | None]:
     """client_secret, or client_secret_sha256 (hex SHA-256 of the secret: only the hash
-    is ever in memory), and/or jwks (public keys, for private_key_jwt)."""
-    client_secret = s.opt_text("client_secret", secret=True)
+    is ever in memory), and/or jwks (public keys, for private_key_jwt). A secret must have
+    MIN_SECRET_BYTES (:meth:`Section.credential`); a hash hides the length of its secret."""
+    client_secret = s.credential("client_secret")
     secret_hash = None
     hashed = s.opt_text("client_secret_sha256", secret=True)
     if hashed is not None:

@@ -194,5 +194,5 @@ def _metrics(top: Section) -> MetricsSettings:
     default = MetricsSettings()
     return MetricsSettings(
         enabled=s.flag("enabled", default.enabled),
-        bearer_token=s.opt_text("bearer_token", secret=True),
+        bearer_token=s.credential("bearer_token"),
     )

@@ -136,7 +136,9 @@ class ResourceServer:
 @dataclass(frozen=True)
 class RateLimits:
     """Requests per ``window`` seconds, counted in the store, per endpoint name
-    (``authorize``, ``token``, ``par``, ``introspect``); an endpoint left out is not
+    (``authorize``, ``token``, ``par``, ``revoke``, ``introspect``); ``token``, ``par``
+    and ``revoke`` share one count, and one of them left out takes the smallest limit
+    given to the others (:mod:`proxy.web.ratelimit`); any other endpoint left out is not
     limited."""
 
     window: int = 60

@@ -106,6 +106,20 @@ def _from_http_exception(exc: web.HTTPException) -> OAuthError:
     return OAuthError(error, description, status=exc.status, headers=headers)
 
 
+def unparsed_request(status: int) -> web.Response:
+    """The answer to a request that never reached a handler: aiohttp's HTTP parser refused
+    it (a malformed request line or header, headers too large: ``status`` 400), or the
+    server failed outside the middleware (5xx); see :mod:`proxy.web.server`. JSON
+    whatever the path (the path may be what is broken), with a fixed description: the
+    parser's own message quotes the request line, which may hold a code or a token."""
+    if status >= 500:
+        err = OAuthError("server_error", "internal error", status=status)
+    else:
+        err = OAuthError("invalid_request", "the request is not valid HTTP", status=status)
+    return json_response({"error": err.error, "error_description": err.description},
+                         status=err.status, headers={"Cache-Control": "no-store"})
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

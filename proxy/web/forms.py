@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 from multidict import MultiMapping
 
 from proxy.oauth.errors import OAuthError
 
 FORM = "application/x-www-form-urlencoded"
+
+# Seconds a request body gets to arrive in full once its headers have: bodies here are
+# at most 64 KiB (proxy.app.MAX_BODY), a few seconds even on a slow mobile link. Without
+# a bound, a client that sends headers and then a byte now and then holds a connection
+# (and a handler task) for ever. `serve --body-timeout` sets it for an app
+# (proxy.web.server.ProxyRunner); an app without it uses the default.
+DEFAULT_BODY_TIMEOUT = 10.0
+BODY_TIMEOUT = web.AppKey("body_timeout", float)
+
+
+async def read_body(request: web.Request) -> None:
+    """Read the whole body within the body timeout (the one middleware does this before
+    anything else looks at the request; aiohttp keeps it, so every later
+    ``request.post()`` or ``read()`` is served from memory). A body over the app's
+    ``client_max_size`` raises aiohttp's 413 as before; one that does not arrive in time
+    is refused with 408 (RFC 9110 §15.5.9: "the server did not receive a complete
+    request message within the time that it was prepared to wait")."""
+    if not request.body_exists:
+        return
+    try:
+        async with asyncio.timeout(request.app.get(BODY_TIMEOUT, DEFAULT_BODY_TIMEOUT)):
+            await request.read()
+    except TimeoutError:
+        raise OAuthError("invalid_request", "the request body did not arrive in time",
+                         status=408) from None
+    except ConnectionError:
+        # the client went away mid-body: nobody reads this answer, the log says why
+        raise OAuthError("invalid_request", "the request body was cut short",
+                         detail="the connection closed before the body was complete") from None
 
 
 def single_values(params: MultiMapping[str]) -> dict[str, str]:

@@ -27,7 +27,7 @@ from jwcrypto import jwk
 
 from federation.sandbox import SandboxBank, SandboxClient, serve_sandbox
 from federation.settings import BankSettings
-from proxy.app import LINGERING_TIME, create_app
+from proxy.app import create_app
 from proxy.config.settings import (
     AndroidApp,
     Apps,
@@ -43,6 +43,7 @@ from proxy.config.settings import (
 )
 from proxy.ops.keys import generate_signing_key
 from proxy.ops.reload import apply_config
+from proxy.web.server import ProxyRunner
 
 APP_REDIRECT = "https://app.merchant.example/auth/callback"
 ACR_A = "urn:merchant:acr:bank-a"
@@ -375,7 +376,7 @@ def app_redirect_params(resp: aiohttp.ClientResponse) -> dict[str, str]:
 @asynccontextmanager
 async def run_proxy(config: Config, port: int) -> AsyncIterator[web.Application]:
     app = create_app(config)
-    runner = web.AppRunner(app, access_log=None, lingering_time=LINGERING_TIME)
+    runner = ProxyRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:

@@ -40,14 +40,17 @@ from proxy.config.settings import (
     StoreSettings,
     Subject,
 )
+from proxy.ops.cli import main
 
 TOKEN_KEY = secrets.token_bytes(32)
 ENV = {
     "TOKEN_ENCRYPTION_KEY": base64.urlsafe_b64encode(TOKEN_KEY).rstrip(b"=").decode(),
     "SUBJECT_SALT": "pepper-pepper-pepper",
     "BANK_A_SECRET": "bank-a-secret",
-    "PAYMENTS_API_SECRET": "payments-secret",
+    "PAYMENTS_API_SECRET": "payments-secret-" + "p" * 20,
 }
+BACKEND_SECRET = "backend-secret-" + "b" * 20
+SECRET_LINE = f"client_secret: {BACKEND_SECRET}"
 FINGERPRINT = ":".join(["AB"] * 32)
 
 # The DESIGN.md example, grown a little: a second (private_key_jwt) bank
@@ -106,7 +109,7 @@ clients:
   - client_id: merchant-backend
     type: confidential
     redirect_uris: ["http://127.0.0.1:4000/cb"]
-    client_secret: backend-secret
+    client_secret: {BACKEND_SECRET}
 apps:
   ios: [{{app_id: TEAMID.com.merchant.app, paths: [/callback/*, /resume/*]}}]
   android: [{{package: com.merchant.app, sha256_cert_fingerprints: ["{FINGERPRINT}"]}}]
@@ -267,7 +270,7 @@ def test_good_config_round_trip(
             client_id="merchant-backend",
             type="confidential",
             redirect_uris=("http://127.0.0.1:4000/cb",),
-            client_secret="backend-secret",
+            client_secret=BACKEND_SECRET,
         ),
     )
     assert config.apps == Apps(
@@ -276,7 +279,8 @@ def test_good_config_round_trip(
     )
     assert config.resource_servers == (
         ResourceServer(
-            client_id="payments-api", client_secret="payments-secret", receive_bank_token=True
+            client_id="payments-api", client_secret=ENV["PAYMENTS_API_SECRET"],
+            receive_bank_token=True,
         ),
     )
 
@@ -773,8 +777,9 @@ BAD: list[tuple[Mutations, str]] = [
         "rate_limits.per_client.tokn: unknown key; did you mean 'token'?",
     ),
     (
-        {"rate_limits": {"per_address": {"revoke": 5}}},
-        "rate_limits.per_address.revoke: unknown key (known keys: authorize, introspect, par,",
+        {"rate_limits": {"per_address": {"metrics": 5}}},
+        "rate_limits.per_address.metrics: unknown key (known keys: authorize, introspect, par, "
+        "revoke, token)",
     ),
     (
         {"rate_limits": {"per_address": {"token": -1}}},
@@ -863,8 +868,10 @@ GOOD: list[Mutations] = [
     {"rate_limits": {}},
     {"rate_limits": None},
     {"rate_limits": {"per_client": {"token": "30"}, "per_address": {"authorize": 60}}},
+    {"rate_limits": {"per_client": {"revoke": 30}, "per_address": {"revoke": 60}}},
     {"metrics": {"enabled": "false"}},
-    {"metrics": {"bearer_token": "scrape-token-0123456789"}},
+    {"metrics": {"bearer_token": "scrape-token-0123456789-0123456789"}},
+    {"clients[1].client_secret": "é" * 16},  # 32 bytes of UTF-8
     {"metrics": None},
     {
         "apps": DELETE,
@@ -908,8 +915,8 @@ def test_metrics(setup: Setup) -> None:
     assert setup.parse(setup.data()).metrics == MetricsSettings(enabled=True, bearer_token=None)
     data = setup.data()
     mutate(data, "metrics", {"enabled": False, "bearer_token": "${METRICS_TOKEN}"})
-    config = setup.parse(data, {**ENV, "METRICS_TOKEN": "scrape-" + "t" * 24})
-    assert config.metrics == MetricsSettings(enabled=False, bearer_token="scrape-" + "t" * 24)
+    config = setup.parse(data, {**ENV, "METRICS_TOKEN": "scrape-" + "t" * 25})
+    assert config.metrics == MetricsSettings(enabled=False, bearer_token="scrape-" + "t" * 25)
 
 
 def test_every_problem_is_reported_at_once(setup: Setup) -> None:
@@ -997,18 +1004,50 @@ def test_env_inside_longer_strings_and_lists(setup: Setup) -> None:
     ]
 
 
+def test_short_secrets_are_refused_with_their_key_paths(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Secrets that callers present (client and resource-server client_secret, the metrics
+    bearer token) have at least 32 bytes (RFC 7518 §3.2: 256 bits for an HS256 key; RFC
+    6749 §10.10: guessing at most 2^-128): check-config lists each short one with its
+    key path, and never the secret. A bank's client_secret is the bank's to choose."""
+    short = "s" * 31
+    with_yaml(setup, {
+        SECRET_LINE: "client_secret: ${BACKEND_SECRET}",
+        "receive_bank_token: true": "receive_bank_token: true\nmetrics: {bearer_token: "
+                                    "${METRICS_TOKEN}}",
+    })  # fmt: skip
+    env = {**ENV, "BANK_A_SECRET": "b", "BACKEND_SECRET": short, "METRICS_TOKEN": "m" * 20,
+           "PAYMENTS_API_SECRET": "naïve-" + "p" * 24}  # 31 bytes in UTF-8, 30 characters
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["check-config", str(setup.config_file)]) == 2
+    errors = [line.strip() for line in capsys.readouterr().err.splitlines()[1:]]
+    assert [e.split(":")[0] for e in errors] == [
+        "clients[1].client_secret", "resource_servers[0].client_secret", "metrics.bearer_token",
+    ], errors  # fmt: skip
+    for error in errors:
+        assert "shorter than 32 bytes" in error and "secrets.token_urlsafe(32)" in error
+        assert short not in error and "m" * 20 not in error and "naïve" not in error
+    # a byte more each, and they pass
+    for name, value in (("BACKEND_SECRET", short + "s"), ("METRICS_TOKEN", "m" * 32),
+                        ("PAYMENTS_API_SECRET", "naïve-" + "p" * 25)):  # fmt: skip
+        monkeypatch.setenv(name, value)
+    assert main(["check-config", str(setup.config_file)]) == 0
+
+
 def test_env_values_are_not_parsed_as_yaml(setup: Setup) -> None:
     tricky = "a: b # not a comment {[,]} ${NOT_EXPANDED}"
-    with_yaml(setup, {"client_secret: backend-secret": "client_secret: ${BACKEND_SECRET}"})
+    with_yaml(setup, {SECRET_LINE: "client_secret: ${BACKEND_SECRET}"})
     config = load_config(setup.config_file, {**ENV, "BACKEND_SECRET": tricky})
     assert config.clients[1].client_secret == tricky  # substituted once, never re-read
 
 
 def test_env_escape_and_malformed(setup: Setup) -> None:
-    with_yaml(setup, {"client_secret: backend-secret": "client_secret: p$${x}$$"})
-    assert load_config(setup.config_file, ENV).clients[1].client_secret == "p${x}$$"
+    with_yaml(setup, {SECRET_LINE: "client_secret: p$${x}$$" + "s" * 30})
+    assert load_config(setup.config_file, ENV).clients[1].client_secret == "p${x}$$" + "s" * 30
     for bad in ("${1X}", "${X", "${X:default}"):
-        with_yaml(setup, {"client_secret: backend-secret": f"client_secret: '{bad}'"})
+        with_yaml(setup, {SECRET_LINE: f"client_secret: '{bad}'"})
         errors = errors_of(lambda: load_config(setup.config_file, ENV))
         assert len(errors) == 1 and errors[0].startswith("clients[1].client_secret: malformed"), (
             errors

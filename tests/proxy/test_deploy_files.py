@@ -112,7 +112,8 @@ def _key_files(config: dict[str, Any]) -> list[str]:
 
 
 def _example_env() -> dict[str, str]:
-    env = {name: f"value-of-{name.lower()}" for name in _required_env()}
+    # secrets as the docs say to make them (a client_secret has at least 32 bytes)
+    env = {name: secrets.token_urlsafe(32) for name in _required_env()}
     env.update(
         ISSUER="https://login.merchant.example",
         STORE_URL="rediss://app2app:password@redis.internal.example:6380/0",

@@ -23,10 +23,11 @@ from aiohttp import web
 from structlog.testing import capture_logs
 
 from federation.sandbox import SandboxBank, serve_sandbox
-from proxy.app import LINGERING_TIME, create_app
+from proxy.app import create_app
 from proxy.config import load_config
 from proxy.oauth.services import SERVICES
 from proxy.ops.reload import reload_config
+from proxy.web.server import ProxyRunner
 from tests.flows.harness import PUBLIC, Proxy, app_redirect_params, new_request
 from tests.proxy.serve_harness import ConfigFile, acr, free_port, sandbox_bank
 
@@ -74,7 +75,7 @@ async def running(tmp_path: Path, redis_url: str, store_prefix: str) -> AsyncIte
         file.write(banks={"bank-a": bank_a}, clients=[PUBLIC, OLD_CLIENT], keys=["k1"])
         config = load_config(file.path)
         app = create_app(config)
-        runner = web.AppRunner(app, access_log=None, lingering_time=LINGERING_TIME)
+        runner = ProxyRunner(app)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         await web.TCPSite(runner, "127.0.0.1", port).start()
