@@ -52,6 +52,7 @@ from proxy.ops.keys import generate_signing_key
 from proxy.store.memory import MemoryStore
 from proxy.web.forms import single_values
 
+LAST_SECOND = 253402300799  # 9999-12-31T23:59:59Z
 FAST = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 SOME = settings(max_examples=60, deadline=None, derandomize=True, database=None,
@@ -652,16 +653,20 @@ def test_an_unsigned_or_malformed_assertion_is_invalid_client(assertion: str) ->
                  st.from_regex(r"[0-9]{1,12}", fullmatch=True),
                  st.sampled_from(["٣", "²", "1.0", " 1", "+1", "0", "00", "1e3"]),
                  st.lists(st.integers(), max_size=2)))
+@example("9" * 5000)  # int() refuses more than 4300 digits
+@example(10**400)
+@example(float("inf"))
 def test_positive_int_takes_positive_whole_numbers_only(value: Any) -> None:
-    """A positive integer from a JSON number or an ASCII digit string; None otherwise."""
+    """A positive integer up to the year 9999 in seconds, from a JSON number or an ASCII
+    digit string; None otherwise."""
     if isinstance(value, bool):
         expected = None
     elif isinstance(value, int):
-        expected = value if value > 0 else None
+        expected = value if 0 < value <= LAST_SECOND else None
     elif isinstance(value, float):
-        expected = int(value) if value.is_integer() and value > 0 else None
-    elif isinstance(value, str) and re.fullmatch(r"[0-9]+", value):
-        expected = int(value) if int(value) > 0 else None
+        expected = int(value) if value.is_integer() and 0 < value <= LAST_SECOND else None
+    elif isinstance(value, str) and re.fullmatch(r"[0-9]{1,12}", value):
+        expected = int(value) if 0 < int(value) <= LAST_SECOND else None
     else:
         expected = None
     assert positive_int(value) == expected
