@@ -135,7 +135,11 @@ def _normalized(url: str) -> tuple[str, str, str]:
 
 
 class _Refused(Exception):
-    """A check of the proof failed; its text is fixed (it never quotes the proof)."""
+    """A check of the proof failed; its description is fixed (it never quotes the proof)."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
 
 
 def _public_key(header: Mapping[str, Any], alg: str) -> jwt.PyJWK:
@@ -202,7 +206,7 @@ async def verify(
         )
         jkt = str(jwk.JWK(**header["jwk"]).thumbprint())
     except _Refused as exc:
-        raise invalid(str(exc)) from exc
+        raise invalid(exc.description) from exc
     except (jwt.PyJWTError, JWException, ValueError, TypeError, KeyError) as exc:
         # a library's text may quote the proof: the client gets a fixed one
         raise invalid("the DPoP proof is not a JWT signed by the key in its jwk header, "
