@@ -10,6 +10,7 @@ from aiohttp import web
 from proxy.endpoints.token import NO_STORE
 from proxy.model.records import AccessToken, Grant
 from proxy.oauth import dpop
+from proxy.oauth.claims import released
 from proxy.oauth.errors import OAuthError
 from proxy.oauth.grants import active_access_token
 from proxy.oauth.services import SERVICES, Services
@@ -122,9 +123,12 @@ async def userinfo(request: web.Request) -> web.StreamResponse:
             raise dpop.error(svc, "invalid_token", description, resource=True,
                              algs=dpop.algs_for(svc.clients.get(grant.client_id)))
         raise _invalid_token(description)
-    if "openid" not in (at.scope or grant.scope):
+    scope = at.scope or grant.scope
+    if "openid" not in scope:
         challenge = "DPoP" if scheme == "dpop" else REALM + ","
         raise OAuthError("insufficient_scope", "the token was not granted the openid scope",
                          status=403, headers={
                              "WWW-Authenticate": f'{challenge} error="insufficient_scope"'})
-    return json_response({**grant.claims, "sub": grant.sub}, headers=headers)
+    # OIDC Core §5.3.2: "The sub (subject) Claim MUST always be returned in the UserInfo
+    # Response"; the others as the token's scope releases them (§5.4)
+    return json_response({**released(grant.claims, scope), "sub": grant.sub}, headers=headers)
