@@ -67,7 +67,8 @@ async def issue_code(svc: Services, txn: Transaction, result: BankResult) -> str
     grant = Grant(
         grant_id=new_grant_id(),
         client_id=txn.client_id,
-        sub=merchant_subject(svc.config.subject, bank.id, identity.sub),
+        sub=merchant_subject(svc.config.subject, svc.clients.get(txn.client_id),
+                             txn.client_id, bank.id, identity.sub),
         scope=txn.scope,
         acr=txn.acr,
         amr=identity.amr,

@@ -9,10 +9,11 @@ from typing import Any
 import jwt
 import pytest
 
-from proxy.config.settings import ClientSettings, Lifetimes
+from proxy.config.settings import ClientSettings, Config, Lifetimes
 from proxy.store import open_store
 from tests.flows.harness import (
     ACR_A,
+    APP,
     APP_REDIRECT,
     CONFIDENTIAL,
     CONFIDENTIAL_SECRET,
@@ -344,3 +345,70 @@ async def test_a_client_registered_for_openid_only_cannot_ask_for_profile(
     assert query_of(resp.headers["Location"])["error"] == "invalid_scope"
     id_claims, info, _ = await released_claims(proxy, "merchant-bare", "openid")
     assert set(id_claims) - ALWAYS == set() and set(info) == {"sub"}
+
+
+OTHER_SECTOR = "merchant-partner"
+
+
+def sector_config(config: Config, public_sector: str | None = None) -> Config:
+    """``config`` with a client of another sector (same redirect URI, its own
+    sector_identifier), and PUBLIC's sector set to ``public_sector`` if given."""
+    clients = tuple(
+        dataclasses.replace(c, sector_identifier=public_sector)
+        if c.client_id == PUBLIC and public_sector else c
+        for c in config.clients
+    )
+    partner = ClientSettings(client_id=OTHER_SECTOR, type="public", default_acr=ACR_A,
+                             redirect_uris=(APP_REDIRECT,), scopes=("openid", "offline_access"),
+                             sector_identifier="partner.example")
+    return dataclasses.replace(config, clients=(*clients, partner))
+
+
+async def subjects(proxy: Proxy, tokens: dict[str, Any], rs: tuple[str, str] = RS_PLAIN
+                   ) -> set[str]:  # fmt: skip
+    """The sub of the ID token, of /userinfo and of introspection."""
+    id_sub = jwt.decode(tokens["id_token"], options={"verify_signature": False})["sub"]
+    info = await proxy.http.get(f"{proxy.issuer}/userinfo",
+                                headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    return {id_sub, (await info.json())["sub"],
+            (await proxy.introspect(tokens["access_token"], rs=rs))["sub"]}
+
+
+async def login_tokens(proxy: Proxy, client_id: str) -> dict[str, Any]:
+    login = await proxy.login(client_id=client_id, scope="openid offline_access",
+                              acr_values=ACR_A)
+    resp = await proxy.exchange(login, client_id=client_id)
+    assert resp.status == 200, await resp.text()
+    body: dict[str, Any] = await resp.json()
+    return body
+
+
+async def test_pairwise_subjects_are_per_sector(world: World) -> None:
+    """OIDC Core §8.1: "the OpenID Provider MUST calculate a unique sub (subject) value
+    for each Sector Identifier". Clients of one sector (the harness's all redirect to
+    app.merchant.example) see the same sub; a client of another sector another one;
+    each client's sub is one in the ID token, userinfo and introspection."""
+    proxy = await proxy_with(world, sector_config(world.proxy.config))
+    public = await subjects(proxy, await login_tokens(proxy, PUBLIC))
+    same_sector = await subjects(proxy, await login_tokens(proxy, APP))
+    partner = await subjects(proxy, await login_tokens(proxy, OTHER_SECTOR))
+    assert len(public) == len(partner) == 1
+    assert public == same_sector
+    assert public != partner
+    assert world.bank_a.user.sub not in public | partner
+
+
+async def test_a_grant_keeps_its_sub_when_the_sector_changes(world: World) -> None:
+    """The sub is stored in the grant: tokens of a login made before a client's sector
+    changed (an upgrade, a config change) keep saying the sub they were issued with,
+    refreshes included; the next login gets the new sector's sub."""
+    before = await login_tokens(world.proxy, PUBLIC)
+    old_sub = await subjects(world.proxy, before)
+    moved = await proxy_with(world, sector_config(world.proxy.config,
+                                                  public_sector="partner.example"))
+    refreshed = await moved.refresh(before["refresh_token"])
+    assert refreshed.status == 200, await refreshed.text()
+    assert await subjects(moved, await refreshed.json()) == old_sub
+    after = await subjects(moved, await login_tokens(moved, PUBLIC))
+    assert after != old_sub
+    assert after == await subjects(moved, await login_tokens(moved, OTHER_SECTOR))
