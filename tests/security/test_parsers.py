@@ -34,7 +34,7 @@ from federation.oidc_params import positive_int, usable_deep_link
 from proxy.config import ConfigError, load_config
 from proxy.config.env import UNRESOLVED, Protected, substitute
 from proxy.config.errors import Problems
-from proxy.config.settings import ClientSettings
+from proxy.config.settings import ClientSettings, Subject
 from proxy.oauth.authorize_checks import (
     check_dpop_jkt,
     check_native_callback_uri,
@@ -48,6 +48,7 @@ from proxy.oauth.errors import OAuthError
 from proxy.oauth.grants import _check_pkce
 from proxy.oauth.par import REQUEST_URI_PREFIX, push, resolve
 from proxy.oauth.services import Services
+from proxy.oauth.subject import merchant_subject
 from proxy.ops.keys import generate_signing_key
 from proxy.store.memory import MemoryStore
 from proxy.web.forms import single_values
@@ -810,3 +811,36 @@ def test_a_pushed_request_is_bound_to_its_client() -> None:
     request_uri = asyncio.run(push(svc, client(), PUSHED))
     err = _resolve(svc, {"client_id": "other", "request_uri": request_uri})
     assert isinstance(err, OAuthError) and err.error == "invalid_request_uri"
+
+
+# -- proxy.oauth.subject.merchant_subject ----------------------------------------------
+
+SECTORS = st.sampled_from(["app.merchant.example", "partner.example", None])
+
+
+@FAST
+@given(st.text(min_size=1, max_size=20), SECTORS, SECTORS, st.sampled_from(["a", "b"]))
+def test_a_pairwise_sub_is_one_per_sector(bank_sub: str, first: str | None,
+                                          second: str | None, client_id: str) -> None:
+    """OIDC Core §8.1: "a unique sub (subject) value for each Sector Identifier": two
+    clients get the same sub exactly when they share a sector (a client with none is a
+    sector of its own); never the bank's sub; ``bank`` subjects are the bank's sub."""
+    rule = Subject(type="pairwise", salt="pepper")
+
+    def sub(sector: str | None, name: str) -> str:
+        settings = client(client_id=name, sector_identifier=sector,
+                          redirect_uris=("com.example.app:/cb",))
+        return merchant_subject(rule, settings, name, "bank-a", bank_sub)
+
+    one, other = sub(first, client_id), sub(second, client_id + "2")
+    assert (one == other) == (first is not None and first == second)
+    assert bank_sub not in (one, other)
+    # a client gone from the config (a reload mid-login) gets a sub of its own
+    assert merchant_subject(rule, None, "gone-1", "bank-a", bank_sub) != merchant_subject(
+        rule, None, "gone-2", "bank-a", bank_sub)
+    # another bank's user with the same sub is another person
+    assert sub(first, client_id) != merchant_subject(
+        rule, client(client_id=client_id, sector_identifier=first,
+                     redirect_uris=("com.example.app:/cb",)), client_id, "bank-b", bank_sub)
+    bank_rule = Subject(type="bank")
+    assert merchant_subject(bank_rule, None, client_id, "bank-a", bank_sub) == bank_sub
