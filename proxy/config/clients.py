@@ -20,13 +20,14 @@ from proxy.config.settings import (
     Lifetimes,
     ResourceServer,
     SigningKey,
+    Subject,
 )
 from proxy.config.urls import check_https, check_redirect_uri, check_resource
 
 CLIENT_KEYS = (
     "client_id", "type", "redirect_uris", "acr_values", "default_acr", "scopes",
     "native_callback_uris", "client_secret", "jwks", "fallback_acr", "client_secret_sha256",
-    "profile", "require_dpop", "default_resource",
+    "profile", "require_dpop", "default_resource", "sector_identifier",
 )  # fmt: skip
 CLIENT_TYPES: tuple[Literal["public", "confidential"], ...] = ("public", "confidential")
 RESOURCE_SERVER_KEYS = (
@@ -45,6 +46,10 @@ FAPI2_SIGNING_ALGS = ("ES256", "EdDSA", "PS256")
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 # assetlinks.json: SHA-256 of the signing certificate, upper-case hex pairs joined by ':'
 _FINGERPRINT = re.compile(r"[0-9A-F]{2}(:[0-9A-F]{2}){31}")
+# a DNS host name in lower case (RFC 1123 labels)
+_HOST = re.compile(
+    r"(?=.{1,253}\Z)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+)
 
 
 def read_clients(top: Section, routes: Mapping[str, str]) -> list[tuple[str, ClientSettings]]:
@@ -108,8 +113,17 @@ def _read_client(s: Section, routes: Mapping[str, str]) -> ClientSettings | None
         profile=profile,
         require_dpop=s.flag("require_dpop", False),
         default_resource=_resource(s, "default_resource"),
+        sector_identifier=_sector(s),
     )
     return None if s.broken else client
+
+
+def _sector(s: Section) -> str | None:
+    sector = s.opt_text("sector_identifier")
+    if sector is not None and not _HOST.fullmatch(sector):
+        s.report("sector_identifier", "must be a host name in lower case, like "
+                 f"merchant.example (OIDC Core §8.1: a sector is a host) (got {sector!r})")
+    return sector
 
 
 def _client_acr(
@@ -281,6 +295,27 @@ def check_across(
                 f"{path}.profile",
                 f"fapi2 needs every keys.signing key to sign {', '.join(FAPI2_SIGNING_ALGS)}; "
                 f"{', '.join(weak_keys)} signs RS256 (use an EC P-256 or Ed25519 key)",
+            )
+
+
+def check_sectors(
+    clients: list[tuple[str, ClientSettings]], subject: Subject, problems: Problems
+) -> None:
+    """Under pairwise subjects each client has a sector: OIDC Core §8.1, "If there are
+    multiple hostnames in the registered redirect_uris, the Client MUST register a
+    sector_identifier_uri"; here a loopback or private-use redirect URI names no host
+    that is the merchant's either."""
+    if subject.type != "pairwise":
+        return
+    for path, client in clients:
+        if client.sector is None:
+            problems.add(
+                f"{path}.sector_identifier",
+                "is required with subject type pairwise when redirect_uris are not all "
+                "https on one host: name the host of the sector whose clients share a "
+                "user's sub, like merchant.example (OIDC Core §8.1). Clients that must "
+                "recognise the same user (the merchant's own apps, e.g. with approve_for "
+                "or native_sso) need the same sector",
             )
 
 

@@ -14,6 +14,7 @@ from proxy.config.banks import acr_routes, read_banks
 from proxy.config.clients import (
     check_across,
     check_client_ids,
+    check_sectors,
     read_apps,
     read_clients,
     read_resource_servers,
@@ -109,6 +110,7 @@ def parse_config(data: object, base_dir: Path, environ: Mapping[str, str]) -> Co
     login_hint_limit = read_login_hint_limit(top)
     check_client_ids(clients, servers, problems)
     check_across(clients, servers, lifetimes, keys.signing, problems)
+    check_sectors(clients, subject, problems)
     problems.raise_if_any()
     return Config(
         issuer=issuer,

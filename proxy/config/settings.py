@@ -8,10 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import urlsplit
 
 from jwcrypto import jwk
 
 from federation.settings import BankSettings
+
+
+def https_host(uri: str) -> str | None:
+    """The host of an https URI, in lower case; None for any other URI."""
+    try:
+        parts = urlsplit(uri)
+        return parts.hostname if parts.scheme.lower() == "https" else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -97,10 +107,25 @@ class ClientSettings:
     require_dpop: bool = False
     # RFC 8707: the audience of this client's tokens when the request names no resource
     default_resource: str | None = None
+    # OIDC Core §8.1: the host whose clients share a pairwise sub (docs/security.md);
+    # None: the one https host of redirect_uris (see ``sector``)
+    sector_identifier: str | None = None
 
     @property
     def dpop_required(self) -> bool:
         return self.require_dpop or self.profile == "fapi2"
+
+    @property
+    def sector(self) -> str | None:
+        """OIDC Core §8.1: "the Sector Identifier used for pairwise identifier calculation
+        is the host component of the registered redirect_uri": ``sector_identifier`` when
+        set, else the host of redirect_uris when they are all https on that one host;
+        None when they are not (the config check then asks for ``sector_identifier``)."""
+        if self.sector_identifier is not None:
+            return self.sector_identifier
+        hosts = {https_host(uri) for uri in self.redirect_uris}
+        host = hosts.pop() if len(hosts) == 1 else None
+        return host or None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from proxy.model.tokens import (
     new_grant_value,
     new_value,
 )
+from proxy.oauth.claims import released
 from proxy.oauth.errors import OAuthError
 from proxy.oauth.idtoken import id_token
 from proxy.oauth.services import Services
@@ -56,15 +57,18 @@ async def issue_code(svc: Services, txn: Transaction, result: BankResult) -> str
     bank = svc.bank(txn.bank_id)
     assert bank is not None  # the callback checked it
     identity = result.identity
-    claims = {
+    # only what the granted scope releases is kept (OIDC Core §5.4): a grant holds no
+    # claim its client may not see
+    claims = released({
         merchant: identity.claims[bank_claim]
         for merchant, bank_claim in bank.claims.items()
         if bank_claim in identity.claims
-    }
+    }, txn.scope)
     grant = Grant(
         grant_id=new_grant_id(),
         client_id=txn.client_id,
-        sub=merchant_subject(svc.config.subject, bank.id, identity.sub),
+        sub=merchant_subject(svc.config.subject, svc.clients.get(txn.client_id),
+                             txn.client_id, bank.id, identity.sub),
         scope=txn.scope,
         acr=txn.acr,
         amr=identity.amr,
@@ -229,7 +233,7 @@ async def _mint(
         "scope": " ".join(scope),
     }
     if "openid" in grant.scope:
-        response["id_token"] = id_token(svc, grant, access_token, nonce=nonce)
+        response["id_token"] = id_token(svc, grant, access_token, nonce=nonce, scope=scope)
     if OFFLINE_ACCESS in grant.scope:
         refresh_token = new_value(REFRESH_TOKEN)
         rt = RefreshToken(grant.grant_id, now, now + lifetimes.refresh_token, jkt=refresh_jkt)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -19,6 +20,25 @@ from proxy.observability.logs import logger
 log = logger("proxy.jose")
 
 _ALG_BY_KEY = {("EC", "P-256"): "ES256", ("OKP", "Ed25519"): "EdDSA", ("RSA", None): "RS256"}
+# 9999-12-31T23:59:59Z: no date a JWT we accept can name lies beyond it
+_LAST_DATE = 253402300799
+# the JWT claims that are dates (RFC 7519 §4.1.4-6)
+DATE_CLAIMS = ("exp", "nbf", "iat")
+
+
+def numeric_date(value: object) -> float | None:
+    """``value`` as a NumericDate, or None when it is none. RFC 7519 §2: "A JSON numeric
+    value representing the number of seconds from 1970-01-01T00:00:00Z UTC"; RFC 8259
+    §6: "Numeric values that cannot be represented in the grammar below (such as Infinity
+    and NaN) are not permitted." Python's JSON reader takes NaN, Infinity and 1e400 (an
+    infinite float) anyway, and ``true`` is an int to Python: all are refused here, as
+    are strings and integers too large for a float, and dates before 1970 or after 9999."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, int) and not 0 <= value <= _LAST_DATE:
+        return None
+    date = float(value)
+    return date if math.isfinite(date) and 0 <= date <= _LAST_DATE else None
 
 
 def key_alg(key: jwk.JWK) -> str:

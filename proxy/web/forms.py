@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import parse_qsl
 
 from aiohttp import web
-from multidict import MultiMapping
+from multidict import MultiDict, MultiMapping
 
 from proxy.oauth.errors import OAuthError
 
@@ -48,18 +49,34 @@ def single_values(params: MultiMapping[str]) -> dict[str, str]:
     values: dict[str, str] = {}
     for key, value in params.items():
         if key in values:
-            raise OAuthError("invalid_request", f"parameter {key!r} appears more than once")
+            raise OAuthError("invalid_request", "a parameter appears more than once",
+                             detail=f"repeated parameter {key[:64]!r}")
         values[key] = str(value)
     return {k: v for k, v in values.items() if v != ""}
 
 
 async def read_params(request: web.Request) -> dict[str, str]:
-    """Query parameters for GET, the form body for POST."""
+    """Query parameters for GET; for POST the form body, and nothing in the URL.
+
+    RFC 6749 Appendix B: the names and values "are then encoded using UTF-8", whatever
+    charset the Content-Type names (Apache HttpClient declares ISO-8859-1 by default);
+    a form that is not UTF-8 is refused, never guessed at. §2.3.1: client credentials
+    "MUST NOT be included in the request URI", and a parameter sent both in the URL and
+    in the body would be "included more than once": the endpoints' URLs have no query
+    of their own (discovery), so a POST that has one is refused."""
     if request.method == "GET":
         return single_values(request.query)
     if request.content_type != FORM:
         raise OAuthError("invalid_request", f"send the parameters as {FORM}")
-    form = await request.post()
-    if any(not isinstance(v, str) for v in form.values()):
-        raise OAuthError("invalid_request", "file uploads are not accepted")
-    return single_values(form)  # type: ignore[arg-type]
+    if request.query:
+        raise OAuthError("invalid_request",
+                         "send the parameters in the request body, not in the URL")
+    body = await request.read()  # aiohttp caches it: every reader gets the same bytes
+    try:
+        # (trailing whitespace is dropped, as aiohttp's own form reader does)
+        pairs = parse_qsl(body.rstrip().decode("utf-8"), keep_blank_values=True,
+                          encoding="utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise OAuthError("invalid_request", "the form must be UTF-8 (RFC 6749 Appendix B)",
+                         detail=f"{type(exc).__name__} at byte {exc.start}") from exc
+    return single_values(MultiDict(pairs))

@@ -30,6 +30,7 @@ A store that is down raises StoreUnavailable, which the error path answers 503.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 
 from aiohttp import web
 
@@ -39,7 +40,7 @@ from proxy.oauth.clients import basic_credentials
 from proxy.oauth.errors import OAuthError
 from proxy.oauth.services import Services
 from proxy.observability.metrics import RATE_LIMITED, series
-from proxy.web.forms import FORM
+from proxy.web.forms import FORM, read_params
 
 # route -> endpoint name in rate_limits.per_client / per_address
 LIMITED = {
@@ -89,14 +90,17 @@ def source_address(request: web.Request, trust_forwarded_for: bool) -> str:
 
 
 async def claimed_client_id(request: web.Request) -> str | None:
-    """The client the request says it is, unverified. The form is read with
-    ``request.post()``, which aiohttp caches: the handler's own read gets the same."""
+    """The client the request says it is, unverified. The form is read the one way
+    (:func:`proxy.web.forms.read_params`; aiohttp caches the body, so the handler reads
+    the same bytes); one it refuses counts as naming no client, and the handler says why."""
+    params: Mapping[str, str] = {}
     if request.method == "GET":
         params = {k: v for k, v in request.query.items()}
     elif request.content_type == FORM:
-        params = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
-    else:
-        params = {}
+        try:
+            params = await read_params(request)
+        except OAuthError:
+            params = {}
     try:
         basic = basic_credentials(request)
         if basic is not None:

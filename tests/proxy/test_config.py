@@ -106,10 +106,12 @@ clients:
     default_acr: urn:merchant:acr:bank-a
     scopes: [openid, profile, offline_access, payments]
     native_callback_uris: [https://app.merchant.example/app2app]
+    sector_identifier: merchant.example
   - client_id: merchant-backend
     type: confidential
     redirect_uris: ["http://127.0.0.1:4000/cb"]
     client_secret: {BACKEND_SECRET}
+    sector_identifier: merchant.example
 apps:
   ios: [{{app_id: TEAMID.com.merchant.app, paths: [/callback/*, /resume/*]}}]
   android: [{{package: com.merchant.app, sha256_cert_fingerprints: ["{FINGERPRINT}"]}}]
@@ -265,12 +267,14 @@ def test_good_config_round_trip(
             default_acr="urn:merchant:acr:bank-a",
             scopes=("openid", "profile", "offline_access", "payments"),
             native_callback_uris=("https://app.merchant.example/app2app",),
+            sector_identifier="merchant.example",
         ),
         ClientSettings(
             client_id="merchant-backend",
             type="confidential",
             redirect_uris=("http://127.0.0.1:4000/cb",),
             client_secret=BACKEND_SECRET,
+            sector_identifier="merchant.example",
         ),
     )
     assert config.apps == Apps(
@@ -798,6 +802,32 @@ BAD: list[tuple[Mutations, str]] = [
         "rate_limits.trust_forwarded_for: must be true or false (got 'maybe')",
     ),
     # metrics
+    # OIDC Core §8.1: a pairwise sub needs the client's sector
+    (
+        {"clients[0].sector_identifier": DELETE},
+        "clients[0].sector_identifier: is required with subject type pairwise when "
+        "redirect_uris are not all https on one host",
+    ),
+    (
+        {"clients[1].sector_identifier": DELETE},
+        "clients[1].sector_identifier: is required with subject type pairwise",
+    ),
+    (
+        {"clients[0].sector_identifier": DELETE,
+         "clients[0].redirect_uris": ["https://a.merchant.example/cb",
+                                      "https://b.merchant.example/cb"]},
+        "clients[0].sector_identifier: is required with subject type pairwise",
+    ),
+    (
+        {"clients[0].sector_identifier": "https://merchant.example/"},
+        "clients[0].sector_identifier: must be a host name in lower case, like merchant.example",
+    ),
+    (
+        {"clients[0].sector_identifier": "Merchant.Example"},
+        "clients[0].sector_identifier: must be a host name in lower case",
+    ),
+    ({"clients[0].sector_identifier": ""}, "clients[0].sector_identifier: must not be empty"),
+    # metrics
     ({"metrics": True}, "metrics: must be a mapping (got True)"),
     ({"metrics": {"enable": False}}, "metrics.enable: unknown key; did you mean 'enabled'?"),
     ({"metrics": {"enabled": "maybe"}}, "metrics.enabled: must be true or false (got 'maybe')"),
@@ -862,6 +892,13 @@ GOOD: list[Mutations] = [
         ]
     },
     {"clients[0].acr_values": DELETE, "clients[0].default_acr": "urn:merchant:acr:bank-b"},
+    # the sector is the one https host of the redirect URIs; none is needed for bank subs
+    {"clients[0].sector_identifier": DELETE,
+     "clients[0].redirect_uris": ["https://app.merchant.example/cb",
+                                  "https://APP.merchant.example:8443/other"]},
+    {"subject": {"type": "bank"}, "clients[0].sector_identifier": DELETE,
+     "clients[1].sector_identifier": DELETE},
+    {"clients[0].sector_identifier": "shop-1.merchant.example"},
     {"clients[1].client_secret": DELETE, "clients[1].jwks": "PUBLIC_JWKS"},
     {**FAPI2_CLIENT, "keys.signing": [{"file": "keys/signing.jwk"}],
      "lifetimes.request_uri": 599},
