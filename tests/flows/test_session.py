@@ -122,7 +122,8 @@ def assert_error(params: dict[str, str], login: Login, world: SessionWorld, erro
 @pytest.mark.parametrize("door", DOORS)
 async def test_login(session_world: SessionWorldFactory, door: str) -> None:
     world: SessionWorld = await session_world()
-    resp, login = await begin(world, door)
+    # national_id (config: nin.value, a nested attribute) is released under its scope
+    resp, login = await begin(world, door, scope="openid profile offline_access national_id")
     url, body = await onward(resp, door)
     opened = world.broker.session()
     assert url == world.broker.authorization_url(opened)  # the itsme app's universal link

@@ -367,7 +367,7 @@ async def bank_callback(world: World) -> Req:
 
 async def decoupled(world: World, path: str) -> Req:
     world.ciba.ciba_decision = None
-    resp, _ = await world.proxy.authorize(acr_values=ACR_C, login_hint="alice")
+    resp, _ = await world.proxy.authorize_pushed(acr_values=ACR_C, login_hint="alice")
     handle = resp.headers["Location"].rsplit("/", 1)[1]
     return Req("GET", f"{path}/{handle}")
 
