@@ -58,14 +58,23 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from proxy.config.settings import StoreSettings
 from proxy.store.base import Consumed, StoreUnavailable
-from proxy.store.keys import MARKER_FIELD, encode_record, is_marker, record_key, replay_payload
+from proxy.store.keys import (
+    MARKER_FIELD,
+    encode_record,
+    is_marker,
+    json_number,
+    record_key,
+    replay_payload,
+)
 
 SENTINEL_SCHEME = "redis+sentinel"
 DEFAULT_SENTINEL_PORT = 26379
 
-# KEYS[1] the record; ARGV[1] now, ARGV[2] marker TTL in seconds or "" to keep
-# the record's remaining TTL. Returns nil (no record), {1, marker} (consumed
-# before) or {0, record} (consumed now, marker left in its place).
+# KEYS[1] the record; ARGV[1] now (a JSON number), ARGV[2] marker TTL in seconds or "" to
+# keep the record's remaining TTL, ARGV[3] the note (a JSON object) or "". Returns nil (no
+# record), {1, marker} (consumed before) or {0, record} (consumed now, marker left in its
+# place). The marker is spliced together as text: the record and the note are kept
+# exactly as written, never decoded and encoded again (cjson rounds numbers).
 _CONSUME = f"""
 local raw = redis.call('GET', KEYS[1])
 if not raw then return nil end
@@ -75,16 +84,38 @@ if not ok or type(value) ~= 'table' then
 end
 if value['{MARKER_FIELD}'] then return {{1, raw}} end
 local grant_id = value['grant_id']
-if grant_id == nil then grant_id = cjson.null end
-local marker = cjson.encode({{
-  ['{MARKER_FIELD}'] = true, grant_id = grant_id, consumed_at = tonumber(ARGV[1])
-}})
+local grant = 'null'
+if grant_id ~= nil and grant_id ~= cjson.null then grant = cjson.encode(grant_id) end
+local marker = '{{"{MARKER_FIELD}":true,"grant_id":' .. grant .. ',"consumed_at":' .. ARGV[1]
+if ARGV[3] ~= '' then
+  marker = marker .. ',"record":' .. raw .. ',"note":' .. ARGV[3]
+end
+marker = marker .. '}}'
 if ARGV[2] == '' then
   redis.call('SET', KEYS[1], marker, 'KEEPTTL')
 else
   redis.call('SET', KEYS[1], marker, 'EX', ARGV[2])
 end
 return {{0, raw}}
+"""
+
+# KEYS[1] a consume marker; ARGV[1] its new note (a JSON object). Keeps the marker's
+# grant_id, consumed_at and TTL, drops the record it kept: 1 if there was a marker, else 0
+# (nothing written over a live record or in place of nothing).
+_SETTLE = f"""
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local ok, value = pcall(cjson.decode, raw)
+if not ok or type(value) ~= 'table' or not value['{MARKER_FIELD}'] then return 0 end
+local grant = 'null'
+if value['grant_id'] ~= nil and value['grant_id'] ~= cjson.null then
+  grant = cjson.encode(value['grant_id'])
+end
+local at = 'null'
+if type(value['consumed_at']) == 'number' then at = cjson.encode(value['consumed_at']) end
+redis.call('SET', KEYS[1], '{{"{MARKER_FIELD}":true,"grant_id":' .. grant ..
+  ',"consumed_at":' .. at .. ',"note":' .. ARGV[1] .. '}}', 'KEEPTTL')
+return 1
 """
 
 # KEYS[1] the record; ARGV[1] the new value, ARGV[2] its TTL in seconds. Sets it
@@ -352,6 +383,7 @@ class RedisStore:
         self._batch = None if isinstance(client, RedisCluster) else Batcher(client)
         self._consume = client.register_script(_CONSUME)
         self._replace = client.register_script(_REPLACE)
+        self._settle = client.register_script(_SETTLE)
         self._hit = client.register_script(_HIT)
 
     @classmethod
@@ -431,9 +463,16 @@ class RedisStore:
                 raise failed
 
     async def consume(
-        self, kind: str, id: str, *, now: int, marker_ttl: int | None
+        self,
+        kind: str,
+        id: str,
+        *,
+        now: float,
+        marker_ttl: int | None,
+        note: Mapping[str, Any] | None = None,
     ) -> Consumed | None:
-        args = [now, "" if marker_ttl is None else marker_ttl]
+        args = [json_number(now), "" if marker_ttl is None else marker_ttl,
+                "" if note is None else orjson.dumps(dict(note)).decode()]
         with self._translated():
             result = await self._script(self._consume, self._key(kind, id), *args)
         if result is None:
@@ -443,6 +482,12 @@ class RedisStore:
         if replay:
             return Consumed(payload=replay_payload(value), replay=True)
         return Consumed(payload=value, replay=False)
+
+    async def settle(self, kind: str, id: str, note: Mapping[str, Any]) -> bool:
+        text = orjson.dumps(dict(note)).decode()
+        with self._translated():
+            done = await self._script(self._settle, self._key(kind, id), text)
+        return bool(done)
 
     async def destroy(self, kind: str, id: str) -> None:
         with self._translated():
