@@ -160,9 +160,10 @@ def _store(top: Section) -> StoreSettings:
 
 def _keys(top: Section, base_dir: Path) -> Keys:
     keys = top.section("keys", ("signing", "token_encryption"), required=True)
-    return Keys(
-        signing=read_signing_keys(keys, base_dir), token_encryption=read_token_encryption(keys)
-    )
+    signing = read_signing_keys(keys, base_dir)
+    token_keys = read_token_encryption(keys) or (b"",)  # none: reported, no Config is built
+    return Keys(signing=signing, token_encryption=token_keys[0],
+                token_decryption=token_keys[1:])
 
 
 def _lifetimes(top: Section) -> Lifetimes:

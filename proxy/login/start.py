@@ -20,6 +20,7 @@ from federation.routing import bank_choices, pick_bank
 from federation.settings import BankSettings
 from proxy.config.settings import ClientSettings
 from proxy.login import decoupled
+from proxy.login.transactions import stored
 from proxy.model.records import PendingChoice, Transaction
 from proxy.model.tokens import new_value
 from proxy.oauth.authorize_checks import (
@@ -214,7 +215,8 @@ async def _start(svc: Services, login: LoginRequest, bank: BankSettings, acr: st
         )
     )
     txn = _transaction(login, bank, acr, conn_data=dict(start.conn_data))
-    await svc.store.upsert(Transaction.kind, state, txn.to_json(), svc.config.lifetimes.transaction)
+    await svc.store.upsert(Transaction.kind, state, stored(svc, txn),
+                           svc.config.lifetimes.transaction)
     audit.login_started(audit.LoginFacts.of(txn))
     return Step(start.url, bank, open_app=not start.native)
 

@@ -31,6 +31,7 @@ from proxy.model.tokens import (
 )
 from proxy.oauth.errors import OAuthError
 from proxy.oauth.idtoken import id_token
+from proxy.oauth.jose import Unreadable
 from proxy.oauth.services import Services
 from proxy.oauth.subject import merchant_subject
 from proxy.observability import audit
@@ -268,7 +269,10 @@ async def _resume_exchange(
     elapsed = svc.moment() - consumed_at
     if elapsed > IN_FLIGHT + svc.config.lifetimes.refresh_grace:
         raise invalid_grant("the authorization code is unknown or expired")
-    chosen = Chosen(**svc.cipher.decrypt(str(marker["note"][PENDING])))
+    try:
+        chosen = Chosen(**svc.cipher.decrypt(str(marker["note"][PENDING])))
+    except Unreadable as exc:  # sealed with a key since removed
+        raise invalid_grant("the authorization code is unknown or expired") from exc
     log.info("code_exchange_resumed", grant_fingerprint=fingerprint(grant_id),
              after_ms=round(elapsed * 1000))  # fmt: skip
     return record, chosen
@@ -400,6 +404,7 @@ async def refresh(
         if found is not None:
             grant = Grant.from_json(found)
             _check_refresh(form, client, grant, existing.get("jkt"), jkt)
+            _bank_tokens(svc, grant)  # a grant sealed with a key since removed is refused
     consumed = await svc.store.consume(RefreshToken.kind, token, now=svc.moment(),
                                        marker_ttl=None)
     if consumed is None:
@@ -441,9 +446,14 @@ async def _refresh_bank_tokens(svc: Services, grant: Grant) -> Grant:
     """Refresh at the bank when its access token would expire before the new merchant
     access token does. The refresh token's single-use consume makes this single-flight
     per grant, across instances."""
-    tokens = BankTokens.from_dict(svc.cipher.decrypt(grant.bank_tokens))
+    tokens = _bank_tokens(svc, grant)
     horizon = svc.now() + svc.config.lifetimes.access_token
     if tokens.refresh_token is None or tokens.expires_at is None or tokens.expires_at > horizon:
+        if svc.cipher.kid_of(grant.bank_tokens) != svc.cipher.kid:
+            # sealed with a key that now only decrypts: sealed again with the one that
+            # encrypts, so that once every grant has been refreshed or has expired the old
+            # key may leave keys.token_encryption (docs/key-rotation.md)
+            return dataclasses.replace(grant, bank_tokens=svc.cipher.encrypt(tokens.to_dict()))
         return grant
     adapter = svc.adapters.get(grant.bank_id)
     if adapter is None:
@@ -451,6 +461,15 @@ async def _refresh_bank_tokens(svc: Services, grant: Grant) -> Grant:
     fresh = await adapter.refresh(tokens)
     log.info("bank_tokens_refreshed", bank_id=grant.bank_id)
     return dataclasses.replace(grant, bank_tokens=svc.cipher.encrypt(fresh.to_dict()))
+
+
+def _bank_tokens(svc: Services, grant: Grant) -> BankTokens:
+    """The grant's bank tokens; a grant sealed with a key no longer configured can no
+    longer be refreshed (the refresh token stays as it was)."""
+    try:
+        return BankTokens.from_dict(svc.cipher.decrypt(grant.bank_tokens))
+    except Unreadable as exc:
+        raise invalid_grant("this login can no longer be refreshed; log in again") from exc
 
 
 async def _retry_within_grace(
@@ -488,7 +507,10 @@ async def _retry_within_grace(
             if rotated.client_id != client.client_id:
                 raise invalid_grant("the refresh token was issued to another client")
             _check_refresh_binding(rotated.jkt, jkt)
-            pair = svc.cipher.decrypt(rotated.pair)
+            try:
+                pair = svc.cipher.decrypt(rotated.pair)
+            except Unreadable as exc:  # sealed with a key removed within the window
+                raise invalid_grant("the refresh token was already used") from exc
             pair["expires_in"] = max(0, int(pair.pop("exp")) - svc.now())
             return pair
         if time.monotonic() > give_up or svc.moment() - consumed_at > grace:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import time
@@ -10,7 +11,9 @@ from typing import Any
 
 import jwt
 from jwcrypto import jwe, jwk
+from jwcrypto.common import JWException
 
+from proxy.config.keys import token_key_id
 from proxy.config.rotation import iso, key_status, signer_at
 from proxy.config.settings import Lifetimes, SigningKey
 from proxy.model.tokens import b64url
@@ -129,23 +132,84 @@ class Signer:
 _SHA = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
 
 
+class Unreadable(Exception):
+    """A sealed value that no configured key opens: sealed with a key that is no longer in
+    ``keys.token_encryption`` (or never was: another deployment's), or damaged. What it
+    sealed is unusable; callers answer as for a token that is no longer valid."""
+
+    def __init__(self, kid: str | None, reason: str) -> None:
+        super().__init__(f"sealed value unreadable (kid {kid}): {reason}")
+        self.kid = kid
+        self.reason = reason
+
+
 class Cipher:
-    """Bank tokens are stored only encrypted: JWE compact, ``dir`` + ``A256GCM``."""
+    """Bank tokens (and the other values kept sealed in the store) are stored only
+    encrypted: JWE compact serialization, ``dir`` + ``A256GCM``, the key's id in the
+    protected header (``kid``: :func:`proxy.config.keys.token_key_id`), so any JOSE
+    library, or AES-GCM alone with the protected header as additional data, opens them.
 
-    _HEADER = json.dumps({"alg": "dir", "enc": "A256GCM"}, separators=(",", ":"))
+    The first key encrypts; every key decrypts (a rotation: docs/key-rotation.md). A
+    value names its key: one sealed before values carried a ``kid`` is tried with each."""
 
-    def __init__(self, key: bytes) -> None:
-        if len(key) != 32:
+    _ALGS = ("dir", "A256GCM")
+
+    def __init__(self, key: bytes, *others: bytes) -> None:
+        keys = (key, *others)
+        if any(len(k) != 32 for k in keys):
             raise ValueError("the token encryption key must be 32 bytes")
-        self._key = jwk.JWK(kty="oct", k=b64url(key))
+        self._keys = {token_key_id(k): jwk.JWK(kty="oct", k=b64url(k)) for k in keys}
+        self.kid = token_key_id(key)
+        self.kids = tuple(self._keys)
+        self._key = self._keys[self.kid]
+        self._header = json.dumps({"alg": "dir", "enc": "A256GCM", "kid": self.kid},
+                                  separators=(",", ":"))  # fmt: skip
 
     def encrypt(self, data: Mapping[str, Any]) -> str:
-        token = jwe.JWE(json.dumps(dict(data)).encode(), protected=self._HEADER)
+        token = jwe.JWE(json.dumps(dict(data)).encode(), protected=self._header)
         token.add_recipient(self._key)
         return str(token.serialize(compact=True))
 
     def decrypt(self, compact: str) -> dict[str, Any]:
+        """The sealed value; :class:`Unreadable` (logged with the kid it names) when no
+        configured key opens it."""
         token = jwe.JWE()
-        token.deserialize(compact, key=self._key)
-        value: dict[str, Any] = json.loads(token.payload)
-        return value
+        token.allowed_algs = list(self._ALGS)
+        try:
+            token.deserialize(compact)
+            header = token.jose_header
+        except (JWException, ValueError, TypeError) as exc:
+            raise _unreadable(None, "not a JWE compact serialization") from exc
+        kid = header.get("kid")
+        if kid is not None:
+            key = self._keys.get(str(kid))
+            if key is None:
+                raise _unreadable(str(kid), "no key with this kid is configured")
+            candidates = [key]
+        else:  # sealed before values named their key
+            candidates = list(self._keys.values())
+        for key in candidates:
+            try:
+                token.decrypt(key)
+            except (JWException, ValueError, TypeError):
+                continue
+            value: dict[str, Any] = json.loads(token.payload)
+            return value
+        raise _unreadable(None if kid is None else str(kid), "the key does not open it")
+
+    def kid_of(self, compact: str) -> str | None:
+        """The ``kid`` a sealed value names (None: none, or not a JWE); nothing decrypted."""
+        try:
+            header = json.loads(base64.urlsafe_b64decode(
+                compact.partition(".")[0] + "=" * (-len(compact.partition(".")[0]) % 4)))
+        except ValueError:
+            return None
+        kid = header.get("kid") if isinstance(header, dict) else None
+        return kid if isinstance(kid, str) else None
+
+
+def _unreadable(kid: str | None, reason: str) -> Unreadable:
+    log.warning("sealed_value_unreadable", kid=kid, reason=reason,
+                hint="sealed with a key not in keys.token_encryption (removed too early?), "
+                "or damaged: what it sealed is unusable")  # fmt: skip
+    return Unreadable(kid, reason)

@@ -26,6 +26,7 @@ from jwcrypto import jwk
 
 from federation.settings import BankSettings, TlsSettings
 from proxy.config import ConfigError, load_config, parse_config
+from proxy.config.keys import token_key_id
 from proxy.config.settings import (
     AndroidApp,
     Apps,
@@ -211,6 +212,7 @@ def test_good_config_round_trip(
     assert config.listen == Listen(host="0.0.0.0", port=8443)
     assert config.store == StoreSettings(url="redis://redis:6379/0", cluster=False, prefix="a2a:")
     assert config.keys.token_encryption == TOKEN_KEY
+    assert config.keys.token_keys == (TOKEN_KEY,)
     first, second = (k.key for k in config.keys.signing)
     assert [(k.file, k.not_before, k.not_after) for k in config.keys.signing] == [
         ("keys/signing.jwk", None, None), ("keys/old.pem", None, None)]
@@ -453,7 +455,19 @@ BAD: list[tuple[Mutations, str]] = [
     ),
     ({"keys.token_encryption": "c2hvcnQ"}, "(generate one with: python -c 'import secrets,base64;"),
     ({"keys.token_encryption": "+" * 43}, "keys.token_encryption: must be 32 random bytes"),
-    ({"keys.token_encryption": 12345}, "keys.token_encryption: must be a string (got an integer)"),
+    ({"keys.token_encryption": 12345},
+     "keys.token_encryption: must be a string, or a list of them (got an integer)"),
+    # a list of keys (a rotation): the first encrypts, every one decrypts
+    ({"keys.token_encryption": []}, "keys.token_encryption: needs at least one key"),
+    ({"keys.token_encryption": ["${TOKEN_ENCRYPTION_KEY}", "c2hvcnQ"]},
+     "keys.token_encryption[1]: must be 32 random bytes, base64url"),
+    ({"keys.token_encryption": ["${TOKEN_ENCRYPTION_KEY}", 7]},
+     "keys.token_encryption[1]: must be a string, or a list of them (got an integer)"),
+    ({"keys.token_encryption": ["${TOKEN_ENCRYPTION_KEY}", "${TOKEN_ENCRYPTION_KEY}="]},
+     "keys.token_encryption[1]: is the same key as keys.token_encryption[0]; list each key "
+     "once"),
+    ({"keys.token_encryption": ["${NO_SUCH_KEY}"]},
+     "keys.token_encryption[0]: environment variable NO_SUCH_KEY is not set"),
     # lifetimes, subject
     ({"lifetimes.access_token": 0}, "lifetimes.access_token: must be a positive integer (got 0)"),
     ({"lifetimes.access_token": "5m"}, "lifetimes.access_token: must be an integer (got '5m')"),
@@ -819,6 +833,7 @@ GOOD: list[Mutations] = [
     {"store.prefix": "test-1:"},
     {"subject": {"type": "bank"}},
     {"keys.token_encryption": ENV["TOKEN_ENCRYPTION_KEY"] + "="},  # padding is optional
+    {"keys.token_encryption": ["${TOKEN_ENCRYPTION_KEY}"]},
     {"keys.signing": [{"file": "keys/ed25519.jwk"}]},
     {"keys.signing[0].file": str(Path("keys/signing.jwk"))},
     # a key published ahead of signing; the old one retired (then dropped: no end)
@@ -1100,3 +1115,18 @@ def test_signing_key_schedule(setup: Setup) -> None:
     y2999 = int(datetime.datetime(2999, 1, 1, tzinfo=datetime.UTC).timestamp())
     assert (first.file, first.not_before, first.not_after) == ("keys/signing.jwk", 946684800, y2999)
     assert (second.file, second.not_before, second.not_after) == ("keys/old.pem", y2999, None)
+
+
+def test_token_encryption_keys_as_a_list(setup: Setup) -> None:
+    """keys.token_encryption: [new, old]: the first encrypts, the others only decrypt;
+    each key's id is its RFC 7638 thumbprint, the kid of the values it seals."""
+    old = secrets.token_bytes(32)
+    data = setup.data()
+    data["keys"]["token_encryption"] = [
+        "${TOKEN_ENCRYPTION_KEY}", base64.urlsafe_b64encode(old).decode()]
+    extra_files(setup.folder)
+    config = setup.parse(data)
+    assert (config.keys.token_encryption, config.keys.token_decryption) == (TOKEN_KEY, (old,))
+    assert config.keys.token_keys == (TOKEN_KEY, old)
+    as_jwk = jwk.JWK(kty="oct", k=base64.urlsafe_b64encode(old).rstrip(b"=").decode())
+    assert token_key_id(old) == as_jwk.thumbprint()
