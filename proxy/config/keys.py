@@ -263,14 +263,14 @@ def check_tls_files(tls: Section, base_dir: Path) -> tuple[str, str] | None:
     ok = bool(cert_name and key_name)
     cert = resolve(base_dir, cert_name) if cert_name else None
     key = resolve(base_dir, key_name) if key_name else None
-    if cert is not None and not _pem_ok(tls.problems, child(tls.path, "cert"), cert, True):
+    if cert is not None and not pem_ok(tls.problems, child(tls.path, "cert"), cert, True):
         ok = False
-    if key is not None and not _pem_ok(tls.problems, child(tls.path, "key"), key, False):
+    if key is not None and not pem_ok(tls.problems, child(tls.path, "key"), key, False):
         ok = False
     return (str(cert), str(key)) if ok and cert and key else None
 
 
-def _pem_ok(problems: Problems, path: str, file: Path, certificate: bool) -> bool:
+def pem_ok(problems: Problems, path: str, file: Path, certificate: bool) -> bool:
     try:
         data = file.read_bytes()
     except OSError as exc:

@@ -10,9 +10,10 @@ turned into :class:`StoreUnavailable`.
 ``redis://``, ``rediss://`` and ``unix://`` URLs name one server (``cluster:
 true`` treats the URL as one node of a Redis Cluster, and the client discovers
 the rest); ``redis+sentinel://h1:26379,h2:26379/service_name[/db]`` asks
-Sentinel for the service's master. Every operation touches one key, so all of
-them work on Cluster, with no hash tags (tests/proxy/test_store_conformance.py runs
-the contract on a three-master cluster).
+Sentinel for the service's master (``rediss+sentinel://`` over TLS, with the sentinels'
+own credentials as options: :mod:`proxy.config.sentinel`). Every operation touches one
+key, so all of them work on Cluster, with no hash tags
+(tests/proxy/test_store_conformance.py runs the contract on a three-master cluster).
 
 A Sentinel failover is a short outage, not an error of ours: until Sentinel names
 the new master, calls raise StoreUnavailable (connection refused, then redis-py's
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -38,7 +40,7 @@ from collections.abc import (
 from contextlib import aclosing, contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -56,7 +58,9 @@ from redis.exceptions import (
 )
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from proxy.config.sentinel import SENTINEL_SCHEMES, parse_sentinel_url
 from proxy.config.settings import StoreSettings
+from proxy.config.urls import redacted
 from proxy.store.base import Consumed, StoreUnavailable
 from proxy.store.keys import (
     MARKER_FIELD,
@@ -66,9 +70,6 @@ from proxy.store.keys import (
     record_key,
     replay_payload,
 )
-
-SENTINEL_SCHEME = "redis+sentinel"
-DEFAULT_SENTINEL_PORT = 26379
 
 # KEYS[1] the record; ARGV[1] now (a JSON number), ARGV[2] marker TTL in seconds or "" to
 # keep the record's remaining TTL, ARGV[3] the note (a JSON object) or "". Returns nil (no
@@ -354,13 +355,6 @@ def _fail(entries: list[Entry], exc: Exception) -> None:
 _BATCHES: set[asyncio.Task[None]] = set()
 
 
-def redacted(url: str) -> str:
-    """The URL without credentials or query, fit for logs and error messages."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://{host}{parts.path}"
-
-
 class RedisStore:
     def __init__(
         self,
@@ -392,7 +386,7 @@ class RedisStore:
         options = _fail_fast(max_connections)
         client: Redis | RedisCluster
         sentinels: tuple[Redis, ...] = ()
-        if urlsplit(url).scheme == SENTINEL_SCHEME:
+        if urlsplit(url).scheme.lower() in SENTINEL_SCHEMES:
             client, sentinels = _sentinel_master(url, options)
         elif settings.cluster:
             client = _RedisCluster.from_url(url, **options)
@@ -582,11 +576,18 @@ class RedisStore:
             yield
         except (RedisError, RedisClusterException) as exc:
             # redis-py's messages name hosts and commands, never values or passwords
-            # (Sentinel's repr every sentinel client, so they are cut short).
-            detail = str(exc)[:200]
+            # (Sentinel's repr every sentinel client: each becomes its address, so that
+            # why each sentinel failed fits, then all is cut short).
+            detail = _CLIENT_REPR.sub(r"sentinel \1:\2", str(exc))[:300]
             raise StoreUnavailable(
                 f"{self._name} unavailable: {type(exc).__name__}: {detail}"
             ) from exc
+
+
+# a redis-py client's repr, as MasterNotFoundError lists one per sentinel: it nests
+# three levels (client, pool, connection) and names the connection's host and port
+_CLIENT_REPR = re.compile(r"<redis\.asyncio\.client\.Redis\(.*?,host=([^,]*),port=(\d+),"
+                          r".*?\)>\)>\)>")
 
 
 def _record(text: str) -> dict[str, Any] | None:
@@ -604,34 +605,21 @@ def _glob_escape(text: str) -> str:
 
 
 def _sentinel_master(url: str, options: dict[str, Any]) -> tuple[Redis, tuple[Redis, ...]]:
-    """``redis+sentinel://[user:password@]host[:port][,host[:port]...]/service_name[/db]``.
-
-    Credentials are the master's; the sentinels get the same socket timeouts.
-    """
-    parts = urlsplit(url)
-    userinfo, _, hosts = parts.netloc.rpartition("@")
-    sentinels = [_host_port(hp) for hp in hosts.split(",") if hp]
-    path = [unquote(p) for p in parts.path.split("/") if p]
-    if not sentinels or not 1 <= len(path) <= 2:
-        raise ValueError(
-            f"store url {redacted(url)!r}: expected "
-            f"{SENTINEL_SCHEME}://host:port[,host:port]/service_name[/db]"
-        )
-    master: dict[str, Any] = dict(options, db=int(path[1]) if len(path) == 2 else 0)
-    if userinfo:
-        username, has_password, password = userinfo.partition(":")
-        master["username"] = unquote(username) or None
-        master["password"] = unquote(password) if has_password else None
-    sentinel_options = {k: v for k, v in options.items() if k.startswith("socket_") or k == "retry"}
-    sentinel = Sentinel(sentinels, sentinel_kwargs=sentinel_options)
-    client: Redis = sentinel.master_for(path[0], redis_class=_Redis, **master)
+    """A Sentinel URL (:mod:`proxy.config.sentinel`): the client of the service's master,
+    and the sentinels' clients. The sentinels get the same socket timeouts and retry
+    policy, their own credentials, and TLS as the master does."""
+    found = parse_sentinel_url(url)
+    tls: dict[str, Any] = {"ssl": True, **found.ssl} if found.tls else {}
+    master: dict[str, Any] = dict(options, db=found.db, **tls)
+    if found.username is not None or found.password is not None:
+        master["username"] = found.username
+        master["password"] = found.password
+    sentinel_options: dict[str, Any] = {
+        k: v for k, v in options.items() if k.startswith("socket_") or k == "retry"}
+    sentinel_options.update(tls)
+    if found.sentinel_username is not None or found.sentinel_password is not None:
+        sentinel_options["username"] = found.sentinel_username
+        sentinel_options["password"] = found.sentinel_password
+    sentinel = Sentinel(list(found.sentinels), sentinel_kwargs=sentinel_options)
+    client: Redis = sentinel.master_for(found.service, redis_class=_Redis, **master)
     return client, tuple(sentinel.sentinels)
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port``."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else DEFAULT_SENTINEL_PORT
-    host, colon, port = text.partition(":")
-    return host, int(port) if colon else DEFAULT_SENTINEL_PORT

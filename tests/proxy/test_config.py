@@ -370,8 +370,8 @@ BAD: list[tuple[Mutations, str]] = [
     # store
     (
         {"store.url": "http://:hunter2@redis:6379"},
-        "store.url: must start with one of redis://, rediss://, redis+sentinel://, unix://, "
-        "memory:// (got scheme 'http')",
+        "store.url: must start with one of redis://, rediss://, redis+sentinel://, "
+        "rediss+sentinel://, unix://, memory:// (got scheme 'http')",
     ),
     ({"store.url": "redis-host:6379"}, "store.url: must start with one of redis://"),
     ({"store.cluster": "maybe"}, "store.cluster: must be true or false (got 'maybe')"),
@@ -1130,3 +1130,59 @@ def test_token_encryption_keys_as_a_list(setup: Setup) -> None:
     assert config.keys.token_keys == (TOKEN_KEY, old)
     as_jwk = jwk.JWK(kty="oct", k=base64.urlsafe_b64encode(old).rstrip(b"=").decode())
     assert token_key_id(old) == as_jwk.thumbprint()
+
+
+# -- store.url: Redis Sentinel with TLS and the sentinels' own credentials ----------
+
+SENTINEL_BAD = [
+    ("redis+sentinel://s1:26379/mymaster?ssl_ca_certs={dir}/client.crt",
+     "store.url: option 'ssl_ca_certs' needs TLS: use rediss+sentinel://"),
+    ("rediss+sentinel://s1/mymaster?sentinel_pasword=hunter2",
+     "store.url: unknown option 'sentinel_pasword' (known: sentinel_username, "
+     "sentinel_password, ssl_ca_certs"),
+    ("rediss+sentinel://s1/mymaster?sentinel_password=hunter2&sentinel_password=x",
+     "store.url: option 'sentinel_password' is given 2 times"),
+    ("rediss+sentinel://s1/mymaster?sentinel_password=",
+     "store.url: option 'sentinel_password' is empty"),
+    ("rediss+sentinel://s1/mymaster?ssl_ca_certs=tls/client.crt",
+     "store.url: option 'ssl_ca_certs' must be an absolute path (got 'tls/client.crt')"),
+    ("rediss+sentinel://s1/mymaster?ssl_ca_certs={dir}/missing.pem",
+     "store.url: ssl_ca_certs: cannot read {dir}/missing.pem"),
+    ("rediss+sentinel://s1/mymaster?ssl_ca_certs={dir}/client.key",
+     "store.url: ssl_ca_certs: {dir}/client.key does not hold a PEM certificate"),
+    ("rediss+sentinel://s1/mymaster?ssl_certfile={dir}/client.crt",
+     "store.url: options 'ssl_certfile' and 'ssl_keyfile' go together"),
+    ("rediss+sentinel://s1/mymaster?ssl_check_hostname=maybe",
+     "store.url: option 'ssl_check_hostname' must be true or false (got 'maybe')"),
+    ("redis+sentinel://:hunter2@s1:99999/mymaster",
+     "store.url: 's1:99999' is not a sentinel's host[:port]"),
+    ("redis+sentinel://s1/mymaster/zero",
+     "store.url: expected redis+sentinel://host:port[,host:port]/service_name[/db]"),
+    ("rediss+sentinel://s1", "store.url: expected rediss+sentinel://host:port"),
+]
+
+
+@pytest.mark.parametrize(("url", "expected"), SENTINEL_BAD, ids=[e for _, e in SENTINEL_BAD])
+def test_bad_sentinel_url(setup: Setup, tmp_path: Path, url: str, expected: str) -> None:
+    tls = tmp_path / "tls"
+    write_tls(tls)
+    data = setup.data()
+    data["store"]["url"] = url.format(dir=tls)
+    errors = errors_of(lambda: setup.parse(data))
+    assert any(expected.format(dir=tls) in error for error in errors), errors
+    assert all("hunter2" not in error for error in errors), errors
+
+
+def test_good_sentinel_urls(setup: Setup, tmp_path: Path) -> None:
+    tls = tmp_path / "tls"
+    write_tls(tls)
+    for url in (
+        "rediss+sentinel://s1:26379,[::1]/mymaster",
+        "redis+sentinel://:pw@s1/mymaster/2?sentinel_password=s%26pw",
+        f"rediss+sentinel://u:pw@s1,s2:26380/mymaster?sentinel_username=watch&"
+        f"sentinel_password=spw&ssl_ca_certs={tls}/client.crt&ssl_certfile={tls}/client.crt&"
+        f"ssl_keyfile={tls}/client.key&ssl_check_hostname=false",
+    ):
+        data = setup.data()
+        data["store"]["url"] = url
+        assert setup.parse(data).store.url == url
