@@ -398,13 +398,14 @@ async def refresh(
     # not make (a thief's without the DPoP key, another client's, a wider scope) does
     # not use it up; checked again on what the consume took.
     grant: Grant | None = None
+    opened: BankTokens | None = None  # the bank tokens of ``grant``, once decrypted
     existing = await svc.store.find(RefreshToken.kind, token)
     if existing is not None:
         found = await svc.store.find(Grant.kind, existing["grant_id"])
         if found is not None:
             grant = Grant.from_json(found)
             _check_refresh(form, client, grant, existing.get("jkt"), jkt)
-            _bank_tokens(svc, grant)  # a grant sealed with a key since removed is refused
+            opened = _bank_tokens(svc, grant)  # sealed with a key since removed: refused
     consumed = await svc.store.consume(RefreshToken.kind, token, now=svc.moment(),
                                        marker_ttl=None)
     if consumed is None:
@@ -413,10 +414,10 @@ async def refresh(
         return await _retry_within_grace(svc, client, token, consumed.payload, jkt)
     rt = RefreshToken.from_json(consumed.payload)
     if grant is None or grant.grant_id != rt.grant_id:
-        grant = await _live_grant(svc, rt.grant_id)
+        grant, opened = await _live_grant(svc, rt.grant_id), None
     scope = _check_refresh(form, client, grant, rt.jkt, jkt)
     try:
-        grant = await _refresh_bank_tokens(svc, grant)
+        grant = await _refresh_bank_tokens(svc, grant, opened)
     except BankError as exc:
         if exc.error == "temporarily_unavailable":
             # nothing lost: the refresh token comes back as it was, the client retries
@@ -442,11 +443,12 @@ async def refresh(
     return response
 
 
-async def _refresh_bank_tokens(svc: Services, grant: Grant) -> Grant:
+async def _refresh_bank_tokens(svc: Services, grant: Grant,
+                               opened: BankTokens | None = None) -> Grant:  # fmt: skip
     """Refresh at the bank when its access token would expire before the new merchant
     access token does. The refresh token's single-use consume makes this single-flight
     per grant, across instances."""
-    tokens = _bank_tokens(svc, grant)
+    tokens = opened if opened is not None else _bank_tokens(svc, grant)
     horizon = svc.now() + svc.config.lifetimes.access_token
     if tokens.refresh_token is None or tokens.expires_at is None or tokens.expires_at > horizon:
         if svc.cipher.kid_of(grant.bank_tokens) != svc.cipher.kid:
