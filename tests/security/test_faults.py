@@ -195,6 +195,7 @@ async def store(front: RedisFront, store_prefix: str) -> AsyncIterator[RedisStor
     # the scripts are loaded, so a command under test is the only one sent
     await opened.consume("code", "warm-up", now=NOW, marker_ttl=60)
     await opened.replace("code", "warm-up", {}, 60)
+    await opened.settle("code", "warm-up", {})
     yield opened
     await opened.close()
 
@@ -210,6 +211,8 @@ ONCE_ONLY: dict[str, tuple[str, Callable[[RedisStore], Awaitable[Any]]]] = {
     "add": ("SET", lambda s: s.add("code", "c2", {"grant_id": "g2"}, 60)),
     # conditional on the record still being there: a second send answers for a later state
     "replace": ("EVALSHA", lambda s: s.replace("code", "c1", {"grant_id": "g9"}, 60)),
+    # a script like the others: sent once (the exchange's retry settles again if needed)
+    "settle": ("EVALSHA", lambda s: s.settle("code", "c1", {"issued": True})),
 }
 
 
