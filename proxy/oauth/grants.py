@@ -309,8 +309,10 @@ async def _mint(
     access token is DPoP-bound to ``jkt``, the refresh token to ``refresh_jkt``.
 
     ``chosen``: the values (and issue time) a code exchange chose before it consumed the
-    code. Each is written only where nothing is (SET NX): an interrupted exchange finished
-    by its retry never writes a token twice, nor brings back one revoked or used since."""
+    code. Each is written only where nothing is (SET NX): the retry that finishes an
+    interrupted exchange never overwrites what the first attempt wrote, nor the marker a
+    refresh token leaves once used. (Until the exchange settles, no answer has carried
+    these tokens, so none can have been revoked.)"""
     lifetimes = svc.config.lifetimes
     now = svc.now()
     if chosen is None:
