@@ -111,7 +111,7 @@ def build_state(config: Config, *, store: Store, http: aiohttp.ClientSession) ->
     return State(
         config=config,
         signer=Signer(config.keys.signing, lifetimes=config.lifetimes),
-        cipher=Cipher(config.keys.token_encryption),
+        cipher=Cipher(*config.keys.token_keys),
         clients=ClientRegistry(config.clients, config.resource_servers,
                                issuer=config.issuer, store=store),
         adapters=build_adapters(config.banks, http),

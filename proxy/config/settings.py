@@ -65,6 +65,14 @@ class Keys:
     signing: tuple[SigningKey, ...]
     # 32 raw bytes (the config holds them base64url) that encrypt bank tokens at rest
     token_encryption: bytes
+    # keys.token_encryption given as a list: the keys after the first, which only decrypt
+    # (a key rotation: docs/key-rotation.md)
+    token_decryption: tuple[bytes, ...] = ()
+
+    @property
+    def token_keys(self) -> tuple[bytes, ...]:
+        """Every token encryption key: the one that encrypts first, then the others."""
+        return (self.token_encryption, *self.token_decryption)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from federation.settings import BankSettings
 from proxy.config.settings import ClientSettings
 from proxy.login import decoupled, picker, sessions
 from proxy.login.hints import check_may_name_user, count_login
+from proxy.login.transactions import stored
 from proxy.model.records import PendingChoice, Transaction
 from proxy.model.tokens import new_value
 from proxy.oauth.authorize_checks import (
@@ -247,7 +248,8 @@ async def _start(svc: Services, login: LoginRequest, bank: BankSettings, acr: st
         audit.login_started(audit.LoginFacts.of(txn))
         status_uri = sessions.status_uri(svc, watched) if watched is not None else None
         return Step(start.url, bank, open_app=True, status_uri=status_uri)
-    await svc.store.upsert(Transaction.kind, state, txn.to_json(), svc.config.lifetimes.transaction)
+    await svc.store.upsert(Transaction.kind, state, stored(svc, txn),
+                           svc.config.lifetimes.transaction)
     audit.login_started(audit.LoginFacts.of(txn))
     return Step(start.url, bank, open_app=not start.native)
 

@@ -6,8 +6,9 @@ Its errors take the shape of the endpoint: the token endpoint's (400, RFC 9449 �
 or a protected resource's (401 with a ``WWW-Authenticate: DPoP`` challenge, §7.1, §9).
 
 Nonces are stateless, so any instance accepts any other's: an HMAC of the current
-time period under a key derived from ``keys.token_encryption``, valid in its period
-and the next one.
+time period under a key derived from ``keys.token_encryption`` (the key that encrypts),
+valid in its period and the next one, and accepted under any configured key, so that
+instances between two configs of a key rotation accept each other's.
 """
 
 from __future__ import annotations
@@ -66,24 +67,25 @@ def thumbprint(access_token: str) -> str:
 # --- nonces (RFC 9449 §8) ---------------------------------------------------------
 
 
-def _nonce_for(svc: Services, period: int) -> str:
-    key = hmac.new(svc.config.keys.token_encryption, _NONCE_LABEL, hashlib.sha256).digest()
+def _nonce_for(secret: bytes, period: int) -> str:
+    key = hmac.new(secret, _NONCE_LABEL, hashlib.sha256).digest()
     mac = hmac.new(key, str(period).encode(), hashlib.sha256).digest()
     return b64url(mac[:18])
 
 
 def new_nonce(svc: Services) -> str:
     """§8: "Nonce values MUST be unpredictable": an HMAC under a server secret."""
-    return _nonce_for(svc, svc.now() // NONCE_PERIOD)
+    return _nonce_for(svc.config.keys.token_encryption, svc.now() // NONCE_PERIOD)
 
 
 def nonce_is_fresh(svc: Services, nonce: object) -> bool:
-    """A nonce of this period or the one before, from any instance (same key)."""
+    """A nonce of this period or the one before, from any instance (any configured key)."""
     if not isinstance(nonce, str):
         return False
     period = svc.now() // NONCE_PERIOD
     return any(
-        hmac.compare_digest(nonce.encode(), _nonce_for(svc, p).encode())
+        hmac.compare_digest(nonce.encode(), _nonce_for(secret, p).encode())
+        for secret in svc.config.keys.token_keys
         for p in (period, period - 1)
     )
 

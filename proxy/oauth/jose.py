@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
+import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from jwcrypto import jwe, jwk
+from jwcrypto.common import JWException
 
+from proxy.config.keys import token_key_id
 from proxy.config.rotation import iso, key_status, signer_at
 from proxy.config.settings import Lifetimes, SigningKey
 from proxy.model.tokens import b64url
@@ -149,23 +154,95 @@ class Signer:
 _SHA = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
 
 
+class Unreadable(Exception):
+    """A sealed value that no configured key opens: sealed with a key that is no longer in
+    ``keys.token_encryption`` (or never was: another deployment's), or damaged. What it
+    sealed is unusable; callers answer as for a token that is no longer valid."""
+
+    def __init__(self, kid: str | None, reason: str) -> None:
+        super().__init__(f"sealed value unreadable (kid {kid}): {reason}")
+        self.kid = kid
+        self.reason = reason
+
+
 class Cipher:
-    """Bank tokens are stored only encrypted: JWE compact, ``dir`` + ``A256GCM``."""
+    """Bank tokens (and the other values kept sealed in the store) are stored only
+    encrypted: JWE compact serialization, ``dir`` + ``A256GCM``, the key's id in the
+    protected header (``kid``: :func:`proxy.config.keys.token_key_id`), so any JOSE
+    library, or AES-GCM alone with the protected header as additional data, opens them.
 
-    _HEADER = json.dumps({"alg": "dir", "enc": "A256GCM"}, separators=(",", ":"))
+    The first key encrypts; every key decrypts (a rotation: docs/key-rotation.md). A
+    value names its key: one sealed before values carried a ``kid`` is tried with each.
 
-    def __init__(self, key: bytes) -> None:
-        if len(key) != 32:
+    Sealing is AES-GCM from ``cryptography`` writing that form itself (a code exchange
+    seals on every request: jwcrypto took some 0.4 ms); opening is jwcrypto's, which
+    reads any JWE (tests/proxy/test_cipher.py checks both ways)."""
+
+    _ALGS = ("dir", "A256GCM")
+
+    def __init__(self, key: bytes, *others: bytes) -> None:
+        keys = (key, *others)
+        if any(len(k) != 32 for k in keys):
             raise ValueError("the token encryption key must be 32 bytes")
-        self._key = jwk.JWK(kty="oct", k=b64url(key))
+        self._keys = {token_key_id(k): jwk.JWK(kty="oct", k=b64url(k)) for k in keys}
+        self.kid = token_key_id(key)
+        self.kids = tuple(self._keys)
+        self._aead = AESGCM(key)
+        header = json.dumps({"alg": "dir", "enc": "A256GCM", "kid": self.kid},
+                            separators=(",", ":"))  # fmt: skip
+        self._protected = b64url(header.encode())
 
     def encrypt(self, data: Mapping[str, Any]) -> str:
-        token = jwe.JWE(json.dumps(dict(data)).encode(), protected=self._HEADER)
-        token.add_recipient(self._key)
-        return str(token.serialize(compact=True))
+        """RFC 7516 §7.1 compact serialization; with ``dir`` the JWE Encrypted Key is
+        empty (RFC 7518 §4.5). RFC 7518 §5.3: "Use of an IV of size 96 bits is REQUIRED
+        with this algorithm"; the Additional Authenticated Data is "ASCII(BASE64URL(UTF8(
+        JWE Protected Header)))" (RFC 7516 §5.1, step 14)."""
+        iv = secrets.token_bytes(12)
+        sealed = self._aead.encrypt(iv, json.dumps(dict(data)).encode(),
+                                    self._protected.encode("ascii"))  # fmt: skip
+        ciphertext, tag = sealed[:-16], sealed[-16:]
+        return f"{self._protected}..{b64url(iv)}.{b64url(ciphertext)}.{b64url(tag)}"
 
     def decrypt(self, compact: str) -> dict[str, Any]:
+        """The sealed value; :class:`Unreadable` (logged with the kid it names) when no
+        configured key opens it."""
         token = jwe.JWE()
-        token.deserialize(compact, key=self._key)
-        value: dict[str, Any] = json.loads(token.payload)
-        return value
+        token.allowed_algs = list(self._ALGS)
+        try:
+            token.deserialize(compact)
+            header = token.jose_header
+        except (JWException, ValueError, TypeError) as exc:
+            raise _unreadable(None, "not a JWE compact serialization") from exc
+        kid = header.get("kid")
+        if kid is not None:
+            key = self._keys.get(str(kid))
+            if key is None:
+                raise _unreadable(str(kid), "no key with this kid is configured")
+            candidates = [key]
+        else:  # sealed before values named their key
+            candidates = list(self._keys.values())
+        for key in candidates:
+            try:
+                token.decrypt(key)
+            except (JWException, ValueError, TypeError):
+                continue
+            value: dict[str, Any] = json.loads(token.payload)
+            return value
+        raise _unreadable(None if kid is None else str(kid), "the key does not open it")
+
+    def kid_of(self, compact: str) -> str | None:
+        """The ``kid`` a sealed value names (None: none, or not a JWE); nothing decrypted."""
+        try:
+            header = json.loads(base64.urlsafe_b64decode(
+                compact.partition(".")[0] + "=" * (-len(compact.partition(".")[0]) % 4)))
+        except ValueError:
+            return None
+        kid = header.get("kid") if isinstance(header, dict) else None
+        return kid if isinstance(kid, str) else None
+
+
+def _unreadable(kid: str | None, reason: str) -> Unreadable:
+    log.warning("sealed_value_unreadable", kid=kid, reason=reason,
+                hint="sealed with a key not in keys.token_encryption (removed too early?), "
+                "or damaged: what it sealed is unusable")  # fmt: skip
+    return Unreadable(kid, reason)

@@ -9,8 +9,9 @@ from typing import Any
 import jwt
 import pytest
 
-from proxy.config.settings import ClientSettings, Config, Lifetimes
+from proxy.config.settings import ClientSettings, Config, Lifetimes, StoreSettings
 from proxy.store import open_store
+from tests.flows.faults import Clock, clock
 from tests.flows.harness import (
     ACR_A,
     APP,
@@ -26,6 +27,8 @@ from tests.flows.harness import (
     query_of,
 )
 from tests.security.cases import proxy_with
+
+__all__ = ["clock"]  # the fixture
 
 
 async def test_code_replay_is_refused_and_revokes_the_first_tokens(world: World) -> None:
@@ -70,7 +73,8 @@ async def test_confidential_client_authentication(world: World) -> None:
     assert post.status == 200, await post.text()
 
 
-async def test_refresh_rotation_grace_and_reuse(world_factory: WorldFactory) -> None:
+async def test_refresh_rotation_grace_and_reuse(world_factory: WorldFactory, clock: Clock
+                                                ) -> None:  # fmt: skip
     world: World = await world_factory(lifetimes=Lifetimes(refresh_grace=1))
     tokens = await world.proxy.tokens()
     first = await world.proxy.refresh(tokens["refresh_token"])
@@ -87,7 +91,7 @@ async def test_refresh_rotation_grace_and_reuse(world_factory: WorldFactory) -> 
         pair["access_token"], pair["refresh_token"])
     assert (await world.proxy.introspect(pair["access_token"]))["active"] is True
     # reuse after the window revokes the whole grant
-    await asyncio.sleep(2.1)
+    clock.advance(1.1)
     reuse = await world.proxy.refresh(tokens["refresh_token"])
     assert (reuse.status, (await reuse.json())["error"]) == (400, "invalid_grant")
     assert await world.proxy.introspect(pair["access_token"]) == {"active": False}
@@ -412,3 +416,64 @@ async def test_a_grant_keeps_its_sub_when_the_sector_changes(world: World) -> No
     after = await subjects(moved, await login_tokens(moved, PUBLIC))
     assert after != old_sub
     assert after == await subjects(moved, await login_tokens(moved, OTHER_SECTOR))
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store_url(request: pytest.FixtureRequest) -> StoreSettings | None:
+    return StoreSettings(url="memory://") if request.param == "memory" else None
+
+
+@pytest.mark.parametrize(("after", "same_pair"), [
+    (2.0, True),     # the last millisecond of refresh_grace: 2
+    (2.001, False),  # the first one after it
+    (2.6, False),    # whole seconds on both sides took this for 2 s (int 2.6 - int 0.0)
+])  # fmt: skip
+async def test_refresh_grace_is_measured_to_the_millisecond(
+    world_factory: WorldFactory, store_url: StoreSettings | None, clock: Clock, after: float,
+    same_pair: bool,
+) -> None:
+    world: World = await world_factory(store=store_url, lifetimes=Lifetimes(refresh_grace=2))
+    tokens = await world.proxy.tokens()
+    rotated_at = clock.freeze(at=float(int(clock())))  # on a whole second: the worst case
+    first = await world.proxy.refresh(tokens["refresh_token"])
+    assert first.status == 200, await first.text()
+    pair = await first.json()
+
+    clock.frozen = rotated_at + after
+    reuse = await world.proxy.refresh(tokens["refresh_token"])
+    if same_pair:
+        assert reuse.status == 200, await reuse.text()
+        again = await reuse.json()
+        assert (again["access_token"], again["refresh_token"]) == (
+            pair["access_token"], pair["refresh_token"])
+        assert (await world.proxy.introspect(pair["access_token"]))["active"] is True
+    else:
+        assert (reuse.status, (await reuse.json())["error"]) == (400, "invalid_grant")
+        assert await world.proxy.introspect(pair["access_token"]) == {"active": False}
+
+
+@pytest.mark.parametrize("revoked_by", ["the new refresh token", "a reuse after the window"])
+async def test_no_grace_answer_after_the_grant_is_revoked(
+    world_factory: WorldFactory, store_url: StoreSettings | None, clock: Clock,
+    revoked_by: str,
+) -> None:
+    """The pair a rotation produced is kept for refresh_grace, but handed out again only
+    while its grant lives: once revoked, a retry inside the window gets invalid_grant."""
+    world: World = await world_factory(store=store_url, lifetimes=Lifetimes(refresh_grace=5))
+    tokens = await world.proxy.tokens()
+    clock.freeze()
+    pair = await (await world.proxy.refresh(tokens["refresh_token"])).json()
+    if revoked_by == "the new refresh token":
+        revoked = await world.proxy.post("/revoke", {"token": pair["refresh_token"],
+                                                     "client_id": PUBLIC})
+        assert revoked.status == 200
+    else:
+        # the pair's own refresh token, rotated and reused 6 s later: the grant is revoked
+        assert (await world.proxy.refresh(pair["refresh_token"])).status == 200
+        clock.advance(6)
+        reuse = await world.proxy.refresh(pair["refresh_token"])
+        assert (await reuse.json())["error"] == "invalid_grant"
+        clock.advance(-6)  # back inside the first rotation's window
+    retry = await world.proxy.refresh(tokens["refresh_token"])
+    assert (retry.status, (await retry.json())["error"]) == (400, "invalid_grant")
+    assert await world.proxy.introspect(pair["access_token"]) == {"active": False}

@@ -26,6 +26,7 @@ from jwcrypto import jwk
 
 from federation.settings import BankSettings, TlsSettings
 from proxy.config import ConfigError, load_config, parse_config
+from proxy.config.keys import token_key_id
 from proxy.config.settings import (
     AndroidApp,
     Apps,
@@ -216,6 +217,7 @@ def test_good_config_round_trip(
     assert config.listen == Listen(host="0.0.0.0", port=8443)
     assert config.store == StoreSettings(url="redis://redis:6379/0", cluster=False, prefix="a2a:")
     assert config.keys.token_encryption == TOKEN_KEY
+    assert config.keys.token_keys == (TOKEN_KEY,)
     first, second = (k.key for k in config.keys.signing)
     assert [(k.file, k.not_before, k.not_after) for k in config.keys.signing] == [
         ("keys/signing.jwk", None, None), ("keys/old.pem", None, None)]
@@ -379,8 +381,8 @@ BAD: list[tuple[Mutations, str]] = [
     # store
     (
         {"store.url": "http://:hunter2@redis:6379"},
-        "store.url: must start with one of redis://, rediss://, redis+sentinel://, unix://, "
-        "memory:// (got scheme 'http')",
+        "store.url: must start with one of redis://, rediss://, redis+sentinel://, "
+        "rediss+sentinel://, unix://, memory:// (got scheme 'http')",
     ),
     ({"store.url": "redis-host:6379"}, "store.url: must start with one of redis://"),
     ({"store.cluster": "maybe"}, "store.cluster: must be true or false (got 'maybe')"),
@@ -464,7 +466,19 @@ BAD: list[tuple[Mutations, str]] = [
     ),
     ({"keys.token_encryption": "c2hvcnQ"}, "(generate one with: python -c 'import secrets,base64;"),
     ({"keys.token_encryption": "+" * 43}, "keys.token_encryption: must be 32 random bytes"),
-    ({"keys.token_encryption": 12345}, "keys.token_encryption: must be a string (got an integer)"),
+    ({"keys.token_encryption": 12345},
+     "keys.token_encryption: must be a string, or a list of them (got an integer)"),
+    # a list of keys (a rotation): the first encrypts, every one decrypts
+    ({"keys.token_encryption": []}, "keys.token_encryption: needs at least one key"),
+    ({"keys.token_encryption": ["${TOKEN_ENCRYPTION_KEY}", "c2hvcnQ"]},
+     "keys.token_encryption[1]: must be 32 random bytes, base64url"),
+    ({"keys.token_encryption": ["${TOKEN_ENCRYPTION_KEY}", 7]},
+     "keys.token_encryption[1]: must be a string, or a list of them (got an integer)"),
+    ({"keys.token_encryption": ["${TOKEN_ENCRYPTION_KEY}", "${TOKEN_ENCRYPTION_KEY}="]},
+     "keys.token_encryption[1]: is the same key as keys.token_encryption[0]; list each key "
+     "once"),
+    ({"keys.token_encryption": ["${NO_SUCH_KEY}"]},
+     "keys.token_encryption[0]: environment variable NO_SUCH_KEY is not set"),
     # lifetimes, subject
     ({"lifetimes.access_token": 0}, "lifetimes.access_token: must be a positive integer (got 0)"),
     ({"lifetimes.access_token": "5m"}, "lifetimes.access_token: must be an integer (got '5m')"),
@@ -872,6 +886,7 @@ GOOD: list[Mutations] = [
     {"store.prefix": "test-1:"},
     {"subject": {"type": "bank"}},
     {"keys.token_encryption": ENV["TOKEN_ENCRYPTION_KEY"] + "="},  # padding is optional
+    {"keys.token_encryption": ["${TOKEN_ENCRYPTION_KEY}"]},
     {"keys.signing": [{"file": "keys/ed25519.jwk"}]},
     {"keys.signing[0].file": str(Path("keys/signing.jwk"))},
     # a key published ahead of signing; the old one retired (then dropped: no end)
@@ -1196,3 +1211,74 @@ def test_signing_key_schedule(setup: Setup) -> None:
     y2999 = int(datetime.datetime(2999, 1, 1, tzinfo=datetime.UTC).timestamp())
     assert (first.file, first.not_before, first.not_after) == ("keys/signing.jwk", 946684800, y2999)
     assert (second.file, second.not_before, second.not_after) == ("keys/old.pem", y2999, None)
+
+
+def test_token_encryption_keys_as_a_list(setup: Setup) -> None:
+    """keys.token_encryption: [new, old]: the first encrypts, the others only decrypt;
+    each key's id is its RFC 7638 thumbprint, the kid of the values it seals."""
+    old = secrets.token_bytes(32)
+    data = setup.data()
+    data["keys"]["token_encryption"] = [
+        "${TOKEN_ENCRYPTION_KEY}", base64.urlsafe_b64encode(old).decode()]
+    extra_files(setup.folder)
+    config = setup.parse(data)
+    assert (config.keys.token_encryption, config.keys.token_decryption) == (TOKEN_KEY, (old,))
+    assert config.keys.token_keys == (TOKEN_KEY, old)
+    as_jwk = jwk.JWK(kty="oct", k=base64.urlsafe_b64encode(old).rstrip(b"=").decode())
+    assert token_key_id(old) == as_jwk.thumbprint()
+
+
+# -- store.url: Redis Sentinel with TLS and the sentinels' own credentials ----------
+
+SENTINEL_BAD = [
+    ("redis+sentinel://s1:26379/mymaster?ssl_ca_certs={dir}/client.crt",
+     "store.url: option 'ssl_ca_certs' needs TLS: use rediss+sentinel://"),
+    ("rediss+sentinel://s1/mymaster?sentinel_pasword=hunter2",
+     "store.url: unknown option 'sentinel_pasword' (known: sentinel_username, "
+     "sentinel_password, ssl_ca_certs"),
+    ("rediss+sentinel://s1/mymaster?sentinel_password=hunter2&sentinel_password=x",
+     "store.url: option 'sentinel_password' is given 2 times"),
+    ("rediss+sentinel://s1/mymaster?sentinel_password=",
+     "store.url: option 'sentinel_password' is empty"),
+    ("rediss+sentinel://s1/mymaster?ssl_ca_certs=tls/client.crt",
+     "store.url: option 'ssl_ca_certs' must be an absolute path (got 'tls/client.crt')"),
+    ("rediss+sentinel://s1/mymaster?ssl_ca_certs={dir}/missing.pem",
+     "store.url: ssl_ca_certs: cannot read {dir}/missing.pem"),
+    ("rediss+sentinel://s1/mymaster?ssl_ca_certs={dir}/client.key",
+     "store.url: ssl_ca_certs: {dir}/client.key does not hold a PEM certificate"),
+    ("rediss+sentinel://s1/mymaster?ssl_certfile={dir}/client.crt",
+     "store.url: options 'ssl_certfile' and 'ssl_keyfile' go together"),
+    ("rediss+sentinel://s1/mymaster?ssl_check_hostname=maybe",
+     "store.url: option 'ssl_check_hostname' must be true or false (got 'maybe')"),
+    ("redis+sentinel://:hunter2@s1:99999/mymaster",
+     "store.url: 's1:99999' is not a sentinel's host[:port]"),
+    ("redis+sentinel://s1/mymaster/zero",
+     "store.url: expected redis+sentinel://host:port[,host:port]/service_name[/db]"),
+    ("rediss+sentinel://s1", "store.url: expected rediss+sentinel://host:port"),
+]
+
+
+@pytest.mark.parametrize(("url", "expected"), SENTINEL_BAD, ids=[e for _, e in SENTINEL_BAD])
+def test_bad_sentinel_url(setup: Setup, tmp_path: Path, url: str, expected: str) -> None:
+    tls = tmp_path / "tls"
+    write_tls(tls)
+    data = setup.data()
+    data["store"]["url"] = url.format(dir=tls)
+    errors = errors_of(lambda: setup.parse(data))
+    assert any(expected.format(dir=tls) in error for error in errors), errors
+    assert all("hunter2" not in error for error in errors), errors
+
+
+def test_good_sentinel_urls(setup: Setup, tmp_path: Path) -> None:
+    tls = tmp_path / "tls"
+    write_tls(tls)
+    for url in (
+        "rediss+sentinel://s1:26379,[::1]/mymaster",
+        "redis+sentinel://:pw@s1/mymaster/2?sentinel_password=s%26pw",
+        f"rediss+sentinel://u:pw@s1,s2:26380/mymaster?sentinel_username=watch&"
+        f"sentinel_password=spw&ssl_ca_certs={tls}/client.crt&ssl_certfile={tls}/client.crt&"
+        f"ssl_keyfile={tls}/client.key&ssl_check_hostname=false",
+    ):
+        data = setup.data()
+        data["store"]["url"] = url
+        assert setup.parse(data).store.url == url

@@ -311,6 +311,7 @@ async def test_every_store_operation_runs_as_the_acl_user(acl_redis: str) -> Non
         "upsert_many": lambda: store.upsert_many([("at", grant, {"grant_id": grant}, 60),
                                                   ("rt", grant, {"grant_id": grant}, 60)]),
         "consume": lambda: store.consume("code", grant, now=1, marker_ttl=30),
+        "settle": lambda: store.settle("code", grant, {"issued": True}),
         "hit": lambda: store.hit("counter", grant, 60),
         "scan": scan,
         "destroy": lambda: store.destroy("code", grant),

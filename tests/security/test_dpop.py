@@ -12,6 +12,7 @@ import jwt
 import pytest
 from multidict import CIMultiDict
 
+from proxy.config.settings import Keys
 from proxy.oauth import dpop
 from tests.flows.harness import (
     APP_REDIRECT,
@@ -343,8 +344,9 @@ async def test_discovery_lists_dpop_algs(world: World) -> None:
 class _Clock:
     """Just what proxy.oauth.dpop's nonces read of Services: the key and the time."""
 
-    def __init__(self, key: bytes) -> None:
-        self.config = SimpleNamespace(keys=SimpleNamespace(token_encryption=key))
+    def __init__(self, key: bytes, *others: bytes) -> None:
+        self.config = SimpleNamespace(keys=Keys(signing=(), token_encryption=key,
+                                                token_decryption=others))
         self.t = 1_000_000_020
 
     def now(self) -> int:
@@ -363,6 +365,18 @@ def test_nonces_live_for_their_period_and_the_next() -> None:
     other: Any = _Clock(b"j" * 32)
     assert not dpop.nonce_is_fresh(other, dpop.new_nonce(svc))
     assert not dpop.nonce_is_fresh(svc, None)
+
+
+def test_nonces_of_either_side_of_a_key_rotation_are_accepted() -> None:
+    """Instances mid-rotation (keys.token_encryption [new, old] and [old, new]) make their
+    nonces with different keys; each accepts the other's, as each holds both keys."""
+    new, old = b"n" * 32, b"o" * 32
+    rotated: Any = _Clock(new, old)
+    not_yet: Any = _Clock(old, new)
+    assert dpop.new_nonce(rotated) != dpop.new_nonce(not_yet)
+    assert dpop.nonce_is_fresh(rotated, dpop.new_nonce(not_yet))
+    assert dpop.nonce_is_fresh(not_yet, dpop.new_nonce(rotated))
+    assert not dpop.nonce_is_fresh(_Clock(new), dpop.new_nonce(_Clock(old)))
 
 
 async def test_dpop_proof_at_par_binds_the_code(world: World) -> None:
