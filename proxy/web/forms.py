@@ -30,6 +30,11 @@ async def read_body(request: web.Request) -> None:
     request message within the time that it was prepared to wait")."""
     if not request.body_exists:
         return
+    if request.content.is_eof():
+        # the whole body came with the headers (a small form usually does): nothing to
+        # wait for, and no timer to arm and cancel on every request
+        await request.read()
+        return
     try:
         async with asyncio.timeout(request.app.get(BODY_TIMEOUT, DEFAULT_BODY_TIMEOUT)):
             await request.read()
