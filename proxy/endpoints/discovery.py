@@ -48,11 +48,12 @@ def metadata(svc: Services) -> dict[str, Any]:
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         # OIDC Core §8: "public: This provides the same sub (subject) value to all
-        # Clients"; "pairwise: This provides a different sub value to each Client". Both
-        # subject rules (proxy.oauth.subject) give every merchant client the same sub for
-        # one login at one bank: the pairwise rule hides the bank's sub, per bank, not
-        # per client, so what the clients see is public.
-        "subject_types_supported": ["public"],
+        # Clients"; "pairwise: This provides a different sub value to each Client", and
+        # §8.1: the pairwise value is calculated per sector. subject.type pairwise gives
+        # one sub per user per sector (proxy.oauth.subject); bank passes the bank's sub
+        # to every client.
+        "subject_types_supported": [
+            "pairwise" if svc.config.subject.type == "pairwise" else "public"],
         "id_token_signing_alg_values_supported": svc.signer.algs,
         "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),

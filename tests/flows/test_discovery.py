@@ -377,8 +377,14 @@ async def test_claims_supported_are_the_claims_a_login_gives(world: World) -> No
 async def test_subject_types_supported(world: World, rule: str) -> None:
     """OIDC Core §8: public, "the same sub (subject) value to all Clients"; pairwise, "a
     different sub value to each Client"."""
+    # two clients of two sectors (OIDC Core §8.1: pairwise values are per sector)
+    config = world.proxy.config
+    config = dataclasses.replace(config, clients=tuple(
+        dataclasses.replace(c, sector_identifier="other.merchant.example")
+        if c.client_id == CONFIDENTIAL else c for c in config.clients))
     if rule == "bank":
-        world.reload(dataclasses.replace(world.proxy.config, subject=Subject(type="bank")))
+        config = dataclasses.replace(config, subject=Subject(type="bank"))
+    world.reload(config)
 
     async def sub_for(client_id: str, auth: tuple[str, str] | None) -> str:
         login = await world.proxy.login(client_id=client_id, acr_values=ACR_A)
