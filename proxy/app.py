@@ -132,6 +132,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_route("POST", "/authorize", authorize.authorize)
     # no HEAD: a pick starts a login, once
     app.router.add_get("/authorize/pick/{pick_id}/{bank_id}", authorize.pick, allow_head=False)
+    app.router.add_get("/authorize/pick/{pick_id}", authorize.picker)
+    app.router.add_get("/authorize/continue/{handle}", authorize.interstitial)
     app.router.add_get("/authorize/status/{handle}", resume.status)
     app.router.add_route("GET", "/native/authorize", authorize.native_authorize)
     app.router.add_route("POST", "/native/authorize", authorize.native_authorize)

@@ -13,12 +13,12 @@ from proxy.config.env import UNRESOLVED
 from proxy.config.errors import Problems, item
 from proxy.config.reader import Section, describe
 from proxy.config.settings import AndroidApp, Apps, ClientSettings, IosApp, ResourceServer
-from proxy.config.urls import check_https, check_redirect_uri, check_resource
+from proxy.config.urls import check_https, check_redirect_uri, check_resource, check_web_page
 
 CLIENT_KEYS = (
     "client_id", "type", "redirect_uris", "acr_values", "default_acr", "scopes",
     "native_callback_uris", "client_secret", "jwks", "fallback_acr", "client_secret_sha256",
-    "profile", "require_dpop", "default_resource",
+    "profile", "require_dpop", "default_resource", "client_name", "client_uri",
 )  # fmt: skip
 CLIENT_TYPES: tuple[Literal["public", "confidential"], ...] = ("public", "confidential")
 RESOURCE_SERVER_KEYS = (
@@ -93,6 +93,8 @@ def _read_client(s: Section, routes: Mapping[str, str]) -> ClientSettings | None
         profile=profile,
         require_dpop=s.flag("require_dpop", False),
         default_resource=_resource(s, "default_resource"),
+        client_name=s.opt_text("client_name"),
+        client_uri=_web_page(s, "client_uri"),
     )
     return None if s.broken else client
 
@@ -144,6 +146,14 @@ def _credentials(s: Section) -> tuple[str | None, bytes | None, dict[str, object
 def _resource(s: Section, key: str) -> str | None:
     uri = s.opt_text(key)
     problem = check_resource(uri) if uri else None
+    if problem:
+        s.report(key, problem)
+    return uri
+
+
+def _web_page(s: Section, key: str) -> str | None:
+    uri = s.opt_text(key)
+    problem = check_web_page(uri) if uri else None
     if problem:
         s.report(key, problem)
     return uri

@@ -97,6 +97,11 @@ class ClientSettings:
     require_dpop: bool = False
     # RFC 8707: the audience of this client's tokens when the request names no resource
     default_resource: str | None = None
+    # RFC 7591 §2: the client's name shown to the user, and its home page; the proxy's
+    # pages link back to it ("Back to {client_name}") when a login of this client ends
+    # on one of them
+    client_name: str | None = None
+    client_uri: str | None = None
 
     @property
     def dpop_required(self) -> bool:

@@ -1,8 +1,9 @@
 """GET /resume/{handle} and GET /authorize/status/{handle}: a decoupled login.
 
 Both poll the bank when it is due (see proxy.login.decoupled). /resume is where the
-bank app sends the user back: a waiting page that checks again by itself while
-the bank is pending, then the redirect to the merchant with a code or an error.
+bank app sends the user back: while the bank is pending, a waiting page (with the
+code to compare, the request's binding_message) whose link checks again, then the
+redirect to the merchant with a code or an error.
 A browser-less login (or a caller asking for JSON) gets the draft's JSON actions.
 """
 
@@ -33,7 +34,9 @@ async def resume(request: web.Request) -> web.StreamResponse:
         url = decoupled.resume_uri(svc, handle)
         if json_mode:
             return next_step(url, native=True)
-        return pages.waiting(url, decoupled.Poll.of(txn).interval)
+        bank = svc.bank(txn.bank_id)
+        name = bank.display_name if bank is not None else txn.bank_id
+        return pages.waiting(url, name, decoupled.Poll.of(txn).binding_message)
     return await decoupled.finish(svc, handle, txn)
 
 

@@ -57,6 +57,9 @@ class Poll:
     expires_at: int
     # JWE of {"result": BankResult.to_dict()} or {"error", "description"}; None: pending
     outcome: str | None = None
+    # what the bank's app shows the user (CIBA binding_message): the waiting page shows
+    # it too, so the user can compare the two
+    binding_message: str | None = None
 
     @classmethod
     def of(cls, txn: Transaction) -> Poll:
@@ -87,7 +90,8 @@ async def start(
         )
     )
     expires_in = min(started.expires_in, lifetime)
-    poll = Poll(started.auth_req_id, started.interval, svc.now() + expires_in)
+    poll = Poll(started.auth_req_id, started.interval, svc.now() + expires_in,
+                binding_message=params.get("binding_message"))
     record = dataclasses.replace(txn, poll=dataclasses.asdict(poll))
     await svc.store.upsert(Transaction.kind, handle, record.to_json(), expires_in + REPORT_GRACE)
     audit.login_started(audit.LoginFacts.of(record), deep_link=started.deep_link is not None)

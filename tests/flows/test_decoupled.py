@@ -78,8 +78,11 @@ async def test_ciba_approve(world_factory: WorldFactory) -> None:
     waiting = await proxy.http.get(url, allow_redirects=False)
     assert waiting.status == 200
     page = await waiting.text()
-    assert '<meta http-equiv="refresh" content="1;' in page
-    assert "Approve the login in your bank app" in page
+    # no refresh by itself (WCAG F41): a link checks again; the code to compare is shown
+    assert 'http-equiv="refresh"' not in page
+    assert f'<a class="action primary" href="{url}">Check again</a>' in page
+    assert "Approve the login in the Bank C app" in page
+    assert '<p class="code" aria-describedby="binding">A1B2</p>' in page
     assert await status(proxy, url) == {"status": "pending", "interval": 1}
 
     world.ciba.ciba_approve()
