@@ -34,7 +34,8 @@ async def app_page(request: web.Request) -> web.Response:
             f"<strong>{html.escape(req.binding_message)}</strong></p>"
         )
     body += decision_form(f"{bank.issuer}/app2app/{handle}/decide")
-    return page("Sandbox bank app", body)
+    return page("Sandbox Bank app", body,
+                form_targets=[req.app_callback_uri] if req.app_callback_uri else ())
 
 
 async def app_decide(request: web.Request) -> web.Response:
@@ -51,4 +52,18 @@ async def app_decide(request: web.Request) -> web.Response:
         return error_page("This sign-in request was already answered or has expired.", 409)
     if req.app_callback_uri:
         return redirect(req.app_callback_uri)
-    return page("Return to the app", "<p>Done. Return to the app you came from.</p>")
+    # post/redirect/get: a reload of the answer page never posts the decision again
+    return web.Response(status=303, headers={
+        "Location": f"{bank.issuer}/app2app/{request.match_info['handle']}/done"})
+
+
+async def app_done(request: web.Request) -> web.Response:
+    bank = request.app[BANK]
+    req = _by_handle(bank, request.match_info["handle"])
+    if req is None:
+        return error_page("There is no such sign-in request.", 404)
+    answered = {"approved": "approved", "denied": "denied"}.get(req.status)
+    if answered is None:
+        return error_page("This sign-in request was not answered.", 409)
+    return page("Return to the app",
+                f"<p>Done: you {answered} the sign-in. Return to the app you came from.</p>")

@@ -525,7 +525,10 @@ async def test_app_page_deny_without_callback(
     uri, rid = body["authorize_uri"], body["auth_req_id"]
     assert (await app_decide(http, uri, "maybe")).status == 400
     resp = await app_decide(http, uri, "deny")
-    assert resp.status == 200 and "Location" not in resp.headers
+    # post/redirect/get: the answer page is a GET of its own, so a reload posts nothing
+    assert resp.status == 303 and resp.headers["Location"] == f"{uri}/done"
+    status, text = await open_app(http, f"{uri}/done")
+    assert status == 200 and "you denied the sign-in" in text
     assert await poll_error(http, bank, rid) == (400, "access_denied")
     async with http.post(f"{uri}/decide", data={"decision": "deny"}) as page:
         assert page.status == 409
