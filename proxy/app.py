@@ -128,6 +128,7 @@ def add_routes(app: web.Application) -> None:
                        discovery.apple_app_site_association)
     app.router.add_get("/.well-known/assetlinks.json", discovery.assetlinks)
     app.router.add_get("/jwks", discovery.jwks)
+    app.router.add_get("/favicon.ico", discovery.favicon)
     app.router.add_route("GET", "/authorize", authorize.authorize)
     app.router.add_route("POST", "/authorize", authorize.authorize)
     # no HEAD: a pick starts a login, once

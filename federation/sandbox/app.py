@@ -13,7 +13,7 @@ from federation.sandbox.broker import SandboxBroker
 from federation.sandbox.broker_app import add_broker_routes
 from federation.sandbox.client_auth import ASSERTION_ALGS
 from federation.sandbox.models import RecordedRequest
-from federation.sandbox.pages import html_errors
+from federation.sandbox.pages import favicon, html_errors
 from federation.sandbox.resources import introspect, userinfo
 from federation.sandbox.token_endpoint import token
 
@@ -88,6 +88,7 @@ def create_app(bank: SandboxBank, broker: SandboxBroker | None = None) -> web.Ap
         add_broker_routes(app, broker)
     app.router.add_get("/.well-known/openid-configuration", metadata)
     app.router.add_get("/jwks", jwks)
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/authorize", authorize)
     app.router.add_post("/authorize/decide", decide)
     app.router.add_post("/token", token)

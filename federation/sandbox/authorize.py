@@ -126,8 +126,7 @@ def consent_page(bank: SandboxBank, req: AuthRequest) -> web.Response:
     handle = secrets.token_urlsafe(32)
     bank.pending[handle] = req
     form = decision_form(f"{bank.issuer}/authorize/decide", {"handle": handle})
-    return page("Sign in with Sandbox Bank", sign_in_question(bank, req.client_id) + form,
-                form_targets=[req.redirect_uri])
+    return page("Sign in with Sandbox Bank", sign_in_question(bank, req.client_id) + form)
 
 
 async def authorize(request: web.Request) -> web.Response:
