@@ -157,6 +157,8 @@ def test_help_lists_the_ports(capsys: pytest.CaptureFixture[str]) -> None:
 def test_a_port_in_use_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     clean_environment(monkeypatch)
+    # (the demo sets up logging to stdout, which pytest captures and later closes)
+    monkeypatch.setattr("proxy.ops.demo.configure_logging", lambda level: None)
     shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
