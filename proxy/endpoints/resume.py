@@ -12,6 +12,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from proxy.login import decoupled, sessions
+from proxy.oauth.errors import OAuthError
 from proxy.oauth.services import SERVICES
 from proxy.web import pages
 from proxy.web.errors import next_step
@@ -25,7 +26,14 @@ def _wants_json(request: web.Request) -> bool:
 async def resume(request: web.Request) -> web.StreamResponse:
     svc = request.app[SERVICES]
     handle = request.match_info["handle"]
-    txn = await decoupled.load(svc, handle)
+    try:
+        txn = await decoupled.load(svc, handle)
+    except OAuthError:
+        # Back (or a reload) in the browser after the login finished: a page that says
+        # so, not an error; anything else is the error it is
+        if not _wants_json(request) and await decoupled.has_ended(svc, handle):
+            return pages.ended("your bank", None)
+        raise
     txn, status = await decoupled.advance(svc, handle, txn)
     json_mode = txn.native or _wants_json(request)
     if status == "pending" and json_mode:

@@ -107,6 +107,14 @@ async def load(svc: Services, handle: str) -> Transaction:
     return txn
 
 
+async def has_ended(svc: Services, handle: str) -> bool:
+    """Whether ``handle`` named a login that was finished (its transaction taken): the
+    consume marker is there. Called once :func:`load` found no record under the handle, so
+    ``consume`` finds a marker (and changes nothing) or nothing."""
+    consumed = await svc.store.consume(Transaction.kind, handle, now=svc.now(), marker_ttl=None)
+    return consumed is not None and consumed.replay
+
+
 def status_of(txn: Transaction, svc: Services) -> Status:
     outcome = Poll.of(txn).outcome
     if outcome is None:

@@ -97,10 +97,13 @@ async def test_ciba_approve(world_factory: WorldFactory) -> None:
     info = await proxy.introspect(tokens["access_token"], rs=RS_BANK)
     assert (info["acr"], info["bank_id"]) == (ACR_C, "bank-c")
     assert info["bank_access_token"]
-    # the login is taken once
+    # the login is taken once: a browser coming back is told it has ended (no second
+    # redirect, no code); an app asking for JSON gets the error
     again = await proxy.http.get(url, allow_redirects=False)
-    assert again.status == 400
-    assert "<code>invalid_request</code>" in await again.text()
+    assert again.status == 200 and "Location" not in again.headers
+    assert "<h1>This login has ended</h1>" in await again.text()
+    again = await proxy.call(url)
+    assert again.status == 400 and (await again.json())["error"] == "invalid_request"
 
 
 async def test_ciba_deny(world_factory: WorldFactory) -> None:

@@ -118,9 +118,14 @@ async def test_a_reload_of_the_interstitial_starts_no_second_login(
     await asyncio.sleep(1.1)  # one poll per interval
     done = await proxy.follow(await get(proxy, waiting))
     assert app_redirect_params(done)["state"] == login.state
-    # then the interstitial says the login has ended, and starts nothing
+    # then the interstitial says the login has ended, and starts nothing; so does the
+    # waiting page (Back to it), while an unknown handle is still an error
     ended = await (await get(proxy, page_url)).text()
     assert "<h1>This login has ended</h1>" in ended
+    again = await get(proxy, waiting)
+    assert again.status == 200 and "<h1>This login has ended</h1>" in await again.text()
+    unknown = await get(proxy, f"{proxy.issuer}/resume/unknown-handle")
+    assert unknown.status == 400 and "<code>invalid_request</code>" in await unknown.text()
     assert len([r for r in world.ciba.requests if r.path == "/bc-authorize"]) == 1
 
 
