@@ -88,11 +88,11 @@ async def test_the_demo_walked_in_a_browser(demo: str, chromium: Chromium, size:
         seen.append(h1(tab))
         tab.check("Back to the picker")
 
-        # the decoupled bank: its interstitial with the code, reloaded, then its app
+        # picker -> the decoupled bank: its interstitial with the code, reloaded, then
+        # its app
         page.goto(demo)
-        page.get_by_role("link", name="Log in with Sandbox Bank").nth(1).click()
-        page.wait_for_load_state()
-        tab.check("the interstitial")
+        follow(tab, "link", "Log in: choose a bank", "the picker again")
+        follow(tab, "link", "Sandbox Bank Approve in the Sandbox Bank app", "the interstitial")
         interstitial = page.url
         code = page.locator(".code").inner_text()
         page.reload()
@@ -106,16 +106,17 @@ async def test_the_demo_walked_in_a_browser(demo: str, chromium: Chromium, size:
         # three loads of the interstitial, one push to the user's phone
         assert page.content().count("/bc-authorize</code>") == 1
 
-        # Deny at the bank: the error reaches Demo Shop
+        # Deny at the bank (a login started for one bank, no picker): the error reaches
+        # Demo Shop
         page.goto(demo)
-        page.get_by_role("link", name="Log in with Sandbox Bank").first.click()
-        page.wait_for_load_state()
+        follow(tab, "link", "Log in with Sandbox Bank (redirect)",
+               "the bank's consent page again")
         seen.append(follow(tab, "button", "Deny", "the denied login's page"))
         assert "access_denied" in page.content()
 
         # itsme through the sandbox broker
         page.goto(demo)
-        follow(tab, "link", "Log in with itsme", "the itsme app")
+        follow(tab, "link", "Log in with itsme (eID session)", "the itsme app")
         seen.append(follow(tab, "button", "Approve", "the itsme login's page"))
 
         # the browser-less flow, one button per step

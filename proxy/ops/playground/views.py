@@ -32,7 +32,7 @@ def landing(config: Config, bank_issuer: str) -> web.Response:
         f"<small>({esc(KINDS[b.kind][0])}: <code>{esc(b.id)}</code>)</small><br>"
         f"{esc(b.description or '')}<br>"
         f'<a class="button" href="/login?acr={esc(b.acr_values[0])}">'
-        f"Log in with {esc(b.display_name)}</a></li>"
+        f"Log in with {esc(b.display_name)} ({esc(KINDS[b.kind][0])})</a></li>"
         for b in config.banks
     )
     kinds = "".join(f"<dt>{esc(name)}</dt><dd>{esc(text)}</dd>" for name, text in KINDS.values())
