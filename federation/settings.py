@@ -65,8 +65,13 @@ class BankSettings:
     native: bool = True
     # seconds of clock skew tolerated when checking exp/iat of the bank's ID token
     leeway: float = 30.0
-    # shown to the user on the bank picker, the interstitial and the native prompt
+    # the bank's name as its users know it ("Sandbox Bank"), in the sentences of the
+    # picker, the interstitial, the waiting page and the native prompt; the id is the
+    # operator's label (logs, metrics, /callback/{id})
     name: str | None = None
+    # a line under the name on the picker that tells two ways into one bank apart ("in
+    # the app on this phone"); None: the name alone
+    description: str | None = None
     # kind: ciba: the field of the backchannel response holding the App2App deep link
     # (BankID's app-authorize answers ``authorize_uri``)
     deep_link_field: str = "authorize_uri"

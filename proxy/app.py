@@ -124,10 +124,13 @@ def add_routes(app: web.Application) -> None:
                        discovery.apple_app_site_association)
     app.router.add_get("/.well-known/assetlinks.json", discovery.assetlinks)
     app.router.add_get("/jwks", discovery.jwks)
+    app.router.add_get("/favicon.ico", discovery.favicon)
     app.router.add_route("GET", "/authorize", authorize.authorize)
     app.router.add_route("POST", "/authorize", authorize.authorize)
     # no HEAD: a pick starts a login, once
     app.router.add_get("/authorize/pick/{pick_id}/{bank_id}", authorize.pick, allow_head=False)
+    app.router.add_get("/authorize/pick/{pick_id}", authorize.picker)
+    app.router.add_get("/authorize/continue/{handle}", authorize.interstitial)
     app.router.add_get("/authorize/status/{handle}", resume.status)
     app.router.add_route("GET", "/native/authorize", authorize.native_authorize)
     app.router.add_route("POST", "/native/authorize", authorize.native_authorize)

@@ -13,6 +13,7 @@ from federation.sandbox.broker import SandboxBroker
 from federation.sandbox.broker_app import add_broker_routes
 from federation.sandbox.client_auth import ASSERTION_ALGS
 from federation.sandbox.models import RecordedRequest
+from federation.sandbox.pages import favicon, html_errors
 from federation.sandbox.resources import introspect, userinfo
 from federation.sandbox.token_endpoint import token
 
@@ -81,12 +82,13 @@ async def jwks(request: web.Request) -> web.Response:
 
 def create_app(bank: SandboxBank, broker: SandboxBroker | None = None) -> web.Application:
     """The bank's routes; with ``broker``, the session broker's beside them (the demo)."""
-    app = web.Application(middlewares=[record])
+    app = web.Application(middlewares=[html_errors, record])
     app[BANK] = bank
     if broker is not None:
         add_broker_routes(app, broker)
     app.router.add_get("/.well-known/openid-configuration", metadata)
     app.router.add_get("/jwks", jwks)
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/authorize", authorize)
     app.router.add_post("/authorize/decide", decide)
     app.router.add_post("/token", token)
@@ -101,4 +103,5 @@ def create_app(bank: SandboxBank, broker: SandboxBroker | None = None) -> web.Ap
     app.router.add_post("/app2app/authorize/{handle}/decide", native.app_decide)
     app.router.add_get("/app2app/{handle}", ciba_app.app_page)
     app.router.add_post("/app2app/{handle}/decide", ciba_app.app_decide)
+    app.router.add_get("/app2app/{handle}/done", ciba_app.app_done)
     return app

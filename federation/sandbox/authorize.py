@@ -118,10 +118,15 @@ def decision_url(bank: SandboxBank, req: AuthRequest, decision: str) -> str:
 
 
 def consent_page(bank: SandboxBank, req: AuthRequest) -> web.Response:
+    if (req.client_id, req.state) in bank.answered:
+        # Back from the merchant's page to this one: the request was answered; no live
+        # buttons that would send a second answer to a login that has moved on
+        return page("You already answered", "<p>You already answered this sign-in request. "
+                    "Return to the app or website you came from.</p>")
     handle = secrets.token_urlsafe(32)
     bank.pending[handle] = req
     form = decision_form(f"{bank.issuer}/authorize/decide", {"handle": handle})
-    return page("Sandbox bank", sign_in_question(bank, req.client_id) + form)
+    return page("Sign in with Sandbox Bank", sign_in_question(bank, req.client_id) + form)
 
 
 async def authorize(request: web.Request) -> web.Response:
@@ -146,4 +151,5 @@ async def decide(request: web.Request) -> web.Response:
     req = bank.pending.pop(str(form.get("handle", "")), None)
     if req is None:
         return error_page("unknown or used request handle", 400)
+    bank.answered.add((req.client_id, req.state))
     return redirect(decision_url(bank, req, decision))

@@ -84,6 +84,8 @@ class SandboxBank:
         # state
         self.key: SigningKey = generate_key(alg)
         self.pending: dict[str, AuthRequest] = {}
+        # (client_id, state) of the consent pages answered: shown again without buttons
+        self.answered: set[tuple[str, str]] = set()
         self.codes: dict[str, CodeGrant] = {}
         self.access_tokens: dict[str, AccessGrant] = {}
         self.refresh_tokens: dict[str, RefreshGrant] = {}

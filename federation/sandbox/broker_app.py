@@ -26,7 +26,7 @@ from federation.sandbox.broker import (
     BrokerSession,
     SandboxBroker,
 )
-from federation.sandbox.pages import decision_form, error_page, page
+from federation.sandbox.pages import decision_form, error_page, favicon, html_errors, page
 
 
 def _open(broker: SandboxBroker, handle: str) -> BrokerSession | web.Response:
@@ -50,7 +50,7 @@ async def app_page(request: web.Request) -> web.Response:
     name = html.escape(str(broker.subject.get("name", "you")))
     body = (f"<p>{name}, confirm your identity with itsme?</p>"
             + decision_form(f"{broker.base}{APP_PATH}/{request.match_info['handle']}/decide"))
-    return page("Sandbox itsme app", body)
+    return page("Sandbox itsme app", body, brand="itsme")
 
 
 async def app_decide(request: web.Request) -> web.Response:
@@ -75,8 +75,9 @@ def add_broker_routes(app: web.Application, broker: SandboxBroker) -> None:
 
 
 def create_broker_app(broker: SandboxBroker) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[html_errors])
     add_broker_routes(app, broker)
+    app.router.add_get("/favicon.ico", favicon)
     return app
 
 

@@ -25,8 +25,12 @@ async def app_page(request: web.Request) -> web.Response:
     req = _by_handle(bank, handle)
     if req is None:
         return error_page("There is no such sign-in request.", 404)
+    if req.status != "pending":
+        # Back from the merchant's page to this one: answered, no live buttons
+        return page("You already answered", "<p>You already answered this sign-in request. "
+                    "Return to the app you came from.</p>")
     if not req.takes_decision():
-        return error_page("This sign-in request was already answered or has expired.", 409)
+        return error_page("This sign-in request has expired.", 410)
     body = sign_in_question(bank, req.client_id)
     if req.binding_message:
         body += (
@@ -34,7 +38,7 @@ async def app_page(request: web.Request) -> web.Response:
             f"<strong>{html.escape(req.binding_message)}</strong></p>"
         )
     body += decision_form(f"{bank.issuer}/app2app/{handle}/decide")
-    return page("Sandbox bank app", body)
+    return page("Sandbox Bank app", body)
 
 
 async def app_decide(request: web.Request) -> web.Response:
@@ -51,4 +55,18 @@ async def app_decide(request: web.Request) -> web.Response:
         return error_page("This sign-in request was already answered or has expired.", 409)
     if req.app_callback_uri:
         return redirect(req.app_callback_uri)
-    return page("Return to the app", "<p>Done. Return to the app you came from.</p>")
+    # post/redirect/get: a reload of the answer page never posts the decision again
+    return web.Response(status=303, headers={
+        "Location": f"{bank.issuer}/app2app/{request.match_info['handle']}/done"})
+
+
+async def app_done(request: web.Request) -> web.Response:
+    bank = request.app[BANK]
+    req = _by_handle(bank, request.match_info["handle"])
+    if req is None:
+        return error_page("There is no such sign-in request.", 404)
+    answered = {"approved": "approved", "denied": "denied"}.get(req.status)
+    if answered is None:
+        return error_page("This sign-in request was not answered.", 409)
+    return page("Return to the app",
+                f"<p>Done: you {answered} the sign-in. Return to the app you came from.</p>")

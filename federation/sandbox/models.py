@@ -44,6 +44,7 @@ class RecordedRequest:
     query: dict[str, str]
     form: dict[str, str]
     headers: dict[str, str]
+    at: float = field(default_factory=time.time)  # when it arrived (the demo orders hops)
 
 
 class NoRecordedRequest(AssertionError, LookupError):

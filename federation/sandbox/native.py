@@ -97,7 +97,7 @@ async def app_page(request: web.Request) -> web.Response:
     if pending is None:
         return error_page("There is no such sign-in request, or it was answered.", 404)
     form = decision_form(f"{bank.issuer}/app2app/authorize/{handle}/decide")
-    return page("Sandbox bank app", sign_in_question(bank, pending.request.client_id) + form)
+    return page("Sandbox Bank app", sign_in_question(bank, pending.request.client_id) + form)
 
 
 async def app_decide(request: web.Request) -> web.Response:

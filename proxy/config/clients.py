@@ -22,12 +22,13 @@ from proxy.config.settings import (
     SigningKey,
     Subject,
 )
-from proxy.config.urls import check_https, check_redirect_uri, check_resource
+from proxy.config.urls import check_https, check_redirect_uri, check_resource, check_web_page
 
 CLIENT_KEYS = (
     "client_id", "type", "redirect_uris", "acr_values", "default_acr", "scopes",
     "native_callback_uris", "client_secret", "jwks", "fallback_acr", "client_secret_sha256",
-    "profile", "require_dpop", "default_resource", "sector_identifier",
+    "profile", "require_dpop", "default_resource", "sector_identifier", "client_name",
+    "client_uri",
 )  # fmt: skip
 CLIENT_TYPES: tuple[Literal["public", "confidential"], ...] = ("public", "confidential")
 RESOURCE_SERVER_KEYS = (
@@ -114,6 +115,8 @@ def _read_client(s: Section, routes: Mapping[str, str]) -> ClientSettings | None
         require_dpop=s.flag("require_dpop", False),
         default_resource=_resource(s, "default_resource"),
         sector_identifier=_sector(s),
+        client_name=s.opt_text("client_name"),
+        client_uri=_web_page(s, "client_uri"),
     )
     return None if s.broken else client
 
@@ -174,6 +177,14 @@ def _credentials(s: Section) -> tuple[str | None, bytes | None, dict[str, object
 def _resource(s: Section, key: str) -> str | None:
     uri = s.opt_text(key)
     problem = check_resource(uri) if uri else None
+    if problem:
+        s.report(key, problem)
+    return uri
+
+
+def _web_page(s: Section, key: str) -> str | None:
+    uri = s.opt_text(key)
+    problem = check_web_page(uri) if uri else None
     if problem:
         s.report(key, problem)
     return uri

@@ -118,6 +118,11 @@ class ClientSettings:
     # OIDC Core §8.1: the host whose clients share a pairwise sub (docs/security.md);
     # None: the one https host of redirect_uris (see ``sector``)
     sector_identifier: str | None = None
+    # RFC 7591 §2: the client's name shown to the user, and its home page; the proxy's
+    # pages link back to it ("Back to {client_name}") when a login of this client ends
+    # on one of them
+    client_name: str | None = None
+    client_uri: str | None = None
 
     @property
     def dpop_required(self) -> bool:

@@ -84,6 +84,25 @@ def check_https(uri: str) -> str | None:
     return None
 
 
+def check_web_page(uri: str) -> str | None:
+    """What is wrong with ``uri`` as a page a person is sent to (a client's home), or
+    None: an absolute https URL (http on loopback), no user:password@, no fragment."""
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if parts.scheme not in ("https", "http") or not host:
+        return f"must be an absolute https URL (got {uri!r})"
+    if parts.scheme == "http" and host not in LOOPBACK:
+        return f"must use https (http is only allowed for localhost/127.0.0.1/::1) (got {uri!r})"
+    if parts.username is not None or parts.password is not None:
+        return "must not contain user:password@"
+    if parts.fragment or "#" in uri or any(c.isspace() or ord(c) < 32 for c in uri):
+        return f"must have no fragment, space or control character (got {uri!r})"
+    return None
+
+
 def check_resource(uri: str) -> str | None:
     """What is wrong with ``uri`` as a resource indicator (an API's audience), or None.
 

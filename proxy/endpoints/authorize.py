@@ -5,11 +5,24 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from proxy.login.start import LoginRequest, answer, begin, check_request, picked
+from proxy.login.browser import continue_page, remember_choice
+from proxy.login.start import (
+    Choice,
+    LoginRequest,
+    Step,
+    answer,
+    begin,
+    check_request,
+    picked,
+    picker_page,
+)
 from proxy.oauth.errors import OAuthError, unavailable
 from proxy.oauth.services import SERVICES
+from proxy.observability.logs import logger
 from proxy.store import StoreUnavailable
 from proxy.web.forms import read_params
+
+log = logger("proxy.authorize")
 
 
 async def authorize(request: web.Request) -> web.StreamResponse:
@@ -30,10 +43,32 @@ async def _authorize(request: web.Request, *, native: bool) -> web.StreamRespons
 
 
 async def pick(request: web.Request) -> web.StreamResponse:
-    """GET /authorize/pick/{pick_id}/{bank_id}: the picker's link for one bank."""
+    """GET /authorize/pick/{pick_id}/{bank_id}: the picker's link for one bank. From then
+    on the picker's page shows this choice (proxy.login.browser)."""
     svc = request.app[SERVICES]
-    login = await picked(svc, request.match_info["pick_id"], native=False)
-    return await _go(request, login, chosen_bank=request.match_info["bank_id"])
+    pick_id = request.match_info["pick_id"]
+    login = await picked(svc, pick_id, native=False)
+    step = await _begin(request, login, chosen_bank=request.match_info["bank_id"])
+    response = await answer(svc, login, step)
+    if isinstance(step, Step):
+        try:
+            await remember_choice(svc, pick_id, bank_id=step.bank.id,
+                                  client_id=login.client.client_id, answer=response,
+                                  txn=step.txn)
+        except StoreUnavailable as exc:
+            # the login has started; only a later look at the picker page loses it
+            log.warning("choice_not_remembered", detail=str(exc))
+    return response
+
+
+async def picker(request: web.Request) -> web.StreamResponse:
+    """GET /authorize/pick/{pick_id}: the picker page (proxy.login.browser)."""
+    return await picker_page(request.app[SERVICES], request.match_info["pick_id"])
+
+
+async def interstitial(request: web.Request) -> web.StreamResponse:
+    """GET /authorize/continue/{handle}: the one-tap page before a bank app's link."""
+    return await continue_page(request.app[SERVICES], request.match_info["handle"])
 
 
 async def native_pick(request: web.Request) -> web.StreamResponse:
@@ -51,9 +86,16 @@ async def native_pick(request: web.Request) -> web.StreamResponse:
 async def _go(
     request: web.Request, login: LoginRequest, *, chosen_bank: str | None
 ) -> web.StreamResponse:
+    step = await _begin(request, login, chosen_bank=chosen_bank)
+    return await answer(request.app[SERVICES], login, step)
+
+
+async def _begin(
+    request: web.Request, login: LoginRequest, *, chosen_bank: str | None
+) -> Step | Choice:
     svc = request.app[SERVICES]
     try:
-        step = await begin(svc, login, chosen_bank=chosen_bank)
+        return await begin(svc, login, chosen_bank=chosen_bank)
     except OAuthError as err:
         if err.error != "native_app2app_unsupported":
             err.redirect = err.redirect or login.target
@@ -61,4 +103,3 @@ async def _go(
     except StoreUnavailable as exc:
         # the client and redirect_uri are verified: the app hears of it, with its state
         raise unavailable(login.target) from exc
-    return answer(svc, login, step)

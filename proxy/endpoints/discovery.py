@@ -1,4 +1,5 @@
-"""Discovery (OIDC Discovery §3, RFC 8414 §2), /jwks, and the app association files."""
+"""Discovery (OIDC Discovery §3, RFC 8414 §2), /jwks, the app association files, and
+/favicon.ico."""
 
 from __future__ import annotations
 
@@ -110,3 +111,9 @@ async def assetlinks(request: web.Request) -> web.StreamResponse:
         for a in apps.android
     ]
     return json_response(statements, headers=CACHE)
+
+
+async def favicon(request: web.Request) -> web.StreamResponse:
+    """Browsers ask every origin for /favicon.ico; a 404 would be an error in the console
+    of each page the proxy shows. No icon: 204, cached for a day."""
+    return web.Response(status=204, headers={"Cache-Control": "public, max-age=86400"})

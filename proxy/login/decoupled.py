@@ -58,6 +58,9 @@ class Poll:
     expires_at: int
     # JWE of {"result": BankResult.to_dict()} or {"error", "description"}; None: pending
     outcome: str | None = None
+    # what the bank's app shows the user (CIBA binding_message): the waiting page shows
+    # it too, so the user can compare the two
+    binding_message: str | None = None
 
     @classmethod
     def of(cls, txn: Transaction) -> Poll:
@@ -88,7 +91,8 @@ async def start(
         )
     )
     expires_in = min(started.expires_in, lifetime)
-    poll = Poll(started.auth_req_id, started.interval, svc.now() + expires_in)
+    poll = Poll(started.auth_req_id, started.interval, svc.now() + expires_in,
+                binding_message=params.get("binding_message"))
     record = dataclasses.replace(txn, poll=dataclasses.asdict(poll))
     await svc.store.upsert(Transaction.kind, handle, stored(svc, record),
                            expires_in + REPORT_GRACE)
@@ -118,6 +122,18 @@ def _opened(svc: Services, outcome: str) -> dict[str, Any]:
         return svc.cipher.decrypt(outcome)
     except Unreadable:
         return dict(UNREADABLE)
+
+
+async def has_ended(svc: Services, handle: str) -> bool:
+    """Whether ``handle`` named a login that was finished (its transaction taken): the
+    consume marker is there. A login still kept (which :func:`load` refused for another
+    reason: its client or redirect_uri removed by a reload) has not ended and is left as
+    it is: ``consume`` is asked only when no record is there, so it finds a marker (and
+    changes nothing) or nothing."""
+    if await svc.store.find(Transaction.kind, handle) is not None:
+        return False
+    consumed = await svc.store.consume(Transaction.kind, handle, now=svc.moment(), marker_ttl=None)
+    return consumed is not None and consumed.replay
 
 
 def status_of(txn: Transaction, svc: Services) -> Status:

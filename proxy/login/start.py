@@ -20,7 +20,7 @@ from federation.protocol import BankError, StartRequest, is_decoupled, is_redire
 from federation.routing import bank_choices, pick_bank
 from federation.settings import BankSettings
 from proxy.config.settings import ClientSettings
-from proxy.login import decoupled, picker, sessions
+from proxy.login import browser, decoupled, picker, sessions
 from proxy.login.hints import check_may_name_user, count_login
 from proxy.login.transactions import stored
 from proxy.model.records import PendingChoice, Transaction
@@ -71,6 +71,9 @@ class Step:
     # True: a universal link into the bank's app (a browser-less client gets
     # ``deep_link``); False: a URL the client follows or calls itself
     open_app: bool
+    # the key of the login's transaction (the state toward the bank, a decoupled
+    # login's handle, or the state a session bank's broker chose)
+    txn: str = ""
     # a session bank's login: where a browser-less app reads its progress meanwhile
     status_uri: str | None = None
 
@@ -101,12 +104,16 @@ def check(svc: Services, request: AuthorizationRequest, *, native: bool) -> Logi
     params = known_parameters(request.params, pass_through_names(svc.config.banks))
     client = check_client(svc.clients.get(params.get("client_id")), params)
     bind_context(client_id=client.client_id)
-    redirect_uri = check_redirect_uri(client, params)
-    if native:
-        # before any redirect: an unregistered native_callback_uri is the caller's error,
-        # answered with 400 JSON, never sent on to an app
-        check_native_callback_uri(client, params)
-    check_state_length(params)
+    try:
+        redirect_uri = check_redirect_uri(client, params)
+        if native:
+            # before any redirect: an unregistered native_callback_uri is the caller's
+            # error, answered with 400 JSON, never sent on to an app
+            check_native_callback_uri(client, params)
+        check_state_length(params)
+    except OAuthError as err:
+        err.client_id = client.client_id  # its page links back to the client's home
+        raise
     target = RedirectTarget(redirect_uri, params.get("state"), svc.issuer, native=native)
     if client.profile == "fapi2" and not request.pushed:
         # FAPI 2.0 Security Profile §5.3.2.2: the authorization server "shall require
@@ -230,7 +237,7 @@ async def _start(svc: Services, login: LoginRequest, bank: BankSettings, acr: st
         txn = _transaction(login, bank, acr)
         handle, deep_link = await decoupled.start(svc, adapter, txn, params)
         resume = decoupled.resume_uri(svc, handle)
-        return Step(deep_link or resume, bank, open_app=deep_link is not None)
+        return Step(deep_link or resume, bank, open_app=deep_link is not None, txn=handle)
     assert is_redirect(adapter)  # an adapter is one or the other (federation.registry)
     state = new_value()
     start = await adapter.start(
@@ -247,11 +254,11 @@ async def _start(svc: Services, login: LoginRequest, bank: BankSettings, acr: st
         watched = await sessions.keep(svc, adapter, txn, start.state)
         audit.login_started(audit.LoginFacts.of(txn))
         status_uri = sessions.status_uri(svc, watched) if watched is not None else None
-        return Step(start.url, bank, open_app=True, status_uri=status_uri)
+        return Step(start.url, bank, open_app=True, txn=start.state, status_uri=status_uri)
     await svc.store.upsert(Transaction.kind, state, stored(svc, txn),
                            svc.config.lifetimes.transaction)
     audit.login_started(audit.LoginFacts.of(txn))
-    return Step(start.url, bank, open_app=not start.native)
+    return Step(start.url, bank, open_app=not start.native, txn=state)
 
 
 def _transaction(
@@ -277,22 +284,38 @@ def _transaction(
     )
 
 
-def answer(svc: Services, login: LoginRequest, step: Step | Choice) -> web.Response:
-    """The response that takes the user agent there."""
+async def answer(svc: Services, login: LoginRequest, step: Step | Choice) -> web.Response:
+    """The response that takes the user agent there. A page of the proxy is reached by a
+    303 to its own URL (proxy.login.browser): reloading it never starts anything."""
     if isinstance(step, Choice):
         if login.native:
             return json_response(
                 _prompt(svc, step), headers={"Cache-Control": "no-store"}
             )
-        return pages.bank_picker([
-            (pick_url(svc, step.pick_id, bank.id), bank.display_name)
-            for bank, _ in step.options
-        ])  # fmt: skip
+        return browser.see_other(browser.picker_url(svc, step.pick_id))
     if step.open_app and step.bank.interstitial and not login.native:
         # iOS opens a universal link in its app only on a user gesture: one tap here
-        return pages.interstitial(step.bank.display_name, step.url)
+        decoupled_bank = is_decoupled(svc.adapters.get(step.bank.id))
+        return await browser.show_interstitial(
+            svc, bank_id=step.bank.id, client_id=login.client.client_id, url=step.url,
+            txn=step.txn,
+            binding_message=login.params.get("binding_message") if decoupled_bank else None,
+        )
     return next_step(step.url, native=login.native, open_app=step.open_app,
                      status_uri=step.status_uri)
+
+
+async def picker_page(svc: Services, pick_id: str) -> web.Response:
+    """GET /authorize/pick/{pick_id}: the banks to choose from while the choice is open
+    (read, not taken: a reload shows the same page); afterwards, the choice made."""
+    choice = await browser.open_choice(svc, pick_id)
+    client = svc.clients.get(choice.params.get("client_id")) if choice is not None else None
+    if choice is None or choice.native or client is None:
+        return await browser.chosen_page(svc, pick_id)
+    return pages.bank_picker([
+        pages.Option(pick_url(svc, pick_id, bank.id), bank.display_name, bank.description)
+        for bank, _ in _choices(svc, client)
+    ], client.client_name)  # fmt: skip
 
 
 def pick_url(svc: Services, pick_id: str, bank_id: str) -> str:

@@ -6,7 +6,9 @@ a decoupled bank by the resume handle, or for a session bank by the state the
 bank's broker chose), ``swatch`` (a session bank's login as /authorize/status
 reads it, keyed by its status handle), ``par`` (a pushed authorization request,
 keyed by its request_uri), ``pick`` (an authorization request waiting for the
-user to choose a bank), ``poll`` (the lock that spaces out polls of a decoupled
+user to choose a bank), ``page`` (a login as the proxy's interstitial shows it again,
+keyed by the page's handle), ``chosen`` (the bank a picker choice went to, keyed by
+the choice's id), ``poll`` (the lock that spaces out polls of a decoupled
 bank), ``code`` (merchant authorization
 code), ``grant`` (one login: identity and encrypted bank tokens), ``at`` / ``rt``
 (merchant access / refresh tokens, naming their grant), ``rt_next`` (the pair a
@@ -127,6 +129,28 @@ class PendingChoice(Record):
     # where the request came from: pushed to /par, and by an authenticated client
     pushed: bool = False
     authenticated: bool = False
+
+
+@dataclass(frozen=True)
+class LoginPage(Record):
+    """A browser login as a page of the proxy shows it again on reload or Back, without
+    starting anything (proxy.login.pages)."""
+
+    kind: ClassVar[str] = "page"
+    bank_id: str
+    client_id: str
+    # JWE of {"url": where the login goes on (the bank, or a page of the proxy),
+    # "txn": the key of the login's transaction (to tell whether it is still going on)}
+    sealed: str
+    # a decoupled bank's: the code the bank's app shows, to compare
+    binding_message: str | None = None
+
+
+@dataclass(frozen=True)
+class ChosenBank(LoginPage):
+    """The login a picker choice started: its picker page shows it from then on."""
+
+    kind: ClassVar[str] = "chosen"
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ class OAuthError(Exception):
         headers: Mapping[str, str] | None = None,
         redirect: RedirectTarget | None = None,
         detail: str = "",
+        client_id: str | None = None,
     ) -> None:
         super().__init__(f"{error}: {description}")
         self.error = error
@@ -41,6 +42,9 @@ class OAuthError(Exception):
         self.headers = dict(headers or {})
         self.redirect = redirect
         self.detail = detail  # for the logs only
+        # the registered client the request belongs to, when known but its redirect_uri
+        # is not (or the login is over): the error page links back to its client_uri
+        self.client_id = client_id
 
 
 def unavailable(redirect: RedirectTarget | None = None) -> OAuthError:

@@ -18,6 +18,14 @@ DRAIN_DELAY = 2.0
 SHUTDOWN_TIMEOUT = 20.0
 
 
+DEMO_PORTS = """ports (all on 127.0.0.1):
+  8080  the proxy (app2app-proxy)       --proxy-port N, or PORT=N ISSUER=http://127.0.0.1:N
+  9090  the sandbox bank, itsme broker  --bank-port N, or SANDBOX_ISSUER=http://127.0.0.1:N
+  8081  the demo app (start here)       --app-port N, or DEMO_APP_REDIRECT=http://127.0.0.1:N/callback
+
+example: scripts/demo --proxy-port 18080 --bank-port 19090 --app-port 18081"""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="app2app-proxy", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -56,8 +64,20 @@ def _parser() -> argparse.ArgumentParser:
     keys_parser = sub.add_parser("keys", help="key management")
     keys_sub = keys_parser.add_subparsers(dest="keys_command", required=True)
     keys.add_parsers(keys_sub)  # generate, status, plan
-    demo = sub.add_parser("demo", help="proxy + sandbox bank + demo app, embedded store")
-    demo.add_argument("--config", default="config.yaml")
+    demo = sub.add_parser(
+        "demo", help="proxy + sandbox bank + demo app, embedded store",
+        description="The proxy, the sandbox bank (and an itsme broker beside it) and the\n"
+        "demo merchant app (a playground) on 127.0.0.1, with the embedded store.",
+        epilog=DEMO_PORTS, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("--config", default="config.yaml", help="default %(default)s")
+    demo.add_argument("--proxy-port", type=_port, metavar="N",
+                      help="the proxy's port (default 8080; sets PORT and ISSUER)")
+    demo.add_argument("--bank-port", type=_port, metavar="N",
+                      help="the sandbox bank's port (default 9090; sets SANDBOX_ISSUER)")
+    demo.add_argument("--app-port", type=_port, metavar="N",
+                      help="the demo app's port (default 8081; sets DEMO_APP_REDIRECT and "
+                      "DEMO_APP_HOME)")
     revoke = sub.add_parser(
         "revoke", help="revoke every live token of a subject, a client or one grant"
     )
@@ -76,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from proxy.ops.demo import run_demo
 
-        return run_demo(args.config)
+        return run_demo(args.config, proxy_port=args.proxy_port, bank_port=args.bank_port,
+                        app_port=args.app_port)
     if args.command == "revoke":
         from proxy.ops.revoke import run_revoke
 
@@ -108,6 +129,13 @@ def _seconds(value: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number of seconds (got {value!r})") from None
     if not 0 < number < float("inf"):
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds (got {value})")
+    return number
+
+
+def _port(value: str) -> int:
+    number = int(value)
+    if not 1 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port, 1 to 65535 (got {number})")
     return number
 
 

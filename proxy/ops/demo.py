@@ -1,53 +1,83 @@
 """``app2app-proxy demo``: the proxy, the sandbox bank (with the sandbox session broker
-beside it, for itsme) and a tiny merchant app on localhost, with the embedded store.
+beside it, for itsme) and a merchant app on localhost, with the embedded store.
 Nothing else to install.
 
-The merchant app plays the part of a mobile app and its backend: the backend pushes
-the authorization request (PKCE, and the user's login_hint and a binding_message for
-the decoupled bank) to /par as a confidential client, the browser opens /authorize
-with the request_uri; it receives the code on its redirect URI, redeems it and shows
-what it got.
+The merchant app is a playground for a merchant developer (proxy.ops.playground): it
+plays a mobile app and its backend, and shows every hop of a login, the tokens and
+what each demo API sees.
 """
 
 from __future__ import annotations
 
 import asyncio
-import html
-import json
+import base64
+import hashlib
 import os
-import secrets
+import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
-import aiohttp
 from aiohttp import web
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from federation.sandbox import SandboxBank, SandboxBroker, SandboxClient, serve_sandbox
 from proxy.app import create_app
-from proxy.config import load_config
+from proxy.config import load_or_report
 from proxy.config.settings import Config
-from proxy.model.tokens import new_value
 from proxy.observability.logs import configure_logging
+from proxy.ops import playground
 from proxy.ops.keys import generate_signing_key
 from proxy.web.server import ProxyRunner
 
-DEMO_ENV = ("TOKEN_ENCRYPTION_KEY", "SUBJECT_SALT", "SANDBOX_BANK_SECRET", "DEMO_API_SECRET",
-            "DEMO_APP_SECRET")
+# Fixed demo values, so a token can be introspected from a shell with a secret printed
+# once and for all, and the user's pairwise sub stays the same across restarts. Each is
+# used only when its variable is unset; never outside the demo (the banner says so).
+DEMO_SECRETS = {
+    "TOKEN_ENCRYPTION_KEY": base64.urlsafe_b64encode(
+        hashlib.sha256(b"app2app-proxy demo: token encryption").digest()).rstrip(b"=").decode(),
+    "SUBJECT_SALT": "demo-subject-salt",
+    "SANDBOX_BANK_SECRET": "demo-sandbox-bank-secret",
+    "DEMO_API_SECRET": "demo-api-secret-for-the-demo-only-0001",
+    "DEMO_API_BASIC_SECRET": "demo-api-basic-secret-for-the-demo-only",
+    "DEMO_APP_SECRET": "demo-app-secret-for-the-demo-only-0001",
+}
+DEMO_ENV = tuple(DEMO_SECRETS)
+DEFAULT_PORTS = {"proxy": 8080, "bank": 9090, "app": 8081}
 
 
 def _prepare(config_path: Path) -> None:
-    """Generate what a fresh clone lacks: a signing key file and per-run secrets."""
+    """Generate what a fresh clone lacks (a signing key file); the fixed demo values for
+    the secrets the environment does not set."""
     key_file = config_path.parent / "keys" / "signing.jwk"
     if not key_file.exists():
         key_file.parent.mkdir(exist_ok=True)
         key_file.write_text(generate_signing_key("ES256").export(private_key=True))
         key_file.chmod(0o600)
         print(f"demo: generated a signing key in {key_file}")
-    for name in DEMO_ENV:
-        os.environ.setdefault(name, new_value())  # 32 random bytes, base64url
+    for name, value in DEMO_SECRETS.items():
+        os.environ.setdefault(name, value)
+
+
+def use_ports(proxy: int | None = None, bank: int | None = None, app: int | None = None) -> None:
+    """``demo --proxy-port/--bank-port/--app-port``: the environment config.yaml reads."""
+    if proxy is not None:
+        os.environ["PORT"] = str(proxy)
+        os.environ["ISSUER"] = f"http://127.0.0.1:{proxy}"
+    if bank is not None:
+        os.environ["SANDBOX_ISSUER"] = f"http://127.0.0.1:{bank}"
+    if app is not None:
+        os.environ["DEMO_APP_REDIRECT"] = f"http://127.0.0.1:{app}/callback"
+        os.environ["DEMO_APP_HOME"] = f"http://127.0.0.1:{app}/"
+
+
+class PortInUse(Exception):
+    """One of the demo's servers cannot listen: something else has its port."""
+
+    def __init__(self, server: str, host: str, port: int, flag: str) -> None:
+        super().__init__(
+            f"demo: {host}:{port} ({server}) is already in use: stop what listens there, or "
+            f"give the demo another port ({flag} N; app2app-proxy demo --help)")
 
 
 def _sandbox_for(config: Config) -> SandboxBank:
@@ -85,107 +115,100 @@ def _broker_for(config: Config) -> SandboxBroker | None:
     return broker
 
 
-def merchant_app(config: Config) -> web.Application:
-    client = config.clients[0]
-    redirect_uri = client.redirect_uris[0]
-    pending: dict[str, str] = {}  # state -> code_verifier
-
-    auth = {"Authorization": aiohttp.encode_basic_auth(client.client_id,
-                                                       client.client_secret or "")}
-
-    async def start(request: web.Request) -> web.StreamResponse:
-        verifier, state = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
-        pending[state] = verifier
-        form = {
-            "response_type": "code", "client_id": client.client_id,
-            "redirect_uri": redirect_uri, "scope": " ".join(client.scopes), "state": state,
-            "nonce": secrets.token_urlsafe(16),
-            # a decoupled bank needs to know who is logging in: named in a pushed request
-            "login_hint": "alice@sandbox.example", "binding_message": "DEMO-1",
-            "code_challenge": create_s256_code_challenge(verifier),
-            "code_challenge_method": "S256",
-        }
-        async with aiohttp.ClientSession() as http, http.post(
-            f"{config.issuer}/par", data=form, headers=auth
-        ) as resp:
-            pushed = await resp.json()
-        if resp.status != 201:
-            body = html.escape(json.dumps(pushed, indent=2))
-            return web.Response(text=f"<h1>Push failed</h1><pre>{body}</pre>",
-                                content_type="text/html", status=502)
-        query = urlencode({"client_id": client.client_id, "request_uri": pushed["request_uri"]})
-        raise web.HTTPFound(f"{config.issuer}/authorize?{query}")
-
-    async def finish(request: web.Request) -> web.StreamResponse:
-        query = request.query
-        verifier = pending.pop(query.get("state", ""), None)
-        if "error" in query or verifier is None or "code" not in query:
-            body = html.escape(json.dumps(dict(query), indent=2))
-            return web.Response(text=f"<h1>Login failed</h1><pre>{body}</pre>",
-                                content_type="text/html", status=400)
-        async with aiohttp.ClientSession() as http:
-            form = {"grant_type": "authorization_code", "code": query["code"],
-                    "redirect_uri": redirect_uri, "client_id": client.client_id,
-                    "code_verifier": verifier}
-            async with http.post(f"{config.issuer}/token", data=form, headers=auth) as resp:
-                tokens = await resp.json()
-            headers = {"Authorization": f"Bearer {tokens.get('access_token', '')}"}
-            async with http.get(f"{config.issuer}/userinfo", headers=headers) as resp:
-                claims = await resp.json()
-        shown = {k: (v[:16] + "…" if k.endswith("token") else v) for k, v in tokens.items()}
-        page = (
-            "<h1>Logged in through the sandbox bank</h1><h2>Userinfo</h2><pre>"
-            + html.escape(json.dumps(claims, indent=2))
-            + "</pre><h2>Token response (shortened)</h2><pre>"
-            + html.escape(json.dumps(shown, indent=2))
-            + "</pre><p><a href='/'>Log in again</a></p>"
-        )
-        return web.Response(text=page, content_type="text/html")
-
-    app = web.Application()
-    app.router.add_get("/", start)
-    app.router.add_get(urlsplit(redirect_uri).path, finish)
-    return app
+def merchant_app(config: Config, bank: SandboxBank | None = None) -> web.Application:
+    """The demo merchant app: the playground (proxy.ops.playground)."""
+    return playground.merchant_app(config, playground.Playground(config, bank))
 
 
 @asynccontextmanager
 async def demo_servers(config: Config) -> AsyncIterator[str]:
     """Serve the sandbox bank, the proxy and the merchant app at the addresses the config
-    names; yields the URL that starts a login."""
+    names; yields the URL that starts a login. PortInUse if a port is taken."""
     bank_url = urlsplit(config.banks[0].issuer)
     app_url = urlsplit(config.clients[0].redirect_uris[0])
-    async with serve_sandbox(_sandbox_for(config), bank_url.hostname or "127.0.0.1",
-                             bank_url.port or 80, broker=_broker_for(config)):
-        runners = []
+    bank = _sandbox_for(config)
+    play = playground.Playground(config, bank)
+    proxy = create_app(config)
+    # the playground shows the browser's visits to the proxy among a login's hops
+    proxy.middlewares.insert(0, play.recorder.middleware)
+    async with AsyncExitStack() as stack:
+        host, port = bank_url.hostname or "127.0.0.1", bank_url.port or 80
         try:
-            for app, host, port in (
-                (create_app(config), config.listen.host, config.listen.port),
-                (merchant_app(config), app_url.hostname or "127.0.0.1", app_url.port or 80),
-            ):
-                runner = ProxyRunner(app)  # the timeouts of serve's defaults
-                runners.append(runner)
-                await runner.setup()
+            await stack.enter_async_context(
+                serve_sandbox(bank, host, port, broker=_broker_for(config)))
+        except OSError as exc:
+            raise PortInUse("the sandbox bank", host, port, "--bank-port") from exc
+        for app, host, port, (server, flag) in (
+            (proxy, config.listen.host, config.listen.port, ("the proxy", "--proxy-port")),
+            (playground.merchant_app(config, play), app_url.hostname or "127.0.0.1",
+             app_url.port or 80, ("the demo app", "--app-port")),
+        ):
+            runner = ProxyRunner(app)  # the timeouts of serve's defaults
+            await runner.setup()
+            stack.push_async_callback(runner.cleanup)
+            try:
                 await web.TCPSite(runner, host, port).start()
-            yield f"{app_url.scheme}://{app_url.netloc}/"
-        finally:
-            for runner in runners:
-                await runner.cleanup()
+            except OSError as exc:
+                raise PortInUse(server, host, port, flag) from exc
+        yield f"{app_url.scheme}://{app_url.netloc}/"
+
+
+def banner(config: Config, start_url: str) -> str:
+    """What ``demo`` prints once it listens: where to go, and the fixed demo values."""
+    bank = config.banks[0].issuer
+    lines = [
+        "",
+        "  app2app-proxy demo: three servers on this machine, the embedded store.",
+        "",
+        f"    Demo Shop (start here)  {start_url}",
+        f"    app2app-proxy           {config.issuer}/.well-known/openid-configuration",
+        f"    Sandbox Bank            {bank}/.well-known/openid-configuration",
+        "",
+        "  Demo values (fixed unless set in the environment; never use them elsewhere):",
+    ]
+    for client in config.clients:
+        if client.client_secret:
+            lines.append(f"    client {client.client_id:<22} secret {client.client_secret}")
+    for rs in config.resource_servers:
+        if rs.client_secret:
+            extra = " (gets the bank's token)" if rs.receive_bank_token else ""
+            lines.append(f"    API {rs.client_id:<25} secret {rs.client_secret}{extra}")
+    if config.subject.salt:
+        lines.append(f"    subject salt{'':<19}{config.subject.salt}")
+    lines += [
+        "",
+        f"  Try: curl -u {_rs_credentials(config)} -d token=... {config.issuer}/introspect",
+        "  Other ports: app2app-proxy demo --help.  Ctrl-C stops.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _rs_credentials(config: Config) -> str:
+    rs = next((r for r in config.resource_servers if r.client_secret), None)
+    return f"{rs.client_id}:{rs.client_secret}" if rs is not None else "API:SECRET"
 
 
 async def _serve(config: Config) -> None:
     configure_logging("info")
     async with demo_servers(config) as start_url:
-        print(f"\n  Open {start_url} to log in through the sandbox bank "
-              f"(proxy at {config.issuer}). Ctrl-C stops.\n", flush=True)
+        print(banner(config, start_url), flush=True)
         await asyncio.Event().wait()
 
 
-def run_demo(config_file: str) -> int:
+def run_demo(config_file: str, *, proxy_port: int | None = None, bank_port: int | None = None,
+             app_port: int | None = None) -> int:
     path = Path(config_file).resolve()
+    use_ports(proxy_port, bank_port, app_port)
     _prepare(path)
-    config = load_config(path)
+    config = load_or_report(str(path))
+    if config is None:
+        return 2
     try:
         asyncio.run(_serve(config))
+    except PortInUse as exc:
+        print(exc, file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         pass
     return 0

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from proxy.oauth.errors import OAuthError, RedirectTarget, unavailable
+from proxy.oauth.services import SERVICES, Services
 from proxy.observability.logs import logger
 from proxy.store import StoreUnavailable
 from proxy.web import pages
@@ -77,6 +78,14 @@ def is_browser_path(request: web.Request) -> bool:
     return "text/html" in request.headers.get("Accept", "")
 
 
+def back_to(svc: Services, client_id: str | None) -> pages.Back | None:
+    """The way back to a registered client's home page (``client_uri``), if it has one."""
+    client = svc.clients.get(client_id) if client_id else None
+    if client is None or client.client_uri is None:
+        return None
+    return pages.Back(client.client_name or client.client_id, client.client_uri)
+
+
 def render(request: web.Request, err: OAuthError) -> web.Response:
     if err.redirect is not None:
         return authorization_response(
@@ -84,7 +93,8 @@ def render(request: web.Request, err: OAuthError) -> web.Response:
         )
     headers = {"Cache-Control": "no-store", **err.headers}
     if is_browser_path(request):
-        return pages.error(err.error, err.description, err.status, headers)
+        back = back_to(request.app[SERVICES], err.client_id)
+        return pages.error(err.error, err.description, err.status, headers, back)
     return json_response(
         {"error": err.error, "error_description": err.description},
         status=err.status,

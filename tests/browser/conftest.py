@@ -24,6 +24,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -45,6 +46,15 @@ MERCHANT_PAGE = "<!doctype html><title>merchant app</title><h1>merchant app</h1>
 T = TypeVar("T")
 
 
+PHONE = (390, 844)
+DESKTOP = (1280, 800)
+NARROWEST = (320, 640)
+SIZES = {"phone": PHONE, "desktop": DESKTOP}
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+_RUN_SHOTS = Path(tempfile.mkdtemp(prefix="a2a-screenshots-"))
+_AXE = Axe()  # axe-core from the axe-playwright-python wheel: nothing is fetched
+
+
 @dataclass
 class Tab:
     """A page in a fresh context, and every console message it logged."""
@@ -55,6 +65,44 @@ class Tab:
     def csp_violations(self) -> list[str]:
         return [m for m in self.console
                 if "Content Security Policy" in m or "violates" in m]
+
+    def errors(self) -> list[str]:
+        """Console errors and uncaught exceptions (a failed load of any resource is one)."""
+        return [m for m in self.console if m.startswith(("error:", "pageerror:"))]
+
+    def accessibility_violations(self) -> list[str]:
+        """What axe-core finds on the page as it is now: ``id (impact): targets``."""
+        results = _AXE.run(self.page)
+        return [f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}"
+                for v in results.response["violations"]]
+
+    def overflow(self) -> int:
+        """How many CSS pixels the page is wider than the window (0: it fits)."""
+        # (a phone widens its layout viewport to the content: compare with the window
+        # the context was given, not window.innerWidth)
+        window = self.page.viewport_size
+        assert window is not None
+        content: int = self.page.evaluate("document.documentElement.scrollWidth")
+        return content - window["width"]
+
+    def check(self, where: str) -> None:
+        """The page as a user meets it: fits the window, no console error, no CSP
+        violation, nothing axe-core objects to."""
+        assert self.overflow() <= 0, f"{where}: {self.overflow()} px wider than the window"
+        assert self.errors() == [], f"{where}: {self.errors()}"
+        assert self.accessibility_violations() == [], (
+            f"{where}: {self.accessibility_violations()}")
+        self.console.clear()
+
+    def screenshot(self, name: str) -> None:
+        """The window (not the whole page) as a PNG. With ``UPDATE_SCREENSHOTS=1`` it is
+        docs/screenshots/{name}.png, which README shows (scripts/screenshots); otherwise a
+        file of the test run's own, so a run leaves the tree as it found it (the pictures
+        hold random ports and tokens, different at every run)."""
+        folder = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else _RUN_SHOTS
+        folder.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(folder / f"{name}.png"))
+        assert (folder / f"{name}.png").stat().st_size > 0
 
 
 def _route(route: Route) -> None:
@@ -73,11 +121,16 @@ class Chromium:
         self._executor = executor
         self._browser = browser
 
-    async def run(self, script: Callable[[Tab], T]) -> T:
-        """Run ``script`` in the browser's thread with a new tab in a new context."""
+    async def run(self, script: Callable[[Tab], T], *,
+                  size: tuple[int, int] = DESKTOP) -> T:
+        """Run ``script`` in the browser's thread with a new tab in a new context, its
+        window ``size`` (width, height) CSS pixels."""
 
         def in_thread() -> T:
-            context: BrowserContext = self._browser.new_context()
+            width, height = size
+            context: BrowserContext = self._browser.new_context(
+                viewport={"width": width, "height": height}, is_mobile=width < 600,
+                has_touch=width < 600, device_scale_factor=1)
             try:
                 context.route("**/*", _route)
                 page = context.new_page()

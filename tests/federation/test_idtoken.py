@@ -61,6 +61,10 @@ async def test_valid_token(fake_bank: FakeBank, session: aiohttp.ClientSession):
     assert claims["acr"] == "loa:high"
 
 
+class FromNow(int):
+    """Seconds from the moment a test runs."""
+
+
 @pytest.mark.parametrize(
     ("claims", "detail"),
     [
@@ -71,7 +75,7 @@ async def test_valid_token(fake_bank: FakeBank, session: aiohttp.ClientSession):
         ({"aud": [CLIENT_ID, "other"]}, "id_token: several audiences and no azp"),
         ({"azp": "other"}, "id_token: azp is not our client_id"),
         ({"aud": [CLIENT_ID, "x"], "azp": "x"}, "id_token: azp is not our client_id"),
-        ({"exp": int(time.time()) - 31}, "id_token: exp is in the past"),
+        ({"exp": FromNow(-31)}, "id_token: exp is in the past"),
         ({"exp": None}, "id_token: exp is missing or not a number"),
         ({"exp": "tomorrow"}, "id_token: exp is missing or not a number"),
         # RFC 8259 §6: "Infinity and NaN ... are not permitted" (Python's JSON takes them;
@@ -82,8 +86,8 @@ async def test_valid_token(fake_bank: FakeBank, session: aiohttp.ClientSession):
         ({"iat": float("nan")}, "id_token: iat is missing or not a number"),
         ({"nbf": float("nan")}, "id_token: nbf is missing or not a number"),
         ({"iat": None}, "id_token: iat is missing or not a number"),
-        ({"iat": int(time.time()) + 60}, "id_token: iat is in the future"),
-        ({"nbf": int(time.time()) + 60}, "id_token: nbf is in the future"),
+        ({"iat": FromNow(60)}, "id_token: iat is in the future"),
+        ({"nbf": FromNow(60)}, "id_token: nbf is in the future"),
         ({"nonce": "other"}, "id_token: nonce does not match the one sent"),
         ({"nonce": None}, "id_token: nonce does not match the one sent"),
         ({"sub": None}, "id_token: sub is missing"),
@@ -93,6 +97,10 @@ async def test_valid_token(fake_bank: FakeBank, session: aiohttp.ClientSession):
 async def test_claim_checks(
     fake_bank: FakeBank, session: aiohttp.ClientSession, claims: dict[str, Any], detail: str
 ):
+    # times from when the test runs, not from when it was collected (a long suite runs
+    # it minutes later: "60 s ahead" would have become the past)
+    now = int(time.time())
+    claims = {k: now + v if isinstance(v, FromNow) else v for k, v in claims.items()}
     assert await refused(fake_bank, session, fake_bank.id_token(**claims)) == detail
 
 

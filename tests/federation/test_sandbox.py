@@ -577,6 +577,47 @@ async def test_click_to_approve(bank: SandboxBank, http: aiohttp.ClientSession) 
     assert resp.status == 400 and resp.content_type == "text/html"
 
 
+async def test_the_consent_page_once_answered_has_no_buttons(
+    bank: SandboxBank, http: aiohttp.ClientSession
+) -> None:
+    """Back from the merchant's page to the consent page (the browser loads the bank's
+    authorization URL again): the request was answered, nothing to click twice."""
+    bank.auto_approve = False
+    params = auth_params("post-client", "v" * 43)
+    page, handle = await consent(http, bank, params)
+    assert "<form" in page
+    await decide(http, bank, handle, "approve")
+    async with http.get(f"{bank.issuer}/authorize", params=params) as again:
+        text = await again.text()
+    assert again.status == 200 and "You already answered" in text and "<form" not in text
+
+
+async def test_pages_forbid_framing_and_script(
+    bank: SandboxBank, http: aiohttp.ClientSession
+) -> None:
+    """No form-action: an answer's redirects go on to the merchant's origin, which the
+    bank cannot know (tests/browser: the login goes through in Chromium)."""
+    bank.auto_approve = False
+    async with http.get(f"{bank.issuer}/authorize", allow_redirects=False,
+                        params=auth_params("post-client", "v" * 43)) as resp:
+        policy = resp.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy
+    assert "form-action" not in policy
+
+
+async def test_a_404_is_a_page_for_a_browser_and_json_for_an_api(
+    bank: SandboxBank, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(f"{bank.issuer}/nope", headers={"Accept": "text/html"}) as resp:
+        assert resp.status == 404 and resp.content_type == "text/html"
+        assert "<h1>Page not found</h1>" in await resp.text()
+        assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
+    async with http.get(f"{bank.issuer}/nope") as resp:
+        assert resp.status == 404 and (await resp.json())["error"] == "invalid_request"
+    async with http.delete(f"{bank.issuer}/token") as resp:
+        assert resp.status == 405 and resp.headers["Allow"] == "POST"
+
+
 async def test_click_to_deny(bank: SandboxBank, http: aiohttp.ClientSession) -> None:
     bank.auto_approve = False
     params = auth_params("basic-client", "v" * 43)

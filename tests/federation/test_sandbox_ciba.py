@@ -512,8 +512,10 @@ async def test_app_page_approve_returns_to_the_app(
     assert resp.status == 302 and resp.headers["Location"] == APP_CALLBACK
     status, tokens = await poll(http, bank, rid)
     assert status == 200 and tokens["id_token"]
-    # answered: the page and its form refuse a second decision
-    assert (await open_app(http, uri))[0] == 409
+    # answered: the page says so, without buttons (Back from the merchant lands here);
+    # its form refuses a second decision
+    status, text = await open_app(http, uri)
+    assert status == 200 and "You already answered" in text and "<form" not in text
     assert (await app_decide(http, uri, "deny")).status == 409
 
 
@@ -525,7 +527,10 @@ async def test_app_page_deny_without_callback(
     uri, rid = body["authorize_uri"], body["auth_req_id"]
     assert (await app_decide(http, uri, "maybe")).status == 400
     resp = await app_decide(http, uri, "deny")
-    assert resp.status == 200 and "Location" not in resp.headers
+    # post/redirect/get: the answer page is a GET of its own, so a reload posts nothing
+    assert resp.status == 303 and resp.headers["Location"] == f"{uri}/done"
+    status, text = await open_app(http, f"{uri}/done")
+    assert status == 200 and "you denied the sign-in" in text
     assert await poll_error(http, bank, rid) == (400, "access_denied")
     async with http.post(f"{uri}/decide", data={"decision": "deny"}) as page:
         assert page.status == 409

@@ -176,7 +176,18 @@ class Proxy:
         resp = await self.http.get(f"{self.issuer}/authorize", params=query,
                                    allow_redirects=False)
         await resp.read()
-        return resp, login
+        return await self.see_other(resp), login
+
+    async def see_other(self, resp: aiohttp.ClientResponse) -> aiohttp.ClientResponse:
+        """A 303 See Other to a page of the proxy (the picker, an interstitial) followed,
+        as a browser does; any other answer as it is."""
+        location = resp.headers.get("Location", "")
+        if resp.status == 303 and location.startswith(self.config.issuer + "/"):
+            # (on another instance of the same config: asked of this one)
+            url = self.issuer + location[len(self.config.issuer):]
+            resp = await self.http.get(url, allow_redirects=False)
+            await resp.read()
+        return resp
 
     async def native(self, **overrides: str | None) -> tuple[aiohttp.ClientResponse, Login]:
         """The browser-less App2App request: POST /native/authorize as the APP client."""
@@ -201,7 +212,7 @@ class Proxy:
         resp = await self.http.get(f"{self.issuer}/authorize", allow_redirects=False,
                                    params={"client_id": SERVER, "request_uri": request_uri})
         await resp.read()
-        return resp, login
+        return await self.see_other(resp), login
 
     async def native_pushed(self, **overrides: str | None
                             ) -> tuple[aiohttp.ClientResponse, Login]:

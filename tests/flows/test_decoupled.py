@@ -78,8 +78,11 @@ async def test_ciba_approve(world_factory: WorldFactory) -> None:
     waiting = await proxy.http.get(url, allow_redirects=False)
     assert waiting.status == 200
     page = await waiting.text()
-    assert '<meta http-equiv="refresh" content="1;' in page
-    assert "Approve the login in your bank app" in page
+    # no refresh by itself (WCAG F41): a link checks again; the code to compare is shown
+    assert 'http-equiv="refresh"' not in page
+    assert f'<a class="action primary" href="{url}">Check again</a>' in page
+    assert "Approve the login in the Bank C app" in page
+    assert '<p class="code" aria-describedby="binding">A1B2</p>' in page
     assert await status(proxy, url) == {"status": "pending", "interval": 1}
 
     world.ciba.ciba_approve()
@@ -94,10 +97,13 @@ async def test_ciba_approve(world_factory: WorldFactory) -> None:
     info = await proxy.introspect(tokens["access_token"], rs=RS_BANK)
     assert (info["acr"], info["bank_id"]) == (ACR_C, "bank-c")
     assert info["bank_access_token"]
-    # the login is taken once
+    # the login is taken once: a browser coming back is told it has ended (no second
+    # redirect, no code); an app asking for JSON gets the error
     again = await proxy.http.get(url, allow_redirects=False)
-    assert again.status == 400
-    assert "<code>invalid_request</code>" in await again.text()
+    assert again.status == 200 and "Location" not in again.headers
+    assert "<h1>This login has ended</h1>" in await again.text()
+    again = await proxy.call(url)
+    assert again.status == 400 and (await again.json())["error"] == "invalid_request"
 
 
 async def test_ciba_deny(world_factory: WorldFactory) -> None:

@@ -47,6 +47,7 @@ BOGUS_REFRESH = {"grant_type": "refresh_token", "refresh_token": "a2a_rt_unknown
 NOT_ADVERTISED = {
     "/.well-known/openid-configuration", "/.well-known/apple-app-site-association",
     "/.well-known/assetlinks.json", "/authorize/pick/{pick_id}/{bank_id}",
+    "/authorize/pick/{pick_id}", "/authorize/continue/{handle}", "/favicon.ico",
     "/native/authorize/pick",
     "/authorize/status/{handle}", "/resume/{handle}", "/callback/{bank_id}",
     "/healthz", "/readyz", "/metrics",

@@ -130,6 +130,17 @@ async def json_action(resp: aiohttp.ClientResponse) -> dict[str, Any]:
     return body
 
 
+async def own_page(world: World, resp: aiohttp.ClientResponse) -> aiohttp.ClientResponse:
+    """A login's page (the picker, the interstitial) is a 303 to a URL of its own, which a
+    reload shows again without starting anything: the browser follows it."""
+    location = resp.headers.get("Location", "")
+    if resp.status != 303 or not location.startswith(f"{world.proxy.issuer}/authorize/"):
+        return resp
+    page = await world.proxy.http.get(location, allow_redirects=False)
+    await page.read()
+    return page
+
+
 async def at_the_bank(world: World, entry: str, bank: str, route: str,
                       resp: aiohttp.ClientResponse) -> str:  # fmt: skip
     """From the proxy's first answer to the URL the bank sends the user back to (the
@@ -145,11 +156,14 @@ async def at_the_bank(world: World, entry: str, bank: str, route: str,
             resp = await world.proxy.post("/native/authorize/pick",
                                           {"id": prompt["id"], "bank": bank_id})
         else:
+            resp = await own_page(world, resp)
             assert resp.status == 200 and resp.content_type == "text/html"
             (link,) = [u for u in Page(await resp.text()).links
                        if u.endswith(f"/{bank_id}") and "/authorize/pick/" in u]
             resp = await http.get(link, allow_redirects=False)
             await resp.read()
+    if entry != "native":
+        resp = await own_page(world, resp)
     if entry == "native":
         step = await json_action(resp)
         if bank == "decoupled" and route != "interstitial":
@@ -160,7 +174,8 @@ async def at_the_bank(world: World, entry: str, bank: str, route: str,
         url = str(step["url"])
     elif route == "interstitial":
         assert resp.status == 200 and resp.content_type == "text/html", await resp.text()
-        (url,) = Page(await resp.text()).links  # the user taps the one link
+        # the user taps the one link into the bank's app (the page's others stay here)
+        (url,) = [u for u in Page(await resp.text()).links if not u.startswith(issuer)]
     else:
         assert resp.status in (302, 303), await resp.text()
         url = resp.headers["Location"]

@@ -75,6 +75,8 @@ async def test_a_pending_choice_keeps_only_bounded_known_parameters(
     form = worst_case(APP)
     assert sum(len(k) + len(v) for k, v in form.items()) > 60_000
     resp = await proxy.http.post(f"{proxy.issuer}/authorize", data=form, allow_redirects=False)
+    assert resp.status == 303, await resp.text()  # post/redirect/get: to the picker's page
+    resp = await proxy.see_other(resp)
     html = await resp.text()
     assert resp.status == 200, html
     link = next(part.split('"')[0] for part in html.split('href="')[1:])

@@ -11,6 +11,7 @@ import pytest
 from jwcrypto import jwk
 
 from proxy.ops.cli import main
+from proxy.ops.demo import DEMO_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,8 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_check_config_lists_every_problem_and_fails(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    for name in ("TOKEN_ENCRYPTION_KEY", "SUBJECT_SALT", "SANDBOX_BANK_SECRET",
-                 "DEMO_API_SECRET", "DEMO_APP_SECRET"):
+    for name in DEMO_ENV:
         monkeypatch.delenv(name, raising=False)
     (tmp_path / "config.yaml").write_text((ROOT / "config.yaml").read_text())
     assert main(["check-config", str(tmp_path / "config.yaml")]) == 2
@@ -35,9 +35,9 @@ def test_check_config_ok(capsys: pytest.CaptureFixture[str], monkeypatch: pytest
     (tmp_path / "keys").mkdir()
     assert main(["keys", "generate"]) == 0
     (tmp_path / "keys" / "signing.jwk").write_text(capsys.readouterr().out)
-    monkeypatch.setenv("TOKEN_ENCRYPTION_KEY", "A" * 43)
-    for name in ("SUBJECT_SALT", "SANDBOX_BANK_SECRET", "DEMO_API_SECRET", "DEMO_APP_SECRET"):
+    for name in DEMO_ENV:
         monkeypatch.setenv(name, f"value-{name}-" + "v" * 32)
+    monkeypatch.setenv("TOKEN_ENCRYPTION_KEY", "A" * 43)
     assert main(["check-config", str(tmp_path / "config.yaml")]) == 0
     assert "OK" in capsys.readouterr().out
 

@@ -1,9 +1,16 @@
-"""`app2app-proxy demo`: the repo's config.yaml, the embedded store, a whole login."""
+"""`app2app-proxy demo`: the repo's config.yaml, the embedded store, whole logins through
+the playground (over HTTP here; in Chromium in tests/browser/test_demo.py), its fixed
+demo values, its ports and its one-line answer to a port in use."""
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -11,78 +18,159 @@ import pytest
 from aiohttp.test_utils import unused_port
 
 from proxy.config import load_config
-from proxy.ops.demo import DEMO_ENV, _prepare, demo_servers
+from proxy.config.settings import Config
+from proxy.ops.cli import main
+from proxy.ops.demo import DEMO_ENV, DEMO_SECRETS, _prepare, banner, demo_servers, use_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_demo_login_through_the_sandbox_page(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    proxy_port, bank_port, app_port = unused_port(), unused_port(), unused_port()
-    monkeypatch.setenv("ISSUER", f"http://127.0.0.1:{proxy_port}")
-    monkeypatch.setenv("PORT", str(proxy_port))
-    monkeypatch.setenv("SANDBOX_ISSUER", f"http://127.0.0.1:{bank_port}")
-    monkeypatch.setenv("DEMO_APP_REDIRECT", f"http://127.0.0.1:{app_port}/callback")
-    for name in DEMO_ENV:
-        monkeypatch.delenv(name, raising=False)
+@dataclass
+class Ports:
+    proxy: int
+    bank: int
+    app: int
+
+
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The variables `demo` reads or sets: unset now, and as they were after the test."""
+    for name in (*DEMO_ENV, "PORT", "ISSUER", "SANDBOX_ISSUER", "DEMO_APP_REDIRECT",
+                 "DEMO_APP_HOME"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def demo_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Config, Ports]]:
+    """config.yaml as `demo` reads it, on free ports (as --proxy-port etc. set them)."""
+    ports = Ports(unused_port(), unused_port(), unused_port())
+    clean_environment(monkeypatch)
     shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    use_ports(ports.proxy, ports.bank, ports.app)
     _prepare(tmp_path / "config.yaml")
-    assert (tmp_path / "keys" / "signing.jwk").stat().st_mode & 0o077 == 0
-    config = load_config(tmp_path / "config.yaml")
-    assert config.store.url == "memory://"
+    yield load_config(tmp_path / "config.yaml"), ports
 
+
+@asynccontextmanager
+async def running(config: Config) -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
     async with demo_servers(config) as start_url, aiohttp.ClientSession() as http:
-        # app -> its backend pushes to /par -> /authorize?request_uri: demo-app names no
-        # bank, so the picker links to both
-        picker = await http.get(start_url)
-        page = await picker.text()
-        assert picker.status == 200 and "Choose your bank" in page
-        links = dict((bank, url) for url, bank in re.findall(
-            r'href="([^"]+/authorize/pick/[^"/]+/([a-z-]+))"', page))
-        assert set(links) == {"sandbox", "sandbox-app", "itsme"}
-        assert ">Sandbox Bank</a>" in page and ">Sandbox Bank app (decoupled)</a>" in page
-        assert ">itsme (sandbox broker)</a>" in page
+        yield start_url, http
 
-        # the redirect bank: the sandbox's consent page
-        consent = await http.get(links["sandbox"])
-        page = await consent.text()
-        assert consent.status == 200 and "Approve" in page
-        handle = re.search(r'name="handle" value="([^"]+)"', page)
+
+def links(html: str, pattern: str) -> list[str]:
+    return [h.replace("&amp;", "&") for h in re.findall(f'href="({pattern})"', html)]
+
+
+async def test_demo_values_are_fixed_and_printed(demo_config: tuple[Config, Ports],
+                                                 tmp_path: Path) -> None:
+    config, ports = demo_config
+    assert (tmp_path / "keys" / "signing.jwk").stat().st_mode & 0o077 == 0
+    assert config.store.url == "memory://"
+    # the same values at every start: a token can be introspected with a printed secret,
+    # and the user's pairwise sub stays the same across restarts
+    assert config.subject.salt == DEMO_SECRETS["SUBJECT_SALT"]
+    assert {rs.client_id: rs.client_secret for rs in config.resource_servers} == {
+        "demo-api": DEMO_SECRETS["DEMO_API_SECRET"],
+        "demo-api-basic": DEMO_SECRETS["DEMO_API_BASIC_SECRET"]}
+    text = banner(config, f"http://127.0.0.1:{ports.app}/")
+    for shown in (DEMO_SECRETS["DEMO_APP_SECRET"], DEMO_SECRETS["DEMO_API_SECRET"],
+                  DEMO_SECRETS["DEMO_API_BASIC_SECRET"],
+                  "demo-subject-salt", f"http://127.0.0.1:{ports.app}/",
+                  f"http://127.0.0.1:{ports.proxy}/.well-known/openid-configuration",
+                  "app2app-proxy demo --help"):
+        assert shown in text, shown
+
+
+async def test_a_redirect_login_through_the_playground(
+    demo_config: tuple[Config, Ports],
+) -> None:
+    config, ports = demo_config
+    async with running(config) as (start_url, http):
+        landing = await http.get(start_url)
+        page = await landing.text()
+        assert landing.status == 200 and "<title>" in page and 'name="viewport"' in page
+        for link in ("/.well-known/openid-configuration", "/jwks", "/docs/app2app.md"):
+            assert link in page
+        # "Log in: choose a bank": the backend pushes, the proxy shows its picker
+        picker = await http.get(start_url + "login")
+        body = await picker.text()
+        assert str(picker.url).startswith(f"{config.issuer}/authorize/pick/")
+        choices = links(body, r"[^\"]+/authorize/pick/[^\"/]+/[a-z-]+")
+        assert sorted(c.rsplit("/", 1)[1] for c in choices) == ["itsme", "sandbox",
+                                                               "sandbox-app"]
+        assert "Log in on the bank&#x27;s website" in body
+        # the sandbox's consent page, Approve: Demo Shop's page for the login
+        consent = await http.get(next(c for c in choices if c.endswith("/sandbox")))
+        handle = re.search(r'name="handle" value="([^"]+)"', await consent.text())
         assert handle is not None
-        done = await http.post(f"http://127.0.0.1:{bank_port}/authorize/decide",
+        done = await http.post(f"http://127.0.0.1:{ports.bank}/authorize/decide",
                                data={"handle": handle.group(1), "decision": "approve"})
-        text = await done.text()
-        assert done.status == 200, text
-        assert "Logged in through the sandbox bank" in text
-        assert "Alice Sandbox" in text
+        result = await done.text()
+        assert done.status == 200 and str(done.url).startswith(start_url + "logins/")
+        assert "<h1>Logged in as Alice Sandbox</h1>" in result
+        for section in ("The hops, in order", "The ID token", "The token response",
+                        "What each API sees", "the RFC 9701 form", "signature valid"):
+            assert section in result, section
+        assert "\\u2026" not in result and DEMO_SECRETS["DEMO_APP_SECRET"] not in result
+        # the buttons: revoke, and the APIs see the token inactive
+        revoked = await http.post(str(done.url) + "/revoke")
+        assert revoked.status == 200
+        text = html.unescape(await revoked.text())
+        assert '"active": false' in text and "/revoke" in text
 
-        # the decoupled bank: one tap on the interstitial, approve in the "bank app",
-        # which returns to /resume and on to the merchant app
-        picker = await http.get(start_url)
-        link = re.search(r'href="([^"]+/authorize/pick/[^"/]+/sandbox-app)"', await picker.text())
-        assert link is not None
-        tap = await http.get(link.group(1))
-        link = re.search(r'<a class="action" href="([^"]+)">Continue to', await tap.text())
-        assert link is not None
-        bank_app = link.group(1)
-        assert bank_app.startswith(f"http://127.0.0.1:{bank_port}/app2app/")
-        assert "DEMO-1" in await (await http.get(bank_app)).text()
-        done = await http.post(bank_app + "/decide", data={"decision": "approve"})
-        text = await done.text()
-        assert done.status == 200, text
-        assert "Alice Sandbox" in text
 
-        # itsme through the sandbox session broker: the proxy creates the session and
-        # sends the user to the broker's "itsme app", which returns to /callback/itsme
-        picker = await http.get(start_url)
-        link = re.search(r'href="([^"]+/authorize/pick/[^"/]+/itsme)"', await picker.text())
-        assert link is not None
-        itsme = await http.get(link.group(1), allow_redirects=False)
-        app_page = itsme.headers["Location"]
-        assert app_page.startswith(f"http://127.0.0.1:{bank_port}/itsme/app/")
-        page = await (await http.get(app_page)).text()
-        assert "Maxence Legrand, confirm your identity with itsme?" in page
-        done = await http.post(app_page.split("?")[0] + "/decide", data={"decision": "approve"})
+async def test_a_denied_login_shows_the_error(demo_config: tuple[Config, Ports]) -> None:
+    config, ports = demo_config
+    async with running(config) as (start_url, http):
+        consent = await http.get(start_url + "login?acr=urn:merchant:acr:sandbox")
+        handle = re.search(r'name="handle" value="([^"]+)"', await consent.text())
+        assert handle is not None
+        done = await http.post(f"http://127.0.0.1:{ports.bank}/authorize/decide",
+                               data={"handle": handle.group(1), "decision": "deny"})
         text = await done.text()
-        assert done.status == 200, text
-        assert "Maxence Legrand" in text and "81042419835" in text
+        assert done.status == 200 and "The login did not complete" in text
+        assert "<code>access_denied</code>" in text
+
+
+async def test_the_browser_less_flow_step_by_step(demo_config: tuple[Config, Ports]) -> None:
+    config, _ = demo_config
+    async with running(config) as (start_url, http):
+        run = await http.post(start_url + "native")
+        url = str(run.url)
+        assert url.startswith(start_url + "native/")
+        for step, expected in ((None, '"action": "prompt"'), ("sandbox", '"action": "deep_link"'),
+                               (None, '"opens": '), (None, '"action": "call"'),
+                               (None, "The ID token")):
+            data = {"bank": step} if step else {}
+            page = await http.post(url + "/next", data=data)
+            assert expected in html.unescape(await page.text()), expected
+        assert "signature valid" in await page.text()
+
+
+def test_help_lists_the_ports(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    text = capsys.readouterr().out
+    for line in ("8080  the proxy", "9090  the sandbox bank", "8081  the demo app",
+                 "--proxy-port N", "--bank-port N", "--app-port N"):
+        assert line in text, line
+
+
+def test_a_port_in_use_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    clean_environment(monkeypatch)
+    # (the demo sets up logging to stdout, which pytest captures and later closes)
+    monkeypatch.setattr("proxy.ops.demo.configure_logging", lambda level: None)
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["demo", "--config", str(tmp_path / "config.yaml"), "--proxy-port",
+                     str(port), "--bank-port", str(unused_port()), "--app-port",
+                     str(unused_port())])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err == [f"demo: 127.0.0.1:{port} (the proxy) is already in use: stop what listens "
+                   "there, or give the demo another port (--proxy-port N; app2app-proxy demo "
+                   "--help)"]
