@@ -27,7 +27,8 @@ from proxy.config.urls import check_https, check_redirect_uri, check_resource
 CLIENT_KEYS = (
     "client_id", "type", "redirect_uris", "acr_values", "default_acr", "scopes",
     "native_callback_uris", "client_secret", "jwks", "fallback_acr", "client_secret_sha256",
-    "profile", "require_dpop", "default_resource", "sector_identifier",
+    "profile", "require_dpop", "default_resource", "sector_identifier", "approve_for",
+    "native_sso", "share_bank_tokens",
 )  # fmt: skip
 CLIENT_TYPES: tuple[Literal["public", "confidential"], ...] = ("public", "confidential")
 RESOURCE_SERVER_KEYS = (
@@ -114,6 +115,9 @@ def _read_client(s: Section, routes: Mapping[str, str]) -> ClientSettings | None
         require_dpop=s.flag("require_dpop", False),
         default_resource=_resource(s, "default_resource"),
         sector_identifier=_sector(s),
+        approve_for=s.texts("approve_for"),
+        native_sso=s.flag("native_sso", False),
+        share_bank_tokens=s.texts("share_bank_tokens"),
     )
     return None if s.broken else client
 
@@ -317,6 +321,63 @@ def check_sectors(
                 "recognise the same user (the merchant's own apps, e.g. with approve_for "
                 "or native_sso) need the same sector",
             )
+
+
+# OpenID Connect Native SSO for Mobile Apps 1.0 §3.1: the scope that asks for a
+# device_secret (proxy.oauth.own_apps.DEVICE_SSO; the config cannot import it)
+DEVICE_SSO_SCOPE = "device_sso"
+
+
+def check_own_apps(
+    clients: list[tuple[str, ClientSettings]], subject: Subject, problems: Problems
+) -> None:
+    """``approve_for``, ``native_sso`` and ``share_bank_tokens`` (docs/app2app.md, "The
+    merchant's own apps"): each names clients that exist; an approver holds a refresh token
+    (offline_access) to approve with; ``device_sso`` is for native_sso clients; and, under
+    pairwise subjects, clients linked by approve_for or native_sso share a sector (OIDC
+    Core §8.1: one sub per sector; a login shared across two sectors would hand one client
+    the other sector's sub, or a second sub for one user)."""
+    by_id = {client.client_id: (path, client) for path, client in clients}
+    pairwise = subject.type == "pairwise"
+    sso = [(path, c) for path, c in clients if c.native_sso]
+    for path, client in clients:
+        for key, named in (("approve_for", client.approve_for),
+                           ("share_bank_tokens", client.share_bank_tokens)):
+            for index, other_id in enumerate(named):
+                at = item(f"{path}.{key}", index)
+                other = by_id.get(other_id)
+                if other is None:
+                    problems.add(at, f"{other_id!r} is not the client_id of any client")
+                elif other_id == client.client_id:
+                    problems.add(at, "names this client itself")
+                elif key == "approve_for" and pairwise and _other_sector(client, other[1]):
+                    problems.add(at, f"{other_id!r} is of another sector "
+                                 f"({other[1].sector} and {client.sector}): a client may "
+                                 "approve logins only of clients of its own sector, which "
+                                 "see the same sub (set sector_identifier)")
+                elif key == "share_bank_tokens" and other_id not in client.approve_for and not (
+                        client.native_sso and other[1].native_sso):
+                    problems.add(at, f"{other_id!r} gets no login from this client: list it "
+                                 "in approve_for, or give both native_sso: true")
+        if client.approve_for and "offline_access" not in client.scopes:
+            problems.add(f"{path}.approve_for", "an approving client needs offline_access in "
+                         "its scopes: it approves with its refresh token")
+        if DEVICE_SSO_SCOPE in client.scopes and not client.native_sso:
+            problems.add(f"{path}.scopes", f"{DEVICE_SSO_SCOPE} is for clients with "
+                         "native_sso: true")
+    if pairwise and sso:
+        first_path, first = sso[0]
+        for path, client in sso[1:]:
+            if _other_sector(client, first):
+                problems.add(f"{path}.native_sso", f"clients with native_sso share one "
+                             f"device session and so one sector: this one's is "
+                             f"{client.sector}, {first.client_id!r}'s ({first_path}) is "
+                             f"{first.sector} (set sector_identifier)")
+
+
+def _other_sector(one: ClientSettings, other: ClientSettings) -> bool:
+    """Two known sectors that differ (a client without one is reported by check_sectors)."""
+    return None not in (one.sector, other.sector) and one.sector != other.sector
 
 
 def read_apps(top: Section) -> Apps:
