@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import jwt
 import pytest
 import redis.asyncio as redis
 
+from proxy.oauth.grants import IN_FLIGHT
 from proxy.ops.revoke import revoke
-from tests.flows.harness import APP_REDIRECT, PUBLIC, RS_BANK, World
+from tests.flows.faults import Clock, FaultyStore, clock, faulty_store
+from tests.flows.harness import APP_REDIRECT, PUBLIC, RS_BANK, World, WorldFactory
 from tests.flows.own_apps import (
     SHOP,
     SHOP_REDIRECT,
@@ -27,6 +30,8 @@ from tests.flows.own_apps import (
     shop_redeems,
     wallet_login,
 )
+
+__all__ = ["clock", "faulty_store"]  # the fixtures
 
 
 def claims_of(id_token: str) -> dict[str, Any]:
@@ -368,3 +373,40 @@ async def test_the_exchange_grant_types_are_unsupported_without_such_clients(wor
     form = exchange_form("x", "y", client_id=PUBLIC)
     assert await error_of(await world.proxy.post("/token", form)) == (
         400, "unsupported_grant_type")
+
+
+# --- a retry is not a replay ------------------------------------------------------------
+
+
+async def test_an_interrupted_exchange_that_binds_and_opens_a_session_is_finished_by_its_retry(
+    world_factory: WorldFactory, faulty_store: Callable[[], FaultyStore], clock: Clock,
+) -> None:
+    """The store fails while the wallet's code exchange writes its tokens (after it bound
+    the key and opened the device session); the app's retry sends the same device-key JWT
+    (its challenge already consumed by the first attempt) and gets the same device_secret,
+    which works; the bound key approves."""
+    world: World = await world_factory()
+    own_apps(world)
+    store = faulty_store()
+    key = DeviceKey.generate()
+    login = await world.proxy.login(client_id=WALLET, scope="openid profile offline_access "
+                                    "device_sso")  # fmt: skip
+    device_jwt = key.sign(await challenge(world.proxy), "setup")
+    store.fail("add", "before")
+    first = await world.proxy.exchange(login, client_id=WALLET,
+                                       x_app2app_device_key_jwt=device_jwt)
+    assert await error_of(first) == (503, "temporarily_unavailable")
+    clock.advance(IN_FLIGHT + 1)
+    retry = await world.proxy.exchange(login, client_id=WALLET,
+                                       x_app2app_device_key_jwt=device_jwt)
+    assert retry.status == 200, await retry.text()
+    wallet = await retry.json()
+    sso = await world.proxy.post("/token", exchange_form(wallet["id_token"],
+                                                         wallet["device_secret"]))
+    assert sso.status == 200, await sso.text()
+    assert (await approve(world.proxy, wallet, key, ShopRequest())).status == 200
+    # the challenge serves that one exchange's retry, not another login's
+    other = await world.proxy.login(client_id=WALLET, scope="openid offline_access")
+    reused = await world.proxy.exchange(other, client_id=WALLET,
+                                        x_app2app_device_key_jwt=device_jwt)
+    assert await error_of(reused) == (400, "invalid_grant")
