@@ -6,7 +6,9 @@ The merchant app plays the part of a mobile app and its backend: the backend pus
 the authorization request (PKCE, and the user's login_hint and a binding_message for
 the decoupled bank) to /par as a confidential client, the browser opens /authorize
 with the request_uri; it receives the code on its redirect URI, redeems it and shows
-what it got.
+what it got. Its code exchange binds a device key (the app's own, made at start), so its
+login then approves the login of the merchant's second app (demo-shop) without the bank:
+``/shop`` plays both apps of an App2App approval (docs/app2app.md).
 """
 
 from __future__ import annotations
@@ -16,20 +18,25 @@ import html
 import json
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
+import jwt
 from aiohttp import web
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from jwcrypto import jwk
 
 from federation.sandbox import SandboxBank, SandboxBroker, SandboxClient, serve_sandbox
 from proxy.app import create_app
 from proxy.config import load_config
 from proxy.config.settings import Config
 from proxy.model.tokens import new_value
+from proxy.oauth.device_key import TYP
+from proxy.oauth.own_apps import APP2APP_GRANT
 from proxy.observability.logs import configure_logging
 from proxy.ops.keys import generate_signing_key
 from proxy.web.server import ProxyRunner
@@ -92,6 +99,19 @@ def merchant_app(config: Config) -> web.Application:
 
     auth = {"Authorization": aiohttp.encode_basic_auth(client.client_id,
                                                        client.client_secret or "")}
+    # the app's device key (a phone keeps it in its keystore) and its last refresh token
+    device_key = jwk.JWK.generate(kty="EC", crv="P-256")
+    held: dict[str, str] = {}
+
+    async def device_jwt(http: aiohttp.ClientSession, action: str) -> str:
+        """A fresh challenge, signed with the device key (proxy.oauth.device_key)."""
+        async with http.post(f"{config.issuer}/challenge", data={}, headers=auth) as resp:
+            challenge = (await resp.json())["challenge"]
+        private = jwt.PyJWK(device_key.export(private_key=True, as_dict=True), algorithm="ES256")
+        return jwt.encode(
+            {"challenge": challenge, "iat": int(time.time()), "action": action}, private.key,
+            algorithm="ES256",
+            headers={"typ": TYP, "jwk": device_key.export(private_key=False, as_dict=True)})
 
     async def start(request: web.Request) -> web.StreamResponse:
         verifier, state = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
@@ -127,8 +147,12 @@ def merchant_app(config: Config) -> web.Application:
             form = {"grant_type": "authorization_code", "code": query["code"],
                     "redirect_uri": redirect_uri, "client_id": client.client_id,
                     "code_verifier": verifier}
+            if client.approve_for:
+                form["x_app2app_device_key_jwt"] = await device_jwt(http, "setup")
             async with http.post(f"{config.issuer}/token", data=form, headers=auth) as resp:
                 tokens = await resp.json()
+            if "refresh_token" in tokens:
+                held["refresh_token"] = tokens["refresh_token"]
             headers = {"Authorization": f"Bearer {tokens.get('access_token', '')}"}
             async with http.get(f"{config.issuer}/userinfo", headers=headers) as resp:
                 claims = await resp.json()
@@ -139,12 +163,67 @@ def merchant_app(config: Config) -> web.Application:
             + "</pre><h2>Token response (shortened)</h2><pre>"
             + html.escape(json.dumps(shown, indent=2))
             + "</pre><p><a href='/'>Log in again</a></p>"
+            + "".join(f"<p><a href='/shop'>Log in to {html.escape(shop.client_id)} through "
+                      "this app, without the bank</a></p>" for shop in shops[:1])
         )
+        return web.Response(text=page, content_type="text/html")
+
+    shops = [c for c in config.clients if c.client_id in client.approve_for]
+    shop_pending: dict[str, str] = {}  # the shop's code_verifier, by its state
+
+    async def shop_start(request: web.Request) -> web.StreamResponse:
+        """The shop (App B) asks this app (App A) to approve its login: PKCE challenge and
+        redirect URI, as its universal link would carry them; this app approves with its
+        refresh token and a device-key JWT, and opens the shop's redirect URI."""
+        shop = shops[0]
+        verifier, state = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
+        shop_pending[state] = verifier
+        async with aiohttp.ClientSession() as http:
+            form = {"grant_type": APP2APP_GRANT, "refresh_token": held.get("refresh_token", ""),
+                    "jwt": await device_jwt(http, "approve"),
+                    "app2app_client_id": shop.client_id,
+                    "app2app_redirect_uri": shop.redirect_uris[0],
+                    "code_challenge": create_s256_code_challenge(verifier)}
+            async with http.post(f"{config.issuer}/token", data=form, headers=auth) as resp:
+                answer = await resp.json()
+        if resp.status != 200:
+            body = html.escape(json.dumps(answer, indent=2))
+            return web.Response(text=f"<h1>Approval refused</h1><pre>{body}</pre>",
+                                content_type="text/html", status=400)
+        raise web.HTTPFound(f"{answer['redirect_to']}&{urlencode({'state': state})}")
+
+    async def shop_finish(request: web.Request) -> web.StreamResponse:
+        """The shop receives its code and redeems it with its own verifier."""
+        shop, query = shops[0], request.query
+        verifier = shop_pending.pop(query.get("state", ""), None)
+        if verifier is None or "code" not in query:
+            return web.Response(text="<h1>Login failed</h1>", content_type="text/html",
+                                status=400)
+        async with aiohttp.ClientSession() as http:
+            form = {"grant_type": "authorization_code", "code": query["code"],
+                    "redirect_uri": shop.redirect_uris[0], "client_id": shop.client_id,
+                    "code_verifier": verifier}
+            async with http.post(f"{config.issuer}/token", data=form) as resp:
+                tokens = await resp.json()
+            headers = {"Authorization": f"Bearer {tokens.get('access_token', '')}"}
+            async with http.get(f"{config.issuer}/userinfo", headers=headers) as resp:
+                claims = await resp.json()
+        id_token = jwt.decode(tokens.get("id_token", ""), options={"verify_signature": False})
+        shown = {k: id_token.get(k) for k in ("sub", "aud", "acr", "amr", "auth_time")}
+        names = html.escape(shop.client_id), html.escape(client.client_id)
+        page = (f"<h1>{names[0]}: logged in through {names[1]}</h1><p>No bank was asked: "
+                "the login of the first app approved this one.</p>"
+                "<h2>Userinfo</h2><pre>" + html.escape(json.dumps(claims, indent=2))
+                + "</pre><h2>ID token</h2><pre>" + html.escape(json.dumps(shown, indent=2))
+                + "</pre><p><a href='/'>Log in again</a></p>")
         return web.Response(text=page, content_type="text/html")
 
     app = web.Application()
     app.router.add_get("/", start)
     app.router.add_get(urlsplit(redirect_uri).path, finish)
+    if shops:
+        app.router.add_get("/shop", shop_start)
+        app.router.add_get(urlsplit(shops[0].redirect_uris[0]).path, shop_finish)
     return app
 
 

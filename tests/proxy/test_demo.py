@@ -23,6 +23,7 @@ async def test_demo_login_through_the_sandbox_page(tmp_path: Path,
     monkeypatch.setenv("PORT", str(proxy_port))
     monkeypatch.setenv("SANDBOX_ISSUER", f"http://127.0.0.1:{bank_port}")
     monkeypatch.setenv("DEMO_APP_REDIRECT", f"http://127.0.0.1:{app_port}/callback")
+    monkeypatch.setenv("DEMO_SHOP_REDIRECT", f"http://127.0.0.1:{app_port}/shop/callback")
     for name in DEMO_ENV:
         monkeypatch.delenv(name, raising=False)
     shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
@@ -55,6 +56,14 @@ async def test_demo_login_through_the_sandbox_page(tmp_path: Path,
         assert done.status == 200, text
         assert "Logged in through the sandbox bank" in text
         assert "Alice Sandbox" in text
+
+        # the merchant's second app logs in through the first, without the bank
+        assert "/shop'>Log in to demo-shop through this app" in text
+        shop = await http.get(start_url + "shop")
+        text = await shop.text()
+        assert shop.status == 200, text
+        assert "demo-shop: logged in through demo-app" in text
+        assert "Alice Sandbox" in text and "app2app" in text
 
         # the decoupled bank: one tap on the interstitial, approve in the "bank app",
         # which returns to /resume and on to the merchant app
