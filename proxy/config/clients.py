@@ -359,6 +359,14 @@ def check_own_apps(
                         client.native_sso and other[1].native_sso):
                     problems.add(at, f"{other_id!r} gets no login from this client: list it "
                                  "in approve_for, or give both native_sso: true")
+        if client.profile == "fapi2" and (client.native_sso or any(
+                client.client_id in other.approve_for for _, other in clients)):
+            # FAPI 2.0 Security Profile §5.3.2.2: the authorization server "shall require
+            # pushed authorization requests"; an approval or a Native SSO exchange gives a
+            # login without one
+            problems.add(f"{path}.profile", "a fapi2 client logs in only through a pushed "
+                         "request: it may not be in another client's approve_for, nor "
+                         "take part in native_sso")
         if client.approve_for and "offline_access" not in client.scopes:
             problems.add(f"{path}.approve_for", "an approving client needs offline_access in "
                          "its scopes: it approves with its refresh token")

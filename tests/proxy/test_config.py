@@ -859,6 +859,8 @@ BAD: list[tuple[Mutations, str]] = [
      "sector: this one's is other.example, 'merchant-ios'"),
     ({"clients[0].share_bank_tokens": ["merchant-backend"]},
      "clients[0].share_bank_tokens[0]: 'merchant-backend' gets no login from this client"),
+    ({**FAPI2_CLIENT, "clients[1].native_sso": True},
+     "clients[1].profile: a fapi2 client logs in only through a pushed request"),
     ({"clients[0].native_sso": "sometimes"},
      "clients[0].native_sso: must be true or false (got 'sometimes')"),
     # metrics
