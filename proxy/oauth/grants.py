@@ -187,7 +187,10 @@ class Chosen:
     sid: str | None = None
 
     @classmethod
-    def new(cls, grant_id: str, now: int) -> Chosen:
+    def new(cls, grant_id: str, now: int, *, device: bool = False) -> Chosen:
+        """``device``: also a device_secret and a sid (a code exchange)."""
+        if not device:
+            return cls(new_grant_value(ACCESS_TOKEN, grant_id), new_value(REFRESH_TOKEN), now)
         return cls(new_grant_value(ACCESS_TOKEN, grant_id), new_value(REFRESH_TOKEN), now,
                    new_value(DEVICE_SECRET), new_value())
 
@@ -230,7 +233,7 @@ async def exchange_code(
         device = await check_device_jwt(svc, client, form[DEVICE_KEY_JWT], action=SETUP,
                                         grant_id=grant_id)
     lifetimes = svc.config.lifetimes
-    chosen = Chosen.new(grant_id, svc.now())
+    chosen = Chosen.new(grant_id, svc.now(), device=True)
     # the consume and the grant's read in one round trip (one batch: proxy.store.redis);
     # the grant is used only once the consumed code's own record names it
     consumed, grant_data = await asyncio.gather(
