@@ -16,7 +16,7 @@ from proxy.endpoints.introspect import introspect
 from proxy.endpoints.metrics import metrics_endpoint
 from proxy.endpoints.par import par
 from proxy.endpoints.revoke import revoke_endpoint
-from proxy.endpoints.token import token
+from proxy.endpoints.token import challenge, token
 from proxy.endpoints.userinfo import userinfo
 from proxy.oauth.clients import ClientRegistry
 from proxy.oauth.jose import Cipher, Signer
@@ -139,6 +139,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/resume/{handle}", resume.resume)
     app.router.add_get("/callback/{bank_id}", callback)
     app.router.add_post("/token", token)
+    app.router.add_post("/challenge", challenge)
     app.router.add_post("/introspect", introspect)
     app.router.add_post("/revoke", revoke_endpoint)
     app.router.add_route("GET", "/userinfo", userinfo)

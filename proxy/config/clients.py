@@ -28,7 +28,7 @@ CLIENT_KEYS = (
     "client_id", "type", "redirect_uris", "acr_values", "default_acr", "scopes",
     "native_callback_uris", "client_secret", "jwks", "fallback_acr", "client_secret_sha256",
     "profile", "require_dpop", "default_resource", "sector_identifier", "client_name",
-    "client_uri",
+    "client_uri", "approve_for", "native_sso", "share_bank_tokens",
 )  # fmt: skip
 CLIENT_TYPES: tuple[Literal["public", "confidential"], ...] = ("public", "confidential")
 RESOURCE_SERVER_KEYS = (
@@ -117,6 +117,9 @@ def _read_client(s: Section, routes: Mapping[str, str]) -> ClientSettings | None
         sector_identifier=_sector(s),
         client_name=s.opt_text("client_name"),
         client_uri=_web_page(s, "client_uri"),
+        approve_for=s.texts("approve_for"),
+        native_sso=s.flag("native_sso", False),
+        share_bank_tokens=s.texts("share_bank_tokens"),
     )
     return None if s.broken else client
 
@@ -328,6 +331,71 @@ def check_sectors(
                 "recognise the same user (the merchant's own apps, e.g. with approve_for "
                 "or native_sso) need the same sector",
             )
+
+
+# OpenID Connect Native SSO for Mobile Apps 1.0 §3.1: the scope that asks for a
+# device_secret (proxy.oauth.own_apps.DEVICE_SSO; the config cannot import it)
+DEVICE_SSO_SCOPE = "device_sso"
+
+
+def check_own_apps(
+    clients: list[tuple[str, ClientSettings]], subject: Subject, problems: Problems
+) -> None:
+    """``approve_for``, ``native_sso`` and ``share_bank_tokens`` (docs/app2app.md, "The
+    merchant's own apps"): each names clients that exist; an approver holds a refresh token
+    (offline_access) to approve with; ``device_sso`` is for native_sso clients; and, under
+    pairwise subjects, clients linked by approve_for or native_sso share a sector (OIDC
+    Core §8.1: one sub per sector; a login shared across two sectors would hand one client
+    the other sector's sub, or a second sub for one user)."""
+    by_id = {client.client_id: (path, client) for path, client in clients}
+    pairwise = subject.type == "pairwise"
+    sso = [(path, c) for path, c in clients if c.native_sso]
+    for path, client in clients:
+        for key, named in (("approve_for", client.approve_for),
+                           ("share_bank_tokens", client.share_bank_tokens)):
+            for index, other_id in enumerate(named):
+                at = item(f"{path}.{key}", index)
+                other = by_id.get(other_id)
+                if other is None:
+                    problems.add(at, f"{other_id!r} is not the client_id of any client")
+                elif other_id == client.client_id:
+                    problems.add(at, "names this client itself")
+                elif key == "approve_for" and pairwise and _other_sector(client, other[1]):
+                    problems.add(at, f"{other_id!r} is of another sector "
+                                 f"({other[1].sector} and {client.sector}): a client may "
+                                 "approve logins only of clients of its own sector, which "
+                                 "see the same sub (set sector_identifier)")
+                elif key == "share_bank_tokens" and other_id not in client.approve_for and not (
+                        client.native_sso and other[1].native_sso):
+                    problems.add(at, f"{other_id!r} gets no login from this client: list it "
+                                 "in approve_for, or give both native_sso: true")
+        if client.profile == "fapi2" and (client.native_sso or any(
+                client.client_id in other.approve_for for _, other in clients)):
+            # FAPI 2.0 Security Profile §5.3.2.2: the authorization server "shall require
+            # pushed authorization requests"; an approval or a Native SSO exchange gives a
+            # login without one
+            problems.add(f"{path}.profile", "a fapi2 client logs in only through a pushed "
+                         "request: it may not be in another client's approve_for, nor "
+                         "take part in native_sso")
+        if client.approve_for and "offline_access" not in client.scopes:
+            problems.add(f"{path}.approve_for", "an approving client needs offline_access in "
+                         "its scopes: it approves with its refresh token")
+        if DEVICE_SSO_SCOPE in client.scopes and not client.native_sso:
+            problems.add(f"{path}.scopes", f"{DEVICE_SSO_SCOPE} is for clients with "
+                         "native_sso: true")
+    if pairwise and sso:
+        first_path, first = sso[0]
+        for path, client in sso[1:]:
+            if _other_sector(client, first):
+                problems.add(f"{path}.native_sso", f"clients with native_sso share one "
+                             f"device session and so one sector: this one's is "
+                             f"{client.sector}, {first.client_id!r}'s ({first_path}) is "
+                             f"{first.sector} (set sector_identifier)")
+
+
+def _other_sector(one: ClientSettings, other: ClientSettings) -> bool:
+    """Two known sectors that differ (a client without one is reported by check_sectors)."""
+    return None not in (one.sector, other.sector) and one.sector != other.sector
 
 
 def read_apps(top: Section) -> Apps:

@@ -14,6 +14,7 @@ from proxy.config.banks import acr_routes, read_banks
 from proxy.config.clients import (
     check_across,
     check_client_ids,
+    check_own_apps,
     check_sectors,
     read_apps,
     read_clients,
@@ -112,6 +113,7 @@ def parse_config(data: object, base_dir: Path, environ: Mapping[str, str]) -> Co
     check_client_ids(clients, servers, problems)
     check_across(clients, servers, lifetimes, keys.signing, problems)
     check_sectors(clients, subject, problems)
+    check_own_apps(clients, subject, problems)
     problems.raise_if_any()
     return Config(
         issuer=issuer,

@@ -85,6 +85,8 @@ class Lifetimes:
     refresh_grace: int = 10
     # RFC 9126 pushed authorization requests; at most 600 (config check)
     request_uri: int = 60
+    # a POST /challenge answer: how long it may be signed into a device-key JWT
+    challenge: int = 60
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,14 @@ class ClientSettings:
     # on one of them
     client_name: str | None = None
     client_uri: str | None = None
+    # the merchant's own apps (docs/app2app.md): the clients whose App2App logins this
+    # one may approve with its device-key bound login
+    approve_for: tuple[str, ...] = ()
+    # may take part in OpenID Connect Native SSO (the device_sso scope, the token exchange)
+    native_sso: bool = False
+    # the clients whose logins made from this one's (an approval, a Native SSO exchange)
+    # also carry the bank's tokens; none by default
+    share_bank_tokens: tuple[str, ...] = ()
 
     @property
     def dpop_required(self) -> bool:
@@ -174,10 +184,10 @@ class ResourceServer:
 @dataclass(frozen=True)
 class RateLimits:
     """Requests per ``window`` seconds, counted in the store, per endpoint name
-    (``authorize``, ``token``, ``par``, ``revoke``, ``introspect``); ``token``, ``par``
-    and ``revoke`` share one count, and one of them left out takes the smallest limit
-    given to the others (:mod:`proxy.web.ratelimit`); any other endpoint left out is not
-    limited."""
+    (``authorize``, ``token``, ``par``, ``revoke``, ``challenge``, ``introspect``);
+    ``token``, ``par``, ``revoke`` and ``challenge`` share one count, and one of them left
+    out takes the smallest limit given to the others (:mod:`proxy.web.ratelimit`); any
+    other endpoint left out is not limited."""
 
     window: int = 60
     per_client: dict[str, int] = field(default_factory=dict)
@@ -220,3 +230,13 @@ class Config:
     rate_limits: RateLimits | None = None  # None: no limits
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     login_hint_limit: LoginHintLimit = field(default_factory=LoginHintLimit)
+
+    @property
+    def approvals(self) -> bool:
+        """Some client approves App2App logins of others (``approve_for``)."""
+        return any(c.approve_for for c in self.clients)
+
+    @property
+    def native_sso(self) -> bool:
+        """Some client takes part in OpenID Connect Native SSO."""
+        return any(c.native_sso for c in self.clients)

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from proxy.oauth.client_assertion import ALGS as ASSERTION_ALGS
 from proxy.oauth.dpop import ALGS as DPOP_ALGS
+from proxy.oauth.own_apps import APP2APP_GRANT, TOKEN_EXCHANGE
 from proxy.oauth.services import SERVICES, Services
 from proxy.web.responses import json_response
 
@@ -47,7 +48,13 @@ def metadata(svc: Services) -> dict[str, Any]:
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": grant_types(svc),
+        # POST /challenge: single-use challenges for the device-key JWTs of App2App
+        # approvals between the merchant's own apps (docs/app2app.md)
+        "app2app_challenge_endpoint": f"{issuer}/challenge",
+        # OpenID Connect Native SSO for Mobile Apps 1.0: the device_sso scope (in
+        # scopes_supported when a client may ask for it) and the token exchange
+        "native_sso_supported": svc.config.native_sso,
         # OIDC Core §8: "public: This provides the same sub (subject) value to all
         # Clients"; "pairwise: This provides a different sub value to each Client", and
         # §8.1: the pairwise value is calculated per sector. subject.type pairwise gives
@@ -80,6 +87,17 @@ def metadata(svc: Services) -> dict[str, Any]:
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
     }
+
+
+def grant_types(svc: Services) -> list[str]:
+    """What /token takes: an approval's and the Native SSO exchange only where some client
+    may use them (they answer unsupported_grant_type otherwise)."""
+    types = ["authorization_code", "refresh_token"]
+    if svc.config.approvals:
+        types.append(APP2APP_GRANT)
+    if svc.config.native_sso:
+        types.append(TOKEN_EXCHANGE)
+    return types
 
 
 async def openid_configuration(request: web.Request) -> web.StreamResponse:

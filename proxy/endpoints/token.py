@@ -1,4 +1,6 @@
-"""POST /token: the authorization_code and refresh_token grants, DPoP-bound or not."""
+"""POST /token: the authorization_code and refresh_token grants, and for the merchant's own
+apps the App2App approval and the Native SSO token exchange (proxy.oauth.own_apps),
+DPoP-bound or not; and POST /challenge, for the device-key JWTs of approvals."""
 
 from __future__ import annotations
 
@@ -6,8 +8,10 @@ from aiohttp import web
 
 from proxy.config.settings import ClientSettings
 from proxy.oauth import dpop
+from proxy.oauth.device_key import new_challenge
 from proxy.oauth.errors import OAuthError
 from proxy.oauth.grants import exchange_code, refresh
+from proxy.oauth.own_apps import APP2APP_GRANT, TOKEN_EXCHANGE, approve, exchange_device_session
 from proxy.oauth.services import SERVICES, Services
 from proxy.observability.logs import bind_context
 from proxy.web.forms import read_params
@@ -46,10 +50,16 @@ async def token(request: web.Request) -> web.StreamResponse:
                                        jkt=await _proof_key(svc, request, client))
         elif grant_type == "refresh_token":
             body = await refresh(svc, client, params, jkt=await _proof_key(svc, request, client))
+        elif grant_type == APP2APP_GRANT and svc.config.approvals:
+            body = await approve(svc, client, params, jkt=await _proof_key(svc, request, client))
+        elif grant_type == TOKEN_EXCHANGE and svc.config.native_sso:
+            body = await exchange_device_session(svc, client, params,
+                                                 jkt=await _proof_key(svc, request, client))
         elif grant_type is None:
             raise OAuthError("invalid_request", "grant_type is missing")
         else:
-            raise OAuthError("unsupported_grant_type", "use authorization_code or refresh_token")
+            raise OAuthError("unsupported_grant_type", "this server does not support that "
+                             "grant_type (discovery: grant_types_supported)")
     except OAuthError as err:
         if uses_dpop:
             # RFC 9449 §8: "The rejection response MAY include a DPoP-Nonce HTTP header
@@ -62,3 +72,13 @@ async def token(request: web.Request) -> web.StreamResponse:
         # defined by including a DPoP-Nonce HTTP header in the HTTP 200 (OK) response"
         headers["DPoP-Nonce"] = dpop.new_nonce(svc)
     return json_response(body, headers=headers)
+
+
+async def challenge(request: web.Request) -> web.StreamResponse:
+    """POST /challenge: a single-use challenge for one device-key JWT of the authenticated
+    client (proxy.oauth.device_key)."""
+    svc = request.app[SERVICES]
+    params = await read_params(request)
+    client = await svc.clients.authenticate(request, params)
+    bind_context(client_id=client.client_id)
+    return json_response(await new_challenge(svc, client), headers=NO_STORE)

@@ -12,7 +12,10 @@ the choice's id), ``poll`` (the lock that spaces out polls of a decoupled
 bank), ``code`` (merchant authorization
 code), ``grant`` (one login: identity and encrypted bank tokens), ``at`` / ``rt``
 (merchant access / refresh tokens, naming their grant), ``rt_next`` (the pair a
-rotated refresh token became, encrypted, kept for the grace window).
+rotated refresh token became, encrypted, kept for the grace window), ``chal`` (a
+single-use challenge for a device-key JWT, keyed by its value), ``dsess`` (an OpenID
+Connect Native SSO device session, keyed by its device_secret: stored hashed, as every
+id is).
 Operator revocation finds a subject's or client's grants by scanning every
 ``grant`` record (their ``sub`` and ``client_id`` fields): see :mod:`proxy.ops.revoke`.
 A token is valid only while its grant record exists: revoking a grant is
@@ -168,6 +171,15 @@ class Grant(Record):
     claims: dict[str, Any]
     bank_tokens: str  # JWE of federation.protocol.BankTokens.to_dict()
     resource: str | None = None  # RFC 8707, from the Transaction: the tokens' audience
+    # how ``sub`` was computed (proxy.oauth.subject.subject_space): a login shared with
+    # another client keeps its sub only when that client's space is the same
+    subject_space: str | None = None
+    # the public JWK of the device key bound at the code exchange (App2App approvals)
+    device_key: dict[str, Any] | None = None
+    # OpenID Connect Native SSO: the device session this login belongs to, and ds_hash of
+    # its device_secret; both go into every ID token of the grant
+    sid: str | None = None
+    ds_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -219,3 +231,22 @@ class RotatedPair(Record):
     client_id: str
     pair: str  # JWE of the token response the rotation produced, with its "exp"
     jkt: str | None = None  # the DPoP key the rotation's proof used: a retry must use it
+
+
+@dataclass(frozen=True)
+class Challenge(Record):
+    """A ``POST /challenge`` answer: signed into one device-key JWT of this client, once."""
+
+    kind: ClassVar[str] = "chal"
+    client_id: str
+
+
+@dataclass(frozen=True)
+class DeviceSession(Record):
+    """OpenID Connect Native SSO: the device session a device_secret stands for. It is
+    alive while its record and the login it was made by (``grant_id``) both exist."""
+
+    kind: ClassVar[str] = "dsess"
+    sid: str
+    grant_id: str
+    ds_hash: str

@@ -14,6 +14,8 @@ ACCESS_TOKEN = "a2a_at_"
 REFRESH_TOKEN = "a2a_rt_"
 AUTHORIZATION_CODE = "a2a_ac_"
 GRANT = "a2a_gr_"
+DEVICE_SECRET = "a2a_ds_"  # OpenID Connect Native SSO
+CHALLENGE = "a2a_ch_"  # POST /challenge, signed into a device-key JWT
 
 
 def new_value(prefix: str = "") -> str:

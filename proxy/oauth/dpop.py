@@ -144,22 +144,27 @@ class _Refused(Exception):
         self.description = description
 
 
-def _public_key(header: Mapping[str, Any], alg: str) -> jwt.PyJWK:
+Refused = _Refused  # what public_key raises, for its other callers
+
+
+def public_key(header: Mapping[str, Any], alg: str, noun: str = "proof") -> jwt.PyJWK:
     """§4.3 check 7: "The jwk JOSE Header Parameter does not contain a private key"; and
-    the key must be of the kind ``alg`` signs with."""
+    the key must be of the kind ``alg`` signs with. ``noun`` names the JWT in the error
+    descriptions: a DPoP "proof", or the "device key" of proxy.oauth.device_key (which
+    takes its keys in the same header member and checks them the same way)."""
     params = header.get("jwk")
     if not isinstance(params, dict):
-        raise _Refused("the proof's jwk header is missing")
+        raise _Refused(f"the {noun}'s jwk header is missing")
     if _PRIVATE_MEMBERS & params.keys():
-        raise _Refused("the proof's jwk must be a public key")
+        raise _Refused(f"the {noun}'s jwk must be a public key")
     kty, crv = _KEY_TYPES[alg]
     if params.get("kty") != kty or (crv is not None and params.get("crv") != crv):
-        raise _Refused("the proof's jwk is not a key of the kind its alg signs with")
+        raise _Refused(f"the {noun}'s jwk is not a key of the kind its alg signs with")
     if kty == "OKP" and params.get("crv") not in ("Ed25519", "Ed448"):
-        raise _Refused("the proof's jwk is not an EdDSA key")
+        raise _Refused(f"the {noun}'s jwk is not an EdDSA key")
     key = jwt.PyJWK(params, algorithm=alg)
     if kty == "RSA" and int(key.key.key_size) < MIN_RSA_BITS:
-        raise _Refused(f"the proof's RSA key must have at least {MIN_RSA_BITS} bits")
+        raise _Refused(f"the {noun}'s RSA key must have at least {MIN_RSA_BITS} bits")
     return key
 
 
@@ -198,7 +203,7 @@ async def verify(
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in algs:
             raise _Refused(f"the proof's alg must be one of {' '.join(algs)}")
-        key = _public_key(header, alg)
+        key = public_key(header, alg)
         # checks 3 and 6: the required claims, and "The JWT signature verifies with the
         # public key contained in the jwk JOSE Header Parameter."
         claims = jwt.decode(

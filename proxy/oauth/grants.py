@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import re
 import time
 from collections.abc import Mapping
@@ -18,11 +19,21 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from federation.protocol import BankError, BankResult, BankTokens
 from proxy.config.settings import ClientSettings
-from proxy.model.records import AccessToken, Code, Grant, RefreshToken, RotatedPair, Transaction
+from proxy.model.records import (
+    AccessToken,
+    Code,
+    DeviceSession,
+    Grant,
+    RefreshToken,
+    RotatedPair,
+    Transaction,
+)
 from proxy.model.tokens import (
     ACCESS_TOKEN,
     AUTHORIZATION_CODE,
+    DEVICE_SECRET,
     REFRESH_TOKEN,
+    b64url,
     fingerprint,
     grant_of,
     new_grant_id,
@@ -30,17 +41,21 @@ from proxy.model.tokens import (
     new_value,
 )
 from proxy.oauth.claims import released
+from proxy.oauth.device_key import DEVICE_KEY_JWT, SETUP, DeviceProof, check_device_jwt
 from proxy.oauth.errors import OAuthError
 from proxy.oauth.idtoken import id_token
 from proxy.oauth.jose import Unreadable
 from proxy.oauth.services import Services
-from proxy.oauth.subject import merchant_subject
+from proxy.oauth.subject import merchant_subject, subject_space
 from proxy.observability import audit
 from proxy.observability.logs import logger
 
 log = logger("proxy.grants")
 
 OFFLINE_ACCESS = "offline_access"
+# OpenID Connect Native SSO for Mobile Apps 1.0 §3.1: "device_sso: the client is
+# requesting a device_secret"
+DEVICE_SSO = "device_sso"
 _VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 
 
@@ -48,7 +63,7 @@ def invalid_grant(description: str) -> OAuthError:
     return OAuthError("invalid_grant", description)
 
 
-def _grant_ttl(svc: Services, scope: tuple[str, ...]) -> int:
+def grant_ttl(svc: Services, scope: tuple[str, ...]) -> int:
     lifetimes = svc.config.lifetimes
     if OFFLINE_ACCESS in scope:
         return lifetimes.refresh_token
@@ -67,11 +82,11 @@ async def issue_code(svc: Services, txn: Transaction, result: BankResult) -> str
         for merchant, bank_claim in bank.claims.items()
         if bank_claim in identity.claims
     }, txn.scope)
+    client = svc.clients.get(txn.client_id)
     grant = Grant(
         grant_id=new_grant_id(),
         client_id=txn.client_id,
-        sub=merchant_subject(svc.config.subject, svc.clients.get(txn.client_id),
-                             txn.client_id, bank.id, identity.sub),
+        sub=merchant_subject(svc.config.subject, client, txn.client_id, bank.id, identity.sub),
         scope=txn.scope,
         acr=txn.acr,
         amr=identity.amr,
@@ -82,16 +97,23 @@ async def issue_code(svc: Services, txn: Transaction, result: BankResult) -> str
         claims=claims,
         bank_tokens=svc.cipher.encrypt(result.tokens.to_dict()),
         resource=txn.resource,
+        subject_space=subject_space(svc.config.subject, client, txn.client_id),
     )
+    return await new_code(svc, grant, Code(grant.grant_id, txn.client_id, txn.redirect_uri,
+                                           txn.code_challenge, dpop_jkt=txn.dpop_jkt,
+                                           nonce=txn.nonce))
+
+
+async def new_code(svc: Services, grant: Grant, record: Code) -> str:
+    """Store a new ``grant`` and a single-use code for it (``record``, which names it): the
+    end of a bank login, or of an App2App approval (proxy.oauth.own_apps)."""
     # the code names its grant: the exchange consumes it and reads the grant together
     code = new_grant_value(AUTHORIZATION_CODE, grant.grant_id)
-    record = Code(grant.grant_id, txn.client_id, txn.redirect_uri, txn.code_challenge,
-                  dpop_jkt=txn.dpop_jkt, nonce=txn.nonce)
     await svc.store.upsert_many([
-        (Grant.kind, grant.grant_id, grant.to_json(), _grant_ttl(svc, txn.scope)),
+        (Grant.kind, grant.grant_id, grant.to_json(), grant_ttl(svc, grant.scope)),
         (Code.kind, code, record.to_json(), svc.config.lifetimes.authorization_code),
     ])
-    audit.tokens_issued(txn.client_id, grant.grant_id, ["code"])
+    audit.tokens_issued(record.client_id, grant.grant_id, ["code"])
     return code
 
 
@@ -120,7 +142,7 @@ def _check_resource(form: Mapping[str, str], grant: Grant) -> None:
         raise OAuthError("invalid_target", "resource differs from the one authorized")
 
 
-def _refresh_jkt(client: ClientSettings, jkt: str | None) -> str | None:
+def refresh_binding(client: ClientSettings, jkt: str | None) -> str | None:
     """RFC 9449 §5: "When an authorization server supporting DPoP issues a refresh token
     to a public client that presents a valid DPoP proof at the token endpoint, the refresh
     token MUST be bound to the respective public key." "Refresh tokens issued to
@@ -128,7 +150,7 @@ def _refresh_jkt(client: ClientSettings, jkt: str | None) -> str | None:
     return jkt if client.type == "public" else None
 
 
-def _check_refresh_binding(bound: str | None, jkt: str | None) -> None:
+def check_refresh_binding(bound: str | None, jkt: str | None) -> None:
     """RFC 9449 §5: "The binding MUST be validated when the refresh token is later
     presented ... such a client MUST present a DPoP proof for the same key that was used
     to obtain the refresh token". The RFC names no error code; a refresh token presented
@@ -158,10 +180,19 @@ class Chosen:
     access_token: str
     refresh_token: str
     iat: int
+    # OpenID Connect Native SSO: the device_secret and the session id (sid) of the device
+    # session the exchange opens when the login has the device_sso scope (it is not known
+    # before the grant is read, so every exchange chooses them)
+    device_secret: str | None = None
+    sid: str | None = None
 
     @classmethod
-    def new(cls, grant_id: str, now: int) -> Chosen:
-        return cls(new_grant_value(ACCESS_TOKEN, grant_id), new_value(REFRESH_TOKEN), now)
+    def new(cls, grant_id: str, now: int, *, device: bool = False) -> Chosen:
+        """``device``: also a device_secret and a sid (a code exchange)."""
+        if not device:
+            return cls(new_grant_value(ACCESS_TOKEN, grant_id), new_value(REFRESH_TOKEN), now)
+        return cls(new_grant_value(ACCESS_TOKEN, grant_id), new_value(REFRESH_TOKEN), now,
+                   new_value(DEVICE_SECRET), new_value())
 
 
 def _check_code(record: Code, client: ClientSettings, form: Mapping[str, str],
@@ -196,8 +227,13 @@ async def exchange_code(
     grant_id = grant_of(AUTHORIZATION_CODE, code)
     if grant_id is None:
         raise invalid_grant("the authorization code is unknown or expired")
+    # checked before the code is consumed: a wrong device-key JWT does not use the code up
+    device = None
+    if DEVICE_KEY_JWT in form:
+        device = await check_device_jwt(svc, client, form[DEVICE_KEY_JWT], action=SETUP,
+                                        grant_id=grant_id)
     lifetimes = svc.config.lifetimes
-    chosen = Chosen.new(grant_id, svc.now())
+    chosen = Chosen.new(grant_id, svc.now(), device=True)
     # the consume and the grant's read in one round trip (one batch: proxy.store.redis);
     # the grant is used only once the consumed code's own record names it
     consumed, grant_data = await asyncio.gather(
@@ -218,13 +254,55 @@ async def exchange_code(
         _check_code(record, client, form, jkt)
     grant = _alive(grant_data)
     _check_resource(form, grant)
-    response = await _mint(svc, grant, grant.scope, nonce=record.nonce, jkt=jkt,
-                           refresh_jkt=_refresh_jkt(client, jkt), chosen=chosen)
+    grant = await _bind(svc, grant, chosen, device)
+    response = await mint(svc, grant, grant.scope, nonce=record.nonce, jkt=jkt,
+                           refresh_jkt=refresh_binding(client, jkt), chosen=chosen)
+    if grant.sid is not None:
+        # Native SSO §3.4: "If the authorization request included the device_sso scope
+        # then the authorization server MUST return a device_secret in the response."
+        response["device_secret"] = chosen.device_secret
     # From here on the code is used: a later exchange of it is a replay. If this write
     # fails the client gets a 503 instead of the tokens, and its retry finishes the exchange.
     await svc.store.settle(Code.kind, code, {ISSUED: True})
-    _issued(grant, response)
+    issued(grant, response)
     return response
+
+
+async def _bind(svc: Services, grant: Grant, chosen: Chosen, device: DeviceProof | None
+                ) -> Grant:  # fmt: skip
+    """What a code exchange adds to its grant: the device key a device-key JWT bound
+    (App2App approvals, proxy.oauth.own_apps), and under the device_sso scope the device
+    session (Native SSO §3.2, stored under the device_secret's hash). A retry of an
+    interrupted exchange writes the same values again (they were chosen before it)."""
+    changes: dict[str, Any] = {}
+    if device is not None:
+        if OFFLINE_ACCESS not in grant.scope:
+            raise OAuthError("invalid_request", "a device key is bound only to a login with "
+                             "offline_access: its refresh token approves")
+        changes["device_key"] = device.jwk
+    if DEVICE_SSO in grant.scope and chosen.device_secret and chosen.sid:
+        changes["sid"] = chosen.sid
+        changes["ds_hash"] = ds_hash(chosen.device_secret)
+    if not changes:
+        return grant
+    grant = dataclasses.replace(grant, **changes)
+    ttl = grant_ttl(svc, grant.scope)
+    if not await svc.store.replace(Grant.kind, grant.grant_id, grant.to_json(), ttl):
+        raise invalid_grant("the grant was revoked or has expired")
+    if grant.sid is not None and grant.ds_hash is not None and chosen.device_secret:
+        session = DeviceSession(grant.sid, grant.grant_id, grant.ds_hash)
+        await svc.store.upsert(DeviceSession.kind, chosen.device_secret, session.to_json(), ttl)
+    return grant
+
+
+def ds_hash(device_secret: str) -> str:
+    """Native SSO §3.4, ds_hash: "The exact binding between the ds_hash and device_secret
+    is not specified by this profile. As this binding is managed solely by the
+    Authorization Server, the AS can choose how to protect the relationship between the
+    id_token and device_secret." Here as at_hash is made (OIDC Core §3.1.3.6): the left
+    half of the SHA-256 of the value, base64url; it reveals nothing of the secret."""
+    digest = hashlib.sha256(device_secret.encode("ascii")).digest()
+    return b64url(digest[:16])
 
 
 async def _resume_exchange(
@@ -300,7 +378,7 @@ async def _live_grant(svc: Services, grant_id: str) -> Grant:
     return _alive(await svc.store.find(Grant.kind, grant_id))
 
 
-async def _mint(
+async def mint(
     svc: Services,
     grant: Grant,
     scope: tuple[str, ...],
@@ -361,7 +439,7 @@ async def _mint(
     return response
 
 
-def _issued(grant: Grant, response: Mapping[str, Any]) -> None:
+def issued(grant: Grant, response: Mapping[str, Any]) -> None:
     audit.tokens_issued(grant.client_id, grant.grant_id,
                         [kind for kind in audit.RESPONSE_KINDS if kind in response])
 
@@ -375,7 +453,7 @@ def _check_refresh(form: Mapping[str, str], client: ClientSettings, grant: Grant
     # authenticated client"
     if grant.client_id != client.client_id:
         raise invalid_grant("the refresh token was issued to another client")
-    _check_refresh_binding(bound, jkt)
+    check_refresh_binding(bound, jkt)
     scope = _requested_scope(form, grant.scope)
     _check_resource(form, grant)
     return scope
@@ -439,9 +517,9 @@ async def refresh(
                                    svc.config.lifetimes.refresh_token):
         raise invalid_grant("the grant was revoked")
     # RFC 9449 §5: the refreshed access token is bound to this request's proof key
-    response = await _mint(svc, grant, scope, nonce=None, jkt=jkt,
-                           refresh_jkt=_refresh_jkt(client, jkt))
-    _issued(grant, response)
+    response = await mint(svc, grant, scope, nonce=None, jkt=jkt,
+                           refresh_jkt=refresh_binding(client, jkt))
+    issued(grant, response)
     pair = {**response, "exp": svc.now() + int(response["expires_in"])}
     rotated = RotatedPair(grant.grant_id, client.client_id, svc.cipher.encrypt(pair), jkt=jkt)
     await svc.store.upsert(
@@ -515,7 +593,7 @@ async def _retry_within_grace(
             rotated = RotatedPair.from_json(data)
             if rotated.client_id != client.client_id:
                 raise invalid_grant("the refresh token was issued to another client")
-            _check_refresh_binding(rotated.jkt, jkt)
+            check_refresh_binding(rotated.jkt, jkt)
             try:
                 pair = svc.cipher.decrypt(rotated.pair)
             except Unreadable as exc:  # sealed with a key removed within the window

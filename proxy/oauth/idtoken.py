@@ -44,4 +44,10 @@ def id_token(svc: Services, grant: Grant, access_token: str, *, nonce: str | Non
         claims["authentication_level"] = grant.authentication_level
     if nonce is not None:
         claims["nonce"] = nonce
+    if grant.sid is not None and grant.ds_hash is not None:
+        # OpenID Connect Native SSO for Mobile Apps 1.0 §3.4: the ID token of a login with
+        # the device_sso scope carries "sid" (the device session) and "ds_hash" (a function
+        # of the device_secret), which the token exchange checks (proxy.oauth.own_apps)
+        claims["sid"] = grant.sid
+        claims["ds_hash"] = grant.ds_hash
     return key.sign(claims)

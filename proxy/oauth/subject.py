@@ -26,8 +26,18 @@ def merchant_subject(rule: Subject, client: ClientSettings | None, client_id: st
         return bank_sub
     if not rule.salt:
         raise ValueError("subject.salt is required for pairwise subjects")
-    sector = client.sector if client is not None else None
-    space = f"sector:{sector}" if sector is not None else f"client:{client_id}"
+    space = subject_space(rule, client, client_id)
     mac = hmac.new(rule.salt.encode(), f"{space}\x00{bank_id}\x00{bank_sub}".encode(),
                    hashlib.sha256)
     return b64url(mac.digest())
+
+
+def subject_space(rule: Subject, client: ClientSettings | None, client_id: str) -> str:
+    """The space in which ``client`` sees its users' subs: ``bank`` (the bank's own sub,
+    one for every client), ``sector:{host}``, or ``client:{id}`` for a client without a
+    sector. Two clients of one space see one sub for one user and bank: a login one of
+    them made may be shared with the other (proxy.oauth.own_apps) keeping its sub."""
+    if rule.type == "bank":
+        return "bank"
+    sector = client.sector if client is not None else None
+    return f"sector:{sector}" if sector is not None else f"client:{client_id}"

@@ -69,6 +69,7 @@ def use_ports(proxy: int | None = None, bank: int | None = None, app: int | None
     if app is not None:
         os.environ["DEMO_APP_REDIRECT"] = f"http://127.0.0.1:{app}/callback"
         os.environ["DEMO_APP_HOME"] = f"http://127.0.0.1:{app}/"
+        os.environ["DEMO_SHOP_REDIRECT"] = f"http://127.0.0.1:{app}/shop/callback"
 
 
 class PortInUse(Exception):

@@ -52,6 +52,7 @@ LIMITED = {
     "/token": "token",
     "/par": "par",
     "/revoke": "revoke",
+    "/challenge": "challenge",
     "/introspect": "introspect",
 }
 # endpoint name -> the count it adds to: endpoints of one group share their counts
@@ -60,6 +61,7 @@ GROUPS = {
     "token": "client-auth",
     "par": "client-auth",
     "revoke": "client-auth",
+    "challenge": "client-auth",
     "introspect": "introspect",
 }
 COUNTER_KIND = "rate"

@@ -23,6 +23,7 @@ import pytest
 from jwcrypto import jwk
 
 from proxy.config.settings import ClientSettings, ResourceServer, Subject
+from proxy.oauth.own_apps import APP2APP_GRANT, TOKEN_EXCHANGE
 from tests.flows.harness import (
     ACR_A,
     APP,
@@ -36,6 +37,14 @@ from tests.flows.harness import (
     World,
     app_redirect_params,
     new_request,
+)
+from tests.flows.own_apps import (
+    DeviceKey,
+    ShopRequest,
+    approve,
+    exchange_form,
+    own_apps,
+    wallet_login,
 )
 from tests.security.cases import ASSERTION_TYPE, assertion
 
@@ -264,6 +273,26 @@ async def test_grant_types_supported(world: World) -> None:
         assert grant_type not in meta["grant_types_supported"]
         resp = await world.proxy.post("/token", {"grant_type": grant_type, "client_id": PUBLIC})
         assert (resp.status, (await resp.json())["error"]) == (400, "unsupported_grant_type")
+
+
+async def test_the_own_apps_grant_types_are_advertised_when_a_client_may_use_them(
+    world: World,
+) -> None:
+    """With an approver and Native SSO clients, /token takes an approval and the token
+    exchange, and discovery says so (test_grant_types_supported: without them, neither)."""
+    assert (await metadata(world))["native_sso_supported"] is False
+    own_apps(world)
+    meta = await metadata(world)
+    assert set(meta["grant_types_supported"]) == {"authorization_code", "refresh_token",
+                                                  APP2APP_GRANT, TOKEN_EXCHANGE}
+    assert meta["native_sso_supported"] is True
+    assert "device_sso" in meta["scopes_supported"]
+    key = DeviceKey.generate()
+    wallet = await wallet_login(world.proxy, key)  # device_sso: a device_secret
+    assert (await approve(world.proxy, wallet, key, ShopRequest())).status == 200
+    exchanged = await world.proxy.post("/token", exchange_form(wallet["id_token"],
+                                                               wallet["device_secret"]))
+    assert exchanged.status == 200
 
 
 Call = Callable[[dict[str, str], tuple[str, str] | None], Awaitable[aiohttp.ClientResponse]]

@@ -806,8 +806,8 @@ BAD: list[tuple[Mutations, str]] = [
     ),
     (
         {"rate_limits": {"per_address": {"metrics": 5}}},
-        "rate_limits.per_address.metrics: unknown key (known keys: authorize, introspect, par, "
-        "revoke, token)",
+        "rate_limits.per_address.metrics: unknown key (known keys: authorize, challenge, "
+        "introspect, par, revoke, token)",
     ),
     (
         {"rate_limits": {"per_address": {"token": -1}}},
@@ -851,6 +851,28 @@ BAD: list[tuple[Mutations, str]] = [
         "clients[0].sector_identifier: must be a host name in lower case",
     ),
     ({"clients[0].sector_identifier": ""}, "clients[0].sector_identifier: must not be empty"),
+    # the merchant's own apps: approve_for, native_sso, share_bank_tokens
+    ({"clients[0].approve_for": ["nobody"]},
+     "clients[0].approve_for[0]: 'nobody' is not the client_id of any client"),
+    ({"clients[0].approve_for": ["merchant-ios"]}, "clients[0].approve_for[0]: names this client"),
+    ({"clients[0].approve_for": ["merchant-backend"],
+      "clients[1].sector_identifier": "other.example"},
+     "clients[0].approve_for[0]: 'merchant-backend' is of another sector (other.example and "
+     "merchant.example)"),
+    ({"clients[1].approve_for": ["merchant-ios"]},
+     "clients[1].approve_for: an approving client needs offline_access in its scopes"),
+    ({"clients[0].scopes": ["openid", "device_sso"]},
+     "clients[0].scopes: device_sso is for clients with native_sso: true"),
+    ({"clients[0].native_sso": True, "clients[1].native_sso": True,
+      "clients[1].sector_identifier": "other.example"},
+     "clients[1].native_sso: clients with native_sso share one device session and so one "
+     "sector: this one's is other.example, 'merchant-ios'"),
+    ({"clients[0].share_bank_tokens": ["merchant-backend"]},
+     "clients[0].share_bank_tokens[0]: 'merchant-backend' gets no login from this client"),
+    ({**FAPI2_CLIENT, "clients[1].native_sso": True},
+     "clients[1].profile: a fapi2 client logs in only through a pushed request"),
+    ({"clients[0].native_sso": "sometimes"},
+     "clients[0].native_sso: must be true or false (got 'sometimes')"),
     # metrics
     ({"metrics": True}, "metrics: must be a mapping (got True)"),
     ({"metrics": {"enable": False}}, "metrics.enable: unknown key; did you mean 'enabled'?"),
@@ -924,6 +946,9 @@ GOOD: list[Mutations] = [
     {"subject": {"type": "bank"}, "clients[0].sector_identifier": DELETE,
      "clients[1].sector_identifier": DELETE},
     {"clients[0].sector_identifier": "shop-1.merchant.example"},
+    {"clients[0].approve_for": ["merchant-backend"], "clients[0].native_sso": True,
+     "clients[1].native_sso": True, "clients[0].share_bank_tokens": ["merchant-backend"],
+     "clients[0].scopes": ["openid", "offline_access", "device_sso"]},
     {"clients[1].client_secret": DELETE, "clients[1].jwks": "PUBLIC_JWKS"},
     {**FAPI2_CLIENT, "keys.signing": [{"file": "keys/signing.jwk"}],
      "lifetimes.request_uri": 599},

@@ -35,7 +35,7 @@ class Ports:
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The variables `demo` reads or sets: unset now, and as they were after the test."""
     for name in (*DEMO_ENV, "PORT", "ISSUER", "SANDBOX_ISSUER", "DEMO_APP_REDIRECT",
-                 "DEMO_APP_HOME"):
+                 "DEMO_APP_HOME", "DEMO_SHOP_REDIRECT"):
         monkeypatch.setenv(name, "")
         monkeypatch.delenv(name)
 
@@ -117,6 +117,32 @@ async def test_a_redirect_login_through_the_playground(
         assert revoked.status == 200
         text = html.unescape(await revoked.text())
         assert '"active": false' in text and "/revoke" in text
+
+
+async def test_the_second_app_logs_in_through_demo_shop_without_the_bank(
+    demo_config: tuple[Config, Ports],
+) -> None:
+    """Issue 17 in the playground: demo-app's code exchange bound its device key; its
+    login approves demo-shop's on the same device; the bank is not asked again."""
+    config, ports = demo_config
+    async with running(config) as (start_url, http):
+        consent = await http.get(start_url + "login?acr=urn:merchant:acr:sandbox")
+        handle = re.search(r'name="handle" value="([^"]+)"', await consent.text())
+        assert handle is not None
+        done = await http.post(f"http://127.0.0.1:{ports.bank}/authorize/decide",
+                               data={"handle": handle.group(1), "decision": "approve"})
+        result = await done.text()
+        assert done.status == 200 and "x_app2app_device_key_jwt" in result
+        (second,) = links(result, r"/logins/[^\"/]+/second-app")
+        shop = await http.get(start_url + second.lstrip("/"))
+        text = html.unescape(await shop.text())
+        assert shop.status == 200, text
+        assert str(shop.url).startswith(start_url + "second-app/")
+        assert "logged in through Demo Shop" in text and "Alice Sandbox" in text
+        assert '"app2app"' in text  # amr: how the login came
+        assert "urn:app2app-proxy:params:oauth:grant-type:app2app" in text
+        # the approval answered the shop's request: none of its hops went to the bank
+        assert f"127.0.0.1:{ports.bank}" not in text
 
 
 async def test_a_denied_login_shows_the_error(demo_config: tuple[Config, Ports]) -> None:

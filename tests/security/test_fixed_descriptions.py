@@ -26,7 +26,7 @@ SOURCES = sorted(ROOT.glob("proxy/**/*.py")) + sorted(ROOT.glob("federation/*.py
 BUILDERS = {
     "OAuthError": 1, "BankError": 1, "error": 2,  # proxy.oauth.dpop.error(svc, code, description)
     "invalid_grant": 0, "invalid_client": 0, "_invalid": 0, "invalid": 0, "_Refused": 0,
-    "_invalid_token": 0,
+    "_invalid_token": 0, "Refused": 0, "_required": 2,
 }
 # (module, expression inside the formatted description): values that are not input
 ALLOWED = {
@@ -39,6 +39,13 @@ ALLOWED = {
     ("proxy/oauth/dpop.py", "IAT_WINDOW"),
     ("proxy/oauth/dpop.py", "MAX_JTI"),
     ("proxy/oauth/dpop.py", "server"),  # "Authorization server" or "Resource server"
+    ("proxy/oauth/dpop.py", "noun"),  # "proof" or "device key" (public_key's callers)
+    ("proxy/oauth/device_key.py", "TYP"),
+    ("proxy/oauth/device_key.py", "' '.join(ALGS)"),
+    ("proxy/oauth/device_key.py", "IAT_WINDOW"),
+    ("proxy/oauth/own_apps.py", "ID_TOKEN_TYPE"),
+    ("proxy/oauth/own_apps.py", "DEVICE_SECRET_TYPE"),
+    ("proxy/oauth/own_apps.py", "ACCESS_TOKEN_TYPE"),
     ("proxy/login/start.py", "bank.display_name"),  # the config's bank name
     ("proxy/web/ratelimit.py", "reset_in"),  # seconds, counted by the store
     ("federation/ciba.py", "code"),  # one of DENIED_ERRORS, a fixed set

@@ -67,6 +67,16 @@ from tests.flows.harness import (
     new_request,
     query_of,
 )
+from tests.flows.own_apps import (
+    WALLET,
+    DeviceKey,
+    ShopRequest,
+    approval_form,
+    challenge,
+    exchange_form,
+    own_apps,
+    wallet_login,
+)
 
 MARK = "zq7"  # in every generated value; no fixed text of the proxy holds it
 FORM = "application/x-www-form-urlencoded"
@@ -418,6 +428,35 @@ async def userinfo_post(world: World) -> Req:
         "POST", "/userinfo", body=pairs({"access_token": t["access_token"]})))
 
 
+async def _own_apps(world: World) -> tuple[DeviceKey, dict[str, Any]]:
+    """The world with the wallet and the shop, and the wallet's login (device key bound,
+    device_sso), made once."""
+    if "wallet" not in world.extra:
+        own_apps(world)
+        key = DeviceKey.generate()
+        world.extra["wallet"] = (key, await wallet_login(world.proxy, key))
+    found: tuple[DeviceKey, dict[str, Any]] = world.extra["wallet"]
+    return found
+
+
+async def challenge_request(world: World) -> Req:
+    await _own_apps(world)
+    return Req("POST", "/challenge", body=pairs({"client_id": WALLET}))
+
+
+async def approval(world: World) -> Req:
+    key, wallet = await _own_apps(world)
+    device_jwt = key.sign(await challenge(world.proxy), "approve")
+    return Req("POST", "/token", body=pairs(approval_form(wallet["refresh_token"],
+                                                          device_jwt, ShopRequest())))
+
+
+async def native_sso(world: World) -> Req:
+    _, wallet = await _own_apps(world)
+    return Req("POST", "/token", body=pairs(exchange_form(wallet["id_token"],
+                                                         wallet["device_secret"])))
+
+
 CLIENT_AUTH = ["Authorization", "client assertion"]
 ENDPOINTS: dict[str, tuple[Callable[[World], Awaitable[Req]], list[str]]] = {
     "GET /authorize": (authorization_request("GET"), ["Accept"]),
@@ -430,6 +469,9 @@ ENDPOINTS: dict[str, tuple[Callable[[World], Awaitable[Req]], list[str]]] = {
     "POST /token refresh_token": (refresh, [*CLIENT_AUTH, "DPoP"]),
     "POST /introspect": (introspection, [*CLIENT_AUTH, "Accept"]),
     "POST /revoke": (revocation, CLIENT_AUTH),
+    "POST /challenge": (challenge_request, CLIENT_AUTH),
+    "POST /token app2app": (approval, [*CLIENT_AUTH, "DPoP"]),
+    "POST /token token-exchange": (native_sso, [*CLIENT_AUTH, "DPoP"]),
     "GET /userinfo": (userinfo_get, ["Authorization", "DPoP"]),
     "POST /userinfo": (userinfo_post, ["Authorization", "DPoP"]),
     "GET /callback/{bank_id}": (bank_callback, ["Accept"]),

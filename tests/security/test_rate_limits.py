@@ -125,6 +125,17 @@ async def test_guesses_spread_over_token_par_and_revoke_share_one_count(world: W
     assert (await proxy.post("/revoke", {"token": "x", "client_id": PUBLIC})).status == 200
 
 
+async def test_challenges_count_with_token_par_and_revoke(world: World) -> None:
+    """POST /challenge authenticates its client like /token: its requests join the one
+    shared count, so challenges neither escape the limit nor give guesses a fresh one."""
+    proxy = await limited(world, per_client={"token": 2})
+    assert (await proxy.post("/challenge", {"client_id": PUBLIC})).status == 400  # counted
+    assert (await proxy.post("/revoke", {"token": "x", "client_id": PUBLIC})).status == 200
+    # /challenge is left out: it takes token's limit, on the count the others made
+    await assert_refused(await proxy.post("/challenge", {"client_id": PUBLIC}))
+    await assert_refused(await proxy.post("/token", BAD_GRANT))
+
+
 async def test_each_endpoint_keeps_its_own_limit_on_the_shared_count(world: World) -> None:
     """Named limits stay each endpoint's own; the count they apply to is shared."""
     proxy = await limited(world, per_client={"token": 2, "revoke": 4})

@@ -23,7 +23,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from federation.sandbox import SandboxBank
 from proxy.config.settings import Config, ResourceServer
-from proxy.ops.playground import native, views
+from proxy.ops.playground import native, own_apps, views
 from proxy.ops.playground.backend import APP, JWT_INTROSPECTION, Backend, Decoded
 from proxy.ops.playground.html import see_other
 from proxy.ops.playground.trace import Hop, ProxyRecorder, bank_hops, in_order
@@ -68,6 +68,8 @@ class Playground:
         self.logins: dict[str, Login] = {}
         self.by_state: dict[str, str] = {}
         self.runs: dict[str, native.Run] = {}
+        self.device_key = own_apps.DeviceKey()  # the app's key, bound at its code exchange
+        self.second_app = own_apps.second_app(config, self.client)
 
     def backend(self, request: web.Request) -> Backend:
         return request.app[BACKEND_KEY]
@@ -125,6 +127,8 @@ class Playground:
         if "code" in query:
             form = {"grant_type": "authorization_code", "code": query["code"],
                     "redirect_uri": self.redirect_uri, "code_verifier": login.verifier}
+            if self.second_app is not None:  # it will approve the second app's logins
+                await own_apps.bind(self.device_key, backend, login.hops, form)
             status, tokens = await backend.call(login.hops, "POST", "/token", form,
                                                 auth=backend.basic)
             if status == 200 and isinstance(tokens, dict):
@@ -248,4 +252,5 @@ def merchant_app(config: Config, playground: Playground | None = None) -> web.Ap
     app.router.add_get("/docs/{name}", play.doc)
     app.router.add_get("/docs/screenshots/{name}", play.screenshot)
     native.add_routes(app, play)
+    own_apps.routes(app, play)
     return app

@@ -12,7 +12,9 @@ from proxy.ops.playground.html import as_json, button_form, esc, masked, page
 from proxy.ops.playground.trace import Hop
 
 if TYPE_CHECKING:
+    from proxy.config.settings import ClientSettings
     from proxy.ops.playground.app import Login
+    from proxy.ops.playground.own_apps import Approval
 
 KINDS = {
     "oidc": ("redirect", "the browser goes to the bank (its app, through a universal "
@@ -150,6 +152,16 @@ def result(config: Config, login: Login) -> web.Response:
                      + button_form(f"{base}/revoke", "Revoke the grant", secondary=True)
                      + button_form(f"{base}/introspect", "Introspect again", secondary=True)
                      + "</div>")
+        second = next((c for c in config.clients if c.client_id in
+                       config.clients[0].approve_for), None)
+        if second is not None and "refresh_token" in login.tokens:
+            name = second.client_name or second.client_id
+            parts.append(f"<h2>The merchant's second app</h2><p>{esc(name)} "
+                         "(<code>" + esc(second.client_id) + "</code>) logs in through this "
+                         "login, on the same device, without the bank: Demo Shop approves "
+                         "with the device key it bound at its code exchange.</p>"
+                         f'<div class="actions"><a class="button" href="{base}/second-app">'
+                         f"Log in to {esc(name)} through Demo Shop</a></div>")
         for rs, body, as_jwt in login.introspection:
             bank = "with" if rs.receive_bank_token else "without"
             parts.append(f"<h3><code>{esc(rs.client_id)}</code> ({bank} the bank's token)"
@@ -160,6 +172,34 @@ def result(config: Config, login: Login) -> web.Response:
         if login.events:
             parts.append("<h3>What the buttons did</h3><ol class=\"hops\">"
                          + "".join(hop_html(h) for h in login.events) + "</ol>")
+    return page(title, "\n".join(parts))
+
+
+def second_app_result(second: ClientSettings, approval: Approval) -> web.Response:
+    """What the merchant's second app got through Demo Shop's login (proxy.ops.playground.
+    own_apps)."""
+    name = second.client_name or second.client_id
+    parts: list[str] = []
+    if approval.tokens is None:
+        title = f"{name} could not log in through Demo Shop"
+        error = approval.error
+        shown = masked(error) if isinstance(error, dict) else error
+        parts.append(f'<div class="error">{as_json(shown)}</div>')
+    else:
+        claims = approval.id_token.claims if approval.id_token else {}
+        title = f"{name}: logged in through Demo Shop"
+        parts.append("<p>No bank was asked: the ID token keeps the bank login's "
+                     f"<code>acr</code> <code>{esc(claims.get('acr'))}</code> and "
+                     f"<code>auth_time</code>, and its <code>amr</code> "
+                     f"<code>{esc(claims.get('amr'))}</code> says how it came.</p>")
+        if approval.id_token is not None:
+            parts.append(f"<h2>{esc(name)}'s ID token</h2>{decoded(approval.id_token)}")
+        parts.append(f"<h2>Userinfo</h2>{as_json(approval.userinfo)}")
+    parts.append("<h2>The hops, in order</h2><ol class=\"hops\">"
+                 + "".join(hop_html(h) for h in approval.hops) + "</ol>")
+    back = f"/logins/{esc(approval.login_id)}"
+    parts.append(f'<div class="actions"><a class="button" href="{back}">'
+                 "Back to Demo Shop's login</a></div>")
     return page(title, "\n".join(parts))
 
 
