@@ -18,7 +18,7 @@ from proxy.config.urls import check_https, check_redirect_uri, check_resource
 CLIENT_KEYS = (
     "client_id", "type", "redirect_uris", "acr_values", "default_acr", "scopes",
     "native_callback_uris", "client_secret", "jwks", "fallback_acr", "client_secret_sha256",
-    "profile", "require_dpop", "default_resource",
+    "profile", "require_dpop", "default_resource", "authorization_details_types",
 )  # fmt: skip
 CLIENT_TYPES: tuple[Literal["public", "confidential"], ...] = ("public", "confidential")
 RESOURCE_SERVER_KEYS = (
@@ -93,6 +93,7 @@ def _read_client(s: Section, routes: Mapping[str, str]) -> ClientSettings | None
         profile=profile,
         require_dpop=s.flag("require_dpop", False),
         default_resource=_resource(s, "default_resource"),
+        authorization_details_types=s.texts("authorization_details_types"),
     )
     return None if s.broken else client
 

@@ -6,9 +6,11 @@ only these.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
+from jsonschema.protocols import Validator
 from jwcrypto import jwk
 
 from federation.settings import BankSettings
@@ -97,10 +99,24 @@ class ClientSettings:
     require_dpop: bool = False
     # RFC 8707: the audience of this client's tokens when the request names no resource
     default_resource: str | None = None
+    # RFC 9396: the authorization_details types this client may ask for
+    authorization_details_types: tuple[str, ...] = ()
 
     @property
     def dpop_required(self) -> bool:
         return self.require_dpop or self.profile == "fapi2"
+
+
+@dataclass(frozen=True)
+class AuthorizationDetailsType:
+    """``authorization_details_types.<name>``: an RFC 9396 type the operator declares, the
+    JSON Schema each object of the type must match, and whether merchant ID tokens carry
+    the approved objects of the type."""
+
+    name: str
+    schema: Mapping[str, Any]
+    validator: Validator = field(compare=False, repr=False)  # the schema, compiled once
+    id_token: bool = False
 
 
 @dataclass(frozen=True)
@@ -180,3 +196,4 @@ class Config:
     rate_limits: RateLimits | None = None  # None: no limits
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     login_hint_limit: LoginHintLimit = field(default_factory=LoginHintLimit)
+    authorization_details_types: tuple[AuthorizationDetailsType, ...] = ()
