@@ -57,6 +57,8 @@ class Poll:
     expires_at: int
     # JWE of {"result": BankResult.to_dict()} or {"error", "description"}; None: pending
     outcome: str | None = None
+    # what the bank's adapter keeps for its polls (DecoupledStart.context)
+    context: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, txn: Transaction) -> Poll:
@@ -84,10 +86,12 @@ async def start(
             login_hint_token=params.get("login_hint_token"),
             binding_message=params.get("binding_message"),
             extra={name: params[name] for name in bank.pass_through if name in params},
+            authorization_details=tuple(txn.authorization_details or ()),
         )
     )
     expires_in = min(started.expires_in, lifetime)
-    poll = Poll(started.auth_req_id, started.interval, svc.now() + expires_in)
+    poll = Poll(started.auth_req_id, started.interval, svc.now() + expires_in,
+                context=dict(started.context) or None)
     record = dataclasses.replace(txn, poll=dataclasses.asdict(poll))
     await svc.store.upsert(Transaction.kind, handle, record.to_json(), expires_in + REPORT_GRACE)
     audit.login_started(audit.LoginFacts.of(record), deep_link=started.deep_link is not None)
@@ -128,7 +132,7 @@ async def advance(svc: Services, handle: str, txn: Transaction) -> tuple[Transac
     if not await svc.store.add(POLL_LOCK, handle, {}, busy):
         return txn, "pending"
     try:
-        answer = await adapter.poll(poll.auth_req_id, poll.interval)
+        answer = await adapter.poll(poll.auth_req_id, poll.interval, poll.context)
     except BankError as exc:
         if exc.error == "temporarily_unavailable":
             # the bank did not answer: still pending as far as anyone knows

@@ -15,7 +15,7 @@ from typing import Any
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from federation.protocol import BankError, BankResult, BankTokens
+from federation.protocol import BankError, BankResult, BankTokens, Details
 from proxy.config.settings import ClientSettings
 from proxy.model.records import AccessToken, Code, Grant, RefreshToken, RotatedPair, Transaction
 from proxy.model.tokens import (
@@ -27,6 +27,7 @@ from proxy.model.tokens import (
     new_grant_value,
     new_value,
 )
+from proxy.oauth import rar
 from proxy.oauth.errors import OAuthError
 from proxy.oauth.idtoken import id_token
 from proxy.oauth.services import Services
@@ -75,6 +76,7 @@ async def issue_code(svc: Services, txn: Transaction, result: BankResult) -> str
         claims=claims,
         bank_tokens=svc.cipher.encrypt(result.tokens.to_dict()),
         resource=txn.resource,
+        authorization_details=rar.granted(txn, result),
     )
     # the code names its grant: the exchange consumes it and reads the grant together
     code = new_grant_value(AUTHORIZATION_CODE, grant.grant_id)
@@ -181,7 +183,8 @@ async def exchange_code(
     grant = _alive(grant_data)
     _check_resource(form, grant)
     return await _mint(svc, grant, grant.scope, nonce=record.nonce, jkt=jkt,
-                       refresh_jkt=_refresh_jkt(client, jkt))
+                       refresh_jkt=_refresh_jkt(client, jkt),
+                       details=rar.for_token(form, grant))
 
 
 def _alive(data: dict[str, Any] | None) -> Grant:
@@ -202,9 +205,12 @@ async def _mint(
     nonce: str | None,
     jkt: str | None,
     refresh_jkt: str | None,
+    details: Details | None = None,
 ) -> dict[str, Any]:
     """Mint an access token (and a refresh token under offline_access) for ``grant``; the
-    access token is DPoP-bound to ``jkt``, the refresh token to ``refresh_jkt``."""
+    access token is DPoP-bound to ``jkt``, the refresh token to ``refresh_jkt``; it carries
+    ``details`` of the grant's authorization_details (None: all of them)."""
+    details = grant.authorization_details if details is None else details
     lifetimes = svc.config.lifetimes
     now = svc.now()
     access_token = new_grant_value(ACCESS_TOKEN, grant.grant_id)
@@ -217,6 +223,7 @@ async def _mint(
         exp=now + lifetimes.access_token,
         aud=grant.resource,
         jkt=jkt,
+        authorization_details=None if details == grant.authorization_details else details,
     )
     writes: list[tuple[str, str, dict[str, Any], int]] = [
         (AccessToken.kind, access_token, at.to_json(), lifetimes.access_token)]
@@ -228,6 +235,11 @@ async def _mint(
         "expires_in": lifetimes.access_token,
         "scope": " ".join(scope),
     }
+    if details is not None:
+        # RFC 9396 §7: "the authorization server MUST also return the
+        # authorization_details as granted by the resource owner and assigned to the
+        # respective access token"
+        response["authorization_details"] = [dict(d) for d in details]
     if "openid" in grant.scope:
         response["id_token"] = id_token(svc, grant, access_token, nonce=nonce)
     if OFFLINE_ACCESS in grant.scope:
@@ -253,6 +265,7 @@ def _check_refresh(form: Mapping[str, str], client: ClientSettings, grant: Grant
     _check_refresh_binding(bound, jkt)
     scope = _requested_scope(form, grant.scope)
     _check_resource(form, grant)
+    rar.for_token(form, grant)  # RFC 9396 §6: never more than granted
     return scope
 
 
@@ -312,7 +325,8 @@ async def refresh(
         raise invalid_grant("the grant was revoked")
     # RFC 9449 §5: the refreshed access token is bound to this request's proof key
     response = await _mint(svc, grant, scope, nonce=None, jkt=jkt,
-                           refresh_jkt=_refresh_jkt(client, jkt))
+                           refresh_jkt=_refresh_jkt(client, jkt),
+                           details=rar.for_token(form, grant))
     pair = {**response, "exp": svc.now() + int(response["expires_in"])}
     rotated = RotatedPair(grant.grant_id, client.client_id, svc.cipher.encrypt(pair), jkt=jkt)
     await svc.store.upsert(

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from proxy.model.records import Grant
+from proxy.oauth.rar import for_id_token
 from proxy.oauth.services import Services
 
 # registered claims the bank mapping must never overwrite
 _RESERVED = frozenset(
     {"iss", "sub", "aud", "exp", "iat", "nbf", "nonce", "acr", "amr", "auth_time", "at_hash",
-     "azp", "jti", "sid", "c_hash"}
+     "azp", "jti", "sid", "c_hash", "authorization_details"}
 )
 
 
@@ -41,4 +42,9 @@ def id_token(svc: Services, grant: Grant, access_token: str, *, nonce: str | Non
         claims["authentication_level"] = grant.authentication_level
     if nonce is not None:
         claims["nonce"] = nonce
+    # RFC 9396 in the ID token only where the operator asks (authorization_details_types
+    # .<type>.id_token)
+    details = for_id_token(svc.config, grant)
+    if details:
+        claims["authorization_details"] = details
     return key.sign(claims)
