@@ -7,6 +7,7 @@ server sees."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -14,8 +15,11 @@ import aiohttp
 import jwt
 import pytest
 import redis.asyncio as aioredis
+from aiohttp.test_utils import unused_port
 
+from federation.sandbox import serve_broker
 from proxy.app import MAX_BODY
+from proxy.config.settings import StoreSettings
 from proxy.oauth.authorize_checks import PARAMETER_LIMITS
 from proxy.store.keys import record_key
 from tests.flows.bankid_world import (
@@ -26,6 +30,7 @@ from tests.flows.bankid_world import (
     BankIdWorld,
     BankIdWorldFactory,
     details,
+    payment_type,
 )
 from tests.flows.harness import (
     ACR_A,
@@ -42,9 +47,12 @@ from tests.flows.harness import (
     Login,
     Proxy,
     app_redirect_params,
+    make_config,
     new_request,
     query_of,
+    run_proxy,
 )
+from tests.session_broker import ACR_ITSME, new_broker, session_settings
 
 ERROR = "invalid_authorization_details"
 SHOES = {"type": "payment_initiation", "creditorName": "Shoe Shop",
@@ -362,3 +370,25 @@ async def test_what_a_request_leaves_in_the_store(bankid_world: BankIdWorldFacto
     finally:
         await client.aclose()
     assert 4096 < size < 12 * 1024
+
+
+async def test_a_session_bank_takes_none(redis_url: str, store_prefix: str) -> None:
+    """itsme through a broker's REST session API has no place for them: refused before
+    the session is created."""
+    port = unused_port()
+    issuer = f"http://127.0.0.1:{port}"
+    broker = new_broker(f"{issuer}/callback/itsme")
+    async with serve_broker(broker), aiohttp.ClientSession() as http:
+        config = make_config(issuer, StoreSettings(url=redis_url, prefix=store_prefix),
+                             [session_settings(broker)])
+        config = dataclasses.replace(
+            config, authorization_details_types=(payment_type(),),
+            clients=tuple(dataclasses.replace(c, authorization_details_types=(
+                "payment_initiation",)) for c in config.clients))
+        async with run_proxy(config, port):
+            resp, login = await Proxy(issuer, config, http).authorize(
+                acr_values=ACR_ITSME, authorization_details=details(PAYMENT))
+    params = app_redirect_params(resp)
+    assert (params["error"], params["state"], params["error_description"]) == (
+        ERROR, login.state, "itsme cannot take these authorization_details")
+    assert not broker.sessions
