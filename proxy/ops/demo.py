@@ -12,6 +12,7 @@ what it got.
 from __future__ import annotations
 
 import asyncio
+import base64
 import html
 import json
 import os
@@ -28,13 +29,21 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from federation.sandbox import SandboxBank, SandboxBroker, SandboxClient, serve_sandbox
 from proxy.app import LINGERING_TIME, create_app
 from proxy.config import load_config
-from proxy.config.settings import Config
+from proxy.config.settings import ClientSettings, Config
 from proxy.model.tokens import new_value
 from proxy.observability.logs import configure_logging
 from proxy.ops.keys import generate_signing_key
 
 DEMO_ENV = ("TOKEN_ENCRYPTION_KEY", "SUBJECT_SALT", "SANDBOX_BANK_SECRET", "DEMO_API_SECRET",
             "DEMO_APP_SECRET")
+# the pay button: the sandbox user's NNIN and phone (SandboxUser), and the payment
+PAY_CLIENT = "demo-pay"
+PAY_ACR = "urn:merchant:acr:bankid"
+PAY_NNIN = "12345678910"
+PAY_DEVICE = base64.urlsafe_b64encode(json.dumps(
+    {"p": "ios", "ma": "Apple", "mo": "iPhone11,2"}).encode()).rstrip(b"=").decode()
+PAYMENT = {"type": "payment_initiation", "creditorName": "Scrooge McDuck",
+           "instructedAmount": {"currency": "NOK", "amount": "123.45"}}
 
 
 def _prepare(config_path: Path) -> None:
@@ -64,6 +73,8 @@ def _sandbox_for(config: Config) -> SandboxBank:
     sandbox = SandboxBank(issuer, clients.values(), auto_approve=False)
     # a decoupled bank shows its "app" page (the deep link) in the demo
     sandbox.ciba_deep_link = any(b.kind == "ciba" for b in banks)
+    # a payment that falls back from BankID to the redirect login goes along
+    sandbox.rar_types = tuple(t.name for t in config.authorization_details_types)
     return sandbox
 
 
@@ -87,46 +98,67 @@ def _broker_for(config: Config) -> SandboxBroker | None:
 def merchant_app(config: Config) -> web.Application:
     client = config.clients[0]
     redirect_uri = client.redirect_uris[0]
-    pending: dict[str, str] = {}  # state -> code_verifier
+    pay = next((c for c in config.clients if c.client_id == PAY_CLIENT), None)
+    pending: dict[str, tuple[str, ClientSettings]] = {}  # state -> code_verifier, client
 
-    auth = {"Authorization": aiohttp.encode_basic_auth(client.client_id,
-                                                       client.client_secret or "")}
+    def auth(who: ClientSettings) -> dict[str, str]:
+        return {"Authorization": aiohttp.encode_basic_auth(who.client_id,
+                                                           who.client_secret or "")}
 
-    async def start(request: web.Request) -> web.StreamResponse:
+    async def push(who: ClientSettings, extra: dict[str, str]) -> web.StreamResponse:
         verifier, state = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
-        pending[state] = verifier
+        pending[state] = (verifier, who)
         form = {
-            "response_type": "code", "client_id": client.client_id,
-            "redirect_uri": redirect_uri, "scope": " ".join(client.scopes), "state": state,
+            "response_type": "code", "client_id": who.client_id,
+            "redirect_uri": redirect_uri, "scope": " ".join(who.scopes), "state": state,
             "nonce": secrets.token_urlsafe(16),
-            # a decoupled bank needs to know who is logging in: named in a pushed request
-            "login_hint": "alice@sandbox.example", "binding_message": "DEMO-1",
             "code_challenge": create_s256_code_challenge(verifier),
-            "code_challenge_method": "S256",
+            "code_challenge_method": "S256", **extra,
         }
         async with aiohttp.ClientSession() as http, http.post(
-            f"{config.issuer}/par", data=form, headers=auth
+            f"{config.issuer}/par", data=form, headers=auth(who)
         ) as resp:
             pushed = await resp.json()
         if resp.status != 201:
             body = html.escape(json.dumps(pushed, indent=2))
             return web.Response(text=f"<h1>Push failed</h1><pre>{body}</pre>",
                                 content_type="text/html", status=502)
-        query = urlencode({"client_id": client.client_id, "request_uri": pushed["request_uri"]})
+        query = urlencode({"client_id": who.client_id, "request_uri": pushed["request_uri"]})
         raise web.HTTPFound(f"{config.issuer}/authorize?{query}")
+
+    async def home(request: web.Request) -> web.StreamResponse:
+        buttons = "<p><a href='/login'>Log in with your bank</a></p>"
+        if pay is not None:
+            buttons += ("<p><a href='/pay'>Pay 123.45 NOK to Scrooge McDuck with BankID"
+                        "</a></p>")
+        return web.Response(text=f"<h1>Demo merchant</h1>{buttons}", content_type="text/html")
+
+    async def start(request: web.Request) -> web.StreamResponse:
+        # a decoupled bank needs to know who is logging in: named in a pushed request
+        return await push(client, {"login_hint": "alice@sandbox.example",
+                                   "binding_message": "DEMO-1"})
+
+    async def start_payment(request: web.Request) -> web.StreamResponse:
+        # BankID with biometrics: the user's NNIN and phone, and the payment to approve
+        assert pay is not None
+        payment = {**PAYMENT, "endToEndIdentification": f"demo-{secrets.token_hex(4)}"}
+        return await push(pay, {"acr_values": PAY_ACR, "login_hint": PAY_NNIN,
+                                "device_info": PAY_DEVICE,
+                                "authorization_details": json.dumps([payment])})
 
     async def finish(request: web.Request) -> web.StreamResponse:
         query = request.query
-        verifier = pending.pop(query.get("state", ""), None)
-        if "error" in query or verifier is None or "code" not in query:
+        waiting = pending.pop(query.get("state", ""), None)
+        if "error" in query or waiting is None or "code" not in query:
             body = html.escape(json.dumps(dict(query), indent=2))
             return web.Response(text=f"<h1>Login failed</h1><pre>{body}</pre>",
                                 content_type="text/html", status=400)
+        verifier, who = waiting
         async with aiohttp.ClientSession() as http:
             form = {"grant_type": "authorization_code", "code": query["code"],
-                    "redirect_uri": redirect_uri, "client_id": client.client_id,
+                    "redirect_uri": redirect_uri, "client_id": who.client_id,
                     "code_verifier": verifier}
-            async with http.post(f"{config.issuer}/token", data=form, headers=auth) as resp:
+            async with http.post(f"{config.issuer}/token", data=form, headers=auth(who)) as resp:
                 tokens = await resp.json()
             headers = {"Authorization": f"Bearer {tokens.get('access_token', '')}"}
             async with http.get(f"{config.issuer}/userinfo", headers=headers) as resp:
@@ -142,7 +174,9 @@ def merchant_app(config: Config) -> web.Application:
         return web.Response(text=page, content_type="text/html")
 
     app = web.Application()
-    app.router.add_get("/", start)
+    app.router.add_get("/", home)
+    app.router.add_get("/login", start)
+    app.router.add_get("/pay", start_payment)
     app.router.add_get(urlsplit(redirect_uri).path, finish)
     return app
 

@@ -26,15 +26,19 @@ async def test_demo_login_through_the_sandbox_page(tmp_path: Path,
     for name in DEMO_ENV:
         monkeypatch.delenv(name, raising=False)
     shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    shutil.copytree(ROOT / "schemas", tmp_path / "schemas")  # authorization_details_types
     _prepare(tmp_path / "config.yaml")
     assert (tmp_path / "keys" / "signing.jwk").stat().st_mode & 0o077 == 0
     config = load_config(tmp_path / "config.yaml")
     assert config.store.url == "memory://"
 
     async with demo_servers(config) as start_url, aiohttp.ClientSession() as http:
+        home = await (await http.get(start_url)).text()
+        assert "href='/login'" in home and "href='/pay'" in home
+        login_url = start_url + "login"
         # app -> its backend pushes to /par -> /authorize?request_uri: demo-app names no
         # bank, so the picker links to both
-        picker = await http.get(start_url)
+        picker = await http.get(login_url)
         page = await picker.text()
         assert picker.status == 200 and "Choose your bank" in page
         links = dict((bank, url) for url, bank in re.findall(
@@ -58,7 +62,7 @@ async def test_demo_login_through_the_sandbox_page(tmp_path: Path,
 
         # the decoupled bank: one tap on the interstitial, approve in the "bank app",
         # which returns to /resume and on to the merchant app
-        picker = await http.get(start_url)
+        picker = await http.get(login_url)
         link = re.search(r'href="([^"]+/authorize/pick/[^"/]+/sandbox-app)"', await picker.text())
         assert link is not None
         tap = await http.get(link.group(1))
@@ -74,7 +78,7 @@ async def test_demo_login_through_the_sandbox_page(tmp_path: Path,
 
         # itsme through the sandbox session broker: the proxy creates the session and
         # sends the user to the broker's "itsme app", which returns to /callback/itsme
-        picker = await http.get(start_url)
+        picker = await http.get(login_url)
         link = re.search(r'href="([^"]+/authorize/pick/[^"/]+/itsme)"', await picker.text())
         assert link is not None
         itsme = await http.get(link.group(1), allow_redirects=False)
@@ -86,3 +90,14 @@ async def test_demo_login_through_the_sandbox_page(tmp_path: Path,
         text = await done.text()
         assert done.status == 200, text
         assert "Maxence Legrand" in text and "81042419835" in text
+
+        # pay 123.45 NOK through BankID with biometrics: demo-pay pushes the NNIN, the
+        # phone and the payment; the sandbox's BankID app shows it; the tokens carry it
+        bankid_app = await http.get(start_url + "pay")
+        page = await bankid_app.text()
+        assert str(bankid_app.url).startswith(f"http://127.0.0.1:{bank_port}/app2app/"), page
+        assert "Pay 123.45 NOK to Scrooge McDuck" in page
+        done = await http.post(str(bankid_app.url) + "/decide", data={"decision": "approve"})
+        text = await done.text()
+        assert done.status == 200, text
+        assert "authorization_details" in text and "Scrooge McDuck" in text
