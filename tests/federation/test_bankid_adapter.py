@@ -11,6 +11,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from federation.bankid import BankIdAdapter, device_info_problem
 from federation.client_auth import ASSERTION_TYPE
@@ -333,3 +335,39 @@ async def test_without_assertion_the_bank_client_auth_is_used(
 ])  # fmt: skip
 def test_device_info_is_what_the_seed_describes(value: str, problem: str | None) -> None:
     assert device_info_problem(value) == problem
+
+
+@pytest.mark.parametrize("body", [
+    "<html>maintenance</html>",  # not JSON
+    json.dumps({"id": "1.BY.x"}),  # no permissionToken
+    json.dumps({"permissionToken": "not a token\n"}),
+])  # fmt: skip
+async def test_a_permissions_answer_that_cannot_be_used(
+    bank: SandboxBank, http: aiohttp.ClientSession, body: str
+) -> None:
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(text=body, content_type="application/json", status=201)
+
+    app = web.Application()
+    app.router.add_post("/permissions/v1/", answer)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        endpoint = f"http://{server.host}:{server.port}/permissions/v1/"
+        failure = await refused(adapter_for(bank, http, permissions=Permissions(
+            endpoint=endpoint, scopes=API_SCOPES)))
+    finally:
+        await server.close()
+    assert (failure.error, failure.description, failure.detail) == (
+        "server_error", "the bank's answer could not be used",
+        "permissions: permissionToken missing or not a token")
+    assert not calls(bank, "/oidc/v1/app-authorize")
+
+
+async def test_a_permissions_api_that_does_not_answer(bank: SandboxBank,
+                                                      http: aiohttp.ClientSession) -> None:
+    # nothing listens on port 9 of the loopback (discard; connection refused)
+    failure = await refused(adapter_for(bank, http, permissions=Permissions(
+        endpoint="http://127.0.0.1:9/permissions/v1/", scopes=API_SCOPES)))
+    assert (failure.error, failure.description) == ("temporarily_unavailable",
+                                                    "the bank did not answer in time")
