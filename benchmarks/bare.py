@@ -1,20 +1,32 @@
-"""The ceilings: a bare aiohttp app doing only the Redis work of each endpoint.
+"""The ceilings: a bare aiohttp app doing only the Redis (and crypto) work of each endpoint.
 
     python -m benchmarks.bare --port P --redis URL --prefix P --key-pem FILE
 
 - ``POST /introspect``: one GET of the key named by the form's ``token`` (a value of
-  the size of an access token record), returned as the JSON body;
+  the size of what the proxy reads: the access token's record and its grant's),
+  returned as the JSON body; also the ceiling of a DPoP-bound token's introspection;
+- ``POST /introspect/bank``: the same, plus one AES-GCM decryption (``cryptography``) of
+  a value the size of the grant's sealed bank tokens: a resource server with
+  ``receive_bank_token: true``;
+- ``POST /introspect/jwt``: the same GET, plus one ES256 signature (pyjwt) of the RFC 9701
+  claims around it;
+- ``GET /userinfo``: one GET of the key named by the bearer token, returned as the body;
 - ``POST /token``: GETDEL of the code's key, ``json.loads`` of it, one ES256
   signature (pyjwt, an ID token's claims), one SET of an access-token-sized value;
+- ``POST /token/refresh``: GETDEL of the refresh token's key and ``json.loads``, GET of its
+  grant's, one AES-GCM decryption (the bank tokens' expiry), one ES256 signature (the ID
+  token), one AES-GCM encryption (the rotated pair kept for a retry), and one pipeline of
+  four SETs (grant, access token, refresh token, the pair), each value of the proxy's size;
 - ``GET /authorize``: one SET of a transaction-sized value, then a 302.
 
-No middleware, no logging: what aiohttp and redis-py cost at the least.
+No middleware, no logging: what aiohttp, redis-py and the crypto cost at the least.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -22,6 +34,7 @@ from pathlib import Path
 
 import jwt
 from aiohttp import web
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from proxy.ops.serving import event_loop
@@ -30,6 +43,10 @@ REDIS = web.AppKey("redis", Redis)
 KEY = web.AppKey("key", object)
 PREFIX = web.AppKey("prefix", str)
 SIZES = web.AppKey("sizes", dict)
+AEAD = web.AppKey("aead", AESGCM)
+SEALED = web.AppKey("sealed", tuple)  # (iv, ciphertext + tag, aad) of the bank tokens' size
+# the AAD of a sealed value: the JWE's encoded protected header, as the proxy uses it
+AAD = b"eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0"
 
 
 async def introspect(request: web.Request) -> web.Response:
@@ -37,6 +54,40 @@ async def introspect(request: web.Request) -> web.Response:
     raw = await request.app[REDIS].get(f"{request.app[PREFIX]}at:{form['token']!s}")
     if raw is None:
         return web.json_response({"active": False})
+    return web.Response(body=raw, content_type="application/json")
+
+
+async def introspect_bank(request: web.Request) -> web.Response:
+    form = await request.post()
+    app = request.app
+    raw = await app[REDIS].get(f"{app[PREFIX]}at:{form['token']!s}")
+    if raw is None:
+        return web.json_response({"active": False})
+    iv, sealed, aad = app[SEALED]
+    app[AEAD].decrypt(iv, sealed, aad)
+    return web.Response(body=raw, content_type="application/json")
+
+
+async def introspect_jwt(request: web.Request) -> web.Response:
+    form = await request.post()
+    app = request.app
+    raw = await app[REDIS].get(f"{app[PREFIX]}at:{form['token']!s}")
+    if raw is None:
+        return web.json_response({"active": False})
+    signed = jwt.encode(
+        {"iss": "http://127.0.0.1", "aud": "orders-api", "iat": int(time.time()),
+         "token_introspection": raw.decode() if isinstance(raw, bytes) else raw},
+        app[KEY], algorithm="ES256",  # type: ignore[arg-type]
+        headers={"kid": "bare", "typ": "token-introspection+jwt"},
+    )
+    return web.Response(text=signed, content_type="application/token-introspection+jwt")
+
+
+async def userinfo(request: web.Request) -> web.Response:
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    raw = await request.app[REDIS].get(f"{request.app[PREFIX]}at:{token}")
+    if raw is None:
+        return web.json_response({"error": "invalid_token"}, status=401)
     return web.Response(body=raw, content_type="application/json")
 
 
@@ -60,6 +111,40 @@ async def token(request: web.Request) -> web.Response:
                              headers={"Cache-Control": "no-store"})
 
 
+async def refresh(request: web.Request) -> web.Response:
+    form = await request.post()
+    app = request.app
+    prefix, sizes = app[PREFIX], app[SIZES]
+    raw = await app[REDIS].getdel(f"{prefix}rt:{form['refresh_token']!s}")
+    if raw is None:
+        return web.json_response({"error": "invalid_grant"}, status=400)
+    record = json.loads(raw)
+    grant = await app[REDIS].get(f"{prefix}grant:{record['grant_id']}")
+    if grant is None:
+        return web.json_response({"error": "invalid_grant"}, status=400)
+    iv, sealed, aad = app[SEALED]
+    app[AEAD].decrypt(iv, sealed, aad)
+    now = int(time.time())
+    id_token = jwt.encode(
+        {"iss": "http://127.0.0.1", "sub": record["grant_id"], "aud": "merchant-ios",
+         "iat": now, "exp": now + 300, "at_hash": "h" * 22},
+        app[KEY], algorithm="ES256", headers={"kid": "bare"},  # type: ignore[arg-type]
+    )
+    access_token = "a2a_at_" + secrets.token_urlsafe(48)
+    refresh_token = "a2a_rt_" + secrets.token_urlsafe(32)
+    body = {"access_token": access_token, "token_type": "Bearer", "expires_in": 300,
+            "scope": "openid profile offline_access", "id_token": id_token,
+            "refresh_token": refresh_token}
+    app[AEAD].encrypt(os.urandom(12), json.dumps(body).encode(), AAD)
+    async with app[REDIS].pipeline(transaction=False) as pipe:
+        pipe.set(f"{prefix}grant:{record['grant_id']}", grant, ex=3600)
+        pipe.set(f"{prefix}at:{access_token}", "x" * sizes["at"], ex=300)
+        pipe.set(f"{prefix}rt:{refresh_token}", "x" * sizes["rt"], ex=3600)
+        pipe.set(f"{prefix}rt_next:{refresh_token}", "x" * sizes["pair"], ex=11)
+        await pipe.execute()
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
 async def authorize(request: web.Request) -> web.Response:
     app = request.app
     state = secrets.token_urlsafe(32)
@@ -74,6 +159,9 @@ def create_app(redis_url: str, prefix: str, key_pem: bytes, sizes: dict[str, int
     app[PREFIX] = prefix
     app[SIZES] = sizes
     app[KEY] = jwt.algorithms.ECAlgorithm(jwt.algorithms.ECAlgorithm.SHA256).prepare_key(key_pem)
+    app[AEAD] = AESGCM(AESGCM.generate_key(256))
+    iv = os.urandom(12)
+    app[SEALED] = (iv, app[AEAD].encrypt(iv, b"x" * sizes["bank_tokens"], AAD), AAD)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         pool = BlockingConnectionPool.from_url(redis_url, max_connections=64, timeout=0.5)
@@ -83,7 +171,11 @@ def create_app(redis_url: str, prefix: str, key_pem: bytes, sizes: dict[str, int
 
     app.cleanup_ctx.append(resources)
     app.router.add_post("/introspect", introspect)
+    app.router.add_post("/introspect/bank", introspect_bank)
+    app.router.add_post("/introspect/jwt", introspect_jwt)
+    app.router.add_get("/userinfo", userinfo)
     app.router.add_post("/token", token)
+    app.router.add_post("/token/refresh", refresh)
     app.router.add_get("/authorize", authorize)
     return app
 
@@ -94,7 +186,8 @@ def main() -> None:
     parser.add_argument("--redis", required=True)
     parser.add_argument("--prefix", required=True)
     parser.add_argument("--key-pem", required=True)
-    parser.add_argument("--sizes", default='{"at": 1000, "txn": 1000, "location": 600}')
+    parser.add_argument("--sizes", default='{"at": 1000, "txn": 1000, "location": 600, '
+                        '"bank_tokens": 1400, "rt": 120, "pair": 2600}')
     parser.add_argument("--reuse-port", action="store_true")
     args = parser.parse_args()
     app = create_app(args.redis, args.prefix, Path(args.key_pem).read_bytes(),

@@ -33,6 +33,7 @@ from proxy.model.records import AccessToken, Code, Grant, RefreshToken, Transact
 from proxy.model.tokens import (
     ACCESS_TOKEN,
     AUTHORIZATION_CODE,
+    REFRESH_TOKEN,
     grant_of,
     new_grant_id,
     new_grant_value,
@@ -49,6 +50,12 @@ APP_REDIRECT = "https://app.merchant.example/auth/callback"
 ACR = "urn:merchant:acr:bank-a"
 CLIENT = "merchant-ios"
 RS = ("orders-api", "orders-secret-" + "y" * 20)
+# a resource server that also receives the bank access token (receive_bank_token: true)
+RS_BANK = ("payments-api", "payments-secret-" + "b" * 20)
+# a bank access token of a JWT's size (about 1 KB) and a refresh token: a 1.4 KB set, as
+# real banks issue, for the runs that open the bank tokens (the population of the other
+# runs, and so the memory figures, keep the sandbox bank's 43-character tokens)
+JWT_SIZED_BANK_TOKENS = (1000, 300)
 BANK_CLIENT = "merchant-at-bank"
 BANK_SECRET = "bank-secret-" + "s" * 20
 DIRECT_CLIENT = "direct-app"  # the merchant app logging in at the bank without the proxy
@@ -196,6 +203,9 @@ resource_servers:
   - client_id: {RS[0]}
     client_secret: {RS[1]}
     receive_bank_token: false
+  - client_id: {RS_BANK[0]}
+    client_secret: {RS_BANK[1]}
+    receive_bank_token: true
 """)
 
 
@@ -299,40 +309,48 @@ class Minter:
             conn_data={},
         )
 
-    def _result(self, n: int) -> BankResult:
-        """What the sandbox bank's login gives: its user's claims, opaque tokens."""
+    def _result(self, n: int, bank_tokens: tuple[int, int] | None = None) -> BankResult:
+        """What the sandbox bank's login gives: its user's claims, opaque tokens (of the
+        sandbox's size, or ``bank_tokens``: the access and refresh token's lengths). They
+        expire after the runs, so a refresh does not go to the bank."""
         now = int(time.time())
+        at_len, rt_len = bank_tokens or (43, 43)
         return BankResult(
             Identity(sub=f"sandbox-user-{n}-{secrets.token_hex(4)}",
                      claims={"name": "Alice Sandbox", "given_name": "Alice",
                              "family_name": "Sandbox"},
                      acr="urn:sandbox:loa:high", amr=("pwd",), auth_time=now),
-            BankTokens(access_token=secrets.token_urlsafe(32), expires_at=now + 300,
-                       refresh_token=secrets.token_urlsafe(32), scope="openid profile"),
+            BankTokens(access_token=secrets.token_urlsafe(at_len)[:at_len],
+                       expires_at=now + 7200,
+                       refresh_token=secrets.token_urlsafe(rt_len)[:rt_len],
+                       scope="openid profile"),
         )
 
-    async def code(self, n: int = 0) -> str:
-        return await issue_code(self.svc, self._txn(), self._result(n))
+    async def code(self, n: int = 0, bank_tokens: tuple[int, int] | None = None) -> str:
+        return await issue_code(self.svc, self._txn(), self._result(n, bank_tokens))
 
-    async def login(self, n: int = 0) -> str:
+    async def login(self, n: int = 0, *, jkt: str | None = None,
+                    bank_tokens: tuple[int, int] | None = None) -> dict[str, Any]:
         """A whole login's records (grant, code marker, access and refresh
-        token); the access token."""
-        code = await self.code(n)
+        token); the token response. ``jkt``: DPoP-bound to a key of that thumbprint."""
+        code = await self.code(n, bank_tokens)
         client = self.svc.clients.get(CLIENT)
         assert client is not None
-        body = await exchange_code(self.svc, client, {
+        return await exchange_code(self.svc, client, {
             "grant_type": "authorization_code", "code": code, "redirect_uri": APP_REDIRECT,
             "client_id": CLIENT, "code_verifier": VERIFIER,
-        })
-        return str(body["access_token"])
+        }, jkt=jkt)
 
-    async def logins(self, count: int, concurrency: int = 32) -> list[str]:
+    async def logins(self, count: int, concurrency: int = 32, *, jkt: str | None = None,
+                     bank_tokens: tuple[int, int] | None = None) -> list[str]:
+        """``count`` logins (:meth:`login`); their access tokens."""
         todo = iter(range(count))
         tokens: list[str] = []
 
         async def worker() -> None:
             for n in todo:
-                tokens.append(await self.login(n))
+                body = await self.login(n, jkt=jkt, bank_tokens=bank_tokens)
+                tokens.append(str(body["access_token"]))
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return tokens
@@ -366,6 +384,46 @@ def clone_codes(client: redis.Redis, code: str, count: int) -> list[str]:
             pipe.execute()
     pipe.execute()
     return codes
+
+
+def clone_refresh_tokens(client: redis.Redis, refresh_token: str, count: int) -> list[str]:
+    """``count`` refresh tokens, each with its own grant: copies of the records a login
+    wrote for ``refresh_token`` with new ids, set by a pipeline."""
+    record = read_record(client, RefreshToken.kind, refresh_token)
+    grant = read_record(client, Grant.kind, record["grant_id"])
+    ttl = int(client.ttl(record_key(PREFIX, Grant.kind, record["grant_id"])))
+    tokens = []
+    pipe = client.pipeline(transaction=False)
+    for i in range(count):
+        grant_id = new_grant_id()
+        token = new_value(REFRESH_TOKEN)
+        pipe.set(record_key(PREFIX, Grant.kind, grant_id),
+                 json.dumps({**grant, "grant_id": grant_id}, separators=(",", ":")), ex=ttl)
+        pipe.set(record_key(PREFIX, RefreshToken.kind, token),
+                 json.dumps({**record, "grant_id": grant_id}, separators=(",", ":")), ex=ttl)
+        tokens.append(token)
+        if i % 5000 == 4999:
+            pipe.execute()
+    pipe.execute()
+    return tokens
+
+
+def bare_refresh_tokens(client: redis.Redis, grant: dict[str, Any], record: dict[str, Any],
+                        count: int) -> list[str]:  # fmt: skip
+    """Refresh tokens for the bare app: its key is the token itself, its value a refresh
+    token record naming one grant (a copy of a real one) under the bare app's key."""
+    grant_id = str(grant["grant_id"])
+    client.set(f"{PREFIX}bare:grant:{grant_id}", json.dumps(grant, separators=(",", ":")),
+               ex=3600)
+    text = json.dumps({**record, "grant_id": grant_id}, separators=(",", ":"))
+    tokens = [new_value(REFRESH_TOKEN) for _ in range(count)]
+    pipe = client.pipeline(transaction=False)
+    for i, token in enumerate(tokens):
+        pipe.set(f"{PREFIX}bare:rt:{token}", text, ex=3600)
+        if i % 5000 == 4999:
+            pipe.execute()
+    pipe.execute()
+    return tokens
 
 
 def bare_codes(client: redis.Redis, code_record: dict[str, Any], count: int) -> list[str]:

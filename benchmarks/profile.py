@@ -1,6 +1,6 @@
 """Where the proxy's time goes: one endpoint under wrk load, sampled by py-spy.
 
-    .venv/bin/python -m benchmarks.profile introspect|token|authorize [--duration 10]
+    .venv/bin/python -m benchmarks.profile introspect|bank|token|authorize [--duration 10]
 
 Starts what the suite starts (a private redis-server, the sandbox bank, the proxy as a
 ``serve --workers 1`` subprocess pinned to core 0), drives one endpoint with wrk from
@@ -88,6 +88,10 @@ async def drive(args: argparse.Namespace, setup: fx.Setup, rs: fx.RedisServer,
         tokens = await minter.logins(2000)
         lines = [f"token={t}" for t in tokens]
         url, method, headers = f"{issuer}/introspect", "POST", bench.INTROSPECT_HEADERS
+    elif args.endpoint == "bank":  # a resource server with receive_bank_token: true
+        tokens = await minter.logins(2000, bank_tokens=fx.JWT_SIZED_BANK_TOKENS)
+        lines = [f"token={t}" for t in tokens]
+        url, method, headers = f"{issuer}/introspect", "POST", bench.BANK_HEADERS
     elif args.endpoint == "token":
         first = await minter.code()
         codes = fx.clone_codes(rs.client(), first, int(args.duration * 4000))
@@ -102,7 +106,8 @@ async def drive(args: argparse.Namespace, setup: fx.Setup, rs: fx.RedisServer,
                                log_level=args.log_level)
     async with fx.process(command, f"{issuer}/healthz", folder / "proxy.log"):
         pid = int(await (await asyncio.create_subprocess_exec(
-            "pgrep", "-n", "-f", "proxy serve", stdout=asyncio.subprocess.PIPE
+            # this run's own config file: other proxies may be serving on the machine
+            "pgrep", "-n", "-f", str(setup.config_path), stdout=asyncio.subprocess.PIPE
         )).stdout.read())  # type: ignore[union-attr]
         # warm up (connections, caches), then record while wrk runs
         await run_wrk(url, lines_file, script, method=method, duration=1,
@@ -138,7 +143,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("endpoint", choices=["introspect", "token", "authorize"])
+    parser.add_argument("endpoint", choices=["introspect", "bank", "token", "authorize"])
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--log-level", default="info")

@@ -10,29 +10,56 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else 0.0
 
 
+# introspection with the bank token against the peer (node oidc-provider), same rounds
+PEER_TARGET = 1.5
+# p99 at half the proxy's peak, over the bare app's p99 at the same pace (same run): the
+# old absolute 5 ms over the bare app's 4.15 ms of the run it was set by
+P99_TARGET = 1.2
+# a whole login through the proxy over one straight at the sandbox bank (p50, same run):
+# 7.9x and 8.2x in the runs docs/performance.md records
+LOGIN_TARGET = 10.0
+
+
 def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per target: what was measured, the ceiling, the ratio, met or not."""
+    """One row per target: what was measured, the ceiling, the ratio, met or not. Every
+    target is a ratio of figures measured in the same run (the machine's speed moves from
+    day to day by more than the differences measured), or a count of bytes."""
     rows: list[dict[str, Any]] = []
 
     def add(name: str, proxy: str, ceiling: str, ratio: str, target: str, met: bool) -> None:
         rows.append({"figure": name, "proxy": proxy, "ceiling": ceiling, "ratio": ratio,
                      "target": target, "met": met})
 
-    for key, name, need in (("introspect", "introspection req/s", 0.85),
-                            ("token", "code exchange req/s", 0.8),
-                            ("authorize", "/authorize (302) req/s", 0.8)):
+    for key, name, need in (
+        ("introspect", "introspection req/s (receive_bank_token: false)", 0.9),
+        ("introspect bank token", "introspection req/s with the bank token", 0.85),
+        ("introspect DPoP-bound", "introspection req/s, DPoP-bound token", None),
+        ("introspect RFC 9701 JWT", "introspection req/s, RFC 9701 JWT response", 0.8),
+        ("userinfo", "/userinfo req/s", None),
+        ("token", "code exchange req/s", 0.8),
+        ("refresh", "refresh grant req/s", 0.8),
+        ("authorize", "/authorize (302) req/s", 0.8),
+    ):  # fmt: skip
         proxy, bare = r.get(f"{key} proxy"), r.get(f"{key} bare")
         if proxy and bare:
             # the median of the rounds' ratios (proxy and bare in neighbouring runs)
             ratio = r.get(f"{key} ratio", _ratio(proxy["rps"], bare["rps"]))
             add(name, f"{proxy['rps']:.0f}", f"{bare['rps']:.0f}", f"{ratio:.2f}x",
-                f">= {need}x", ratio >= need)
+                f">= {need}x" if need else "(none)", need is None or ratio >= need)
+        peer = r.get(f"{key} peer")
+        if proxy and peer:
+            ratio = r.get(f"{key} ratio to peer", _ratio(proxy["rps"], peer["rps"]))
+            need = PEER_TARGET if key == "introspect bank token" else None
+            add(f"{name} vs node oidc-provider", f"{proxy['rps']:.0f}",
+                f"{peer['rps']:.0f} (peer)", f"{ratio:.2f}x",
+                f">= {need}x" if need else "(none)", need is None or ratio >= need)
     half = r.get("introspect proxy @ half peak")
-    if half:
-        bare = r.get("introspect bare @ proxy's half-peak pace")
+    bare_half = r.get("introspect bare @ proxy's half-peak pace")
+    if half and bare_half:
+        ratio = _ratio(half["p99_ms"], bare_half["p99_ms"])
         add("introspection p99 at half peak", f"{half['p99_ms']:.2f} ms "
-            f"({half['rps']:.0f} req/s)", f"{bare['p99_ms']:.2f} ms" if bare else "-",
-            "-", "<= 5 ms", half["p99_ms"] <= 5.0)
+            f"({half['rps']:.0f} req/s)", f"{bare_half['p99_ms']:.2f} ms (bare, same pace)",
+            f"{ratio:.2f}x", f"<= {P99_TARGET}x", ratio <= P99_TARGET)
     two, bare_two = r.get("introspect proxy --workers 2"), r.get("introspect bare x2")
     one = r.get("introspect proxy")
     if two and bare_two and one:
@@ -42,11 +69,14 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
             f"{ratio:.2f}x", "(none)", True)
     login = r.get("login")
     if login:
-        add("login added p50", f"{login['proxy']['p50_ms']:.2f} ms",
-            f"{login['direct']['p50_ms']:.2f} ms", f"+{login['added_p50_ms']:.2f} ms",
-            "<= +15 ms", login["added_p50_ms"] <= 15)
-        add("login added p99", f"{login['proxy']['p99_ms']:.2f} ms",
-            f"{login['direct']['p99_ms']:.2f} ms", f"+{login['added_p99_ms']:.2f} ms",
+        ratio = _ratio(login["proxy"]["p50_ms"], login["direct"]["p50_ms"])
+        add("login p50 (through the proxy / straight at the bank)",
+            f"{login['proxy']['p50_ms']:.2f} ms (+{login['added_p50_ms']:.2f} ms)",
+            f"{login['direct']['p50_ms']:.2f} ms", f"{ratio:.2f}x",
+            f"<= {LOGIN_TARGET:.0f}x", ratio <= LOGIN_TARGET)
+        add("login p99", f"{login['proxy']['p99_ms']:.2f} ms (+{login['added_p99_ms']:.2f} ms)",
+            f"{login['direct']['p99_ms']:.2f} ms",
+            f"{_ratio(login['proxy']['p99_ms'], login['direct']['p99_ms']):.2f}x",
             "(none)", True)
     big = next((k for k in r if k.startswith("introspect ") and k.endswith("k tokens @ half peak")
                 and not k.startswith("introspect 10k")), None)
@@ -84,6 +114,11 @@ def markdown(r: dict[str, Any]) -> str:
                        f"{value['p99_ms']:.2f} | {value['max_ms']:.2f} | {value['errors']}"
                        + (f" (list wrapped {value['wrapped']}x)" if value["wrapped"] else "")
                        + " |")
+    peer = r.get("peer")
+    if peer:
+        out += ["", f"The peer: {peer['name']} {peer['version']} on node {peer['node']}, its "
+                f"default in-memory adapter, {peer['tokens']} opaque access tokens minted by "
+                "client credentials, introspected at /token/introspection."]
     login = r.get("login")
     if login:
         out += ["", "| login (one at a time) | logins | p50 ms | p99 ms | mean ms |",

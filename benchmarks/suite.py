@@ -15,21 +15,27 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import aiohttp
+import orjson
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from benchmarks import fixtures as fx
+from benchmarks import peer as peers
 from benchmarks.wrk import WrkResult, run_wrk, write_script
-from proxy.model.records import AccessToken, Code, Grant, Transaction
+from proxy.model.records import AccessToken, Code, Grant, RefreshToken, RotatedPair, Transaction
 from proxy.model.tokens import ACCESS_TOKEN, grant_of
 from proxy.store.keys import record_key
 
@@ -40,9 +46,28 @@ BOTH_CPUS = "0,1"
 # codes minted per second of a run: above either side's rate on this machine (a list that
 # wraps sends used codes: replays, answered 400, and the table says so)
 CODES_PER_SECOND = {"proxy": 6000, "bare": 6000}
+# refresh tokens likewise (a refresh costs more than a code exchange)
+REFRESHES_PER_SECOND = 4000
 SETTLE_SECONDS = 20  # after the scale case's bulk load, before it is measured
-# what --only may name
-RUNS = ("introspect", "token", "authorize", "workers", "login", "scale")
+# what --only may name: introspection for a resource server without the bank token (and
+# paced: p99 at half peak), with it (bank), of a DPoP-bound token (dpop), as an RFC 9701
+# JWT (jwt); /userinfo; the code exchange (token); the refresh grant (refresh); ...
+RUNS = ("introspect", "bank", "dpop", "jwt", "userinfo", "token", "refresh", "authorize",
+        "workers", "login", "scale")
+# the runs in which the peer (node oidc-provider) takes its turn
+PEER_RUNS = ("introspect", "bank")
+# a DPoP key's thumbprint (RFC 7638: base64url SHA-256) the DPoP-bound tokens are bound to
+DPOP_JKT = fx.b64(b"benchmark-dpop-key-thumbprint-32")
+
+
+@dataclass
+class Side:
+    """One side of a compared run: where wrk sends, what, and how."""
+
+    url: str
+    lines: list[Path]  # one file per round (single-use lines: a fresh list each)
+    method: str = "POST"
+    headers: dict[str, str] | None = None
 
 
 class Suite:
@@ -106,25 +131,23 @@ class Suite:
                      f"p99 {median.p99_ms:7.2f} ms (median of "
                      f"{', '.join(f'{x.p99_ms:.2f}' for x in done)})  errors {median.errors}")
 
-    async def compare(self, name: str, bases: dict[str, str], path: str,
-                      lines: dict[str, list[Path]], *, method: str,
-                      headers: dict[str, str] | None = None, single_use: bool = False
+    async def compare(self, name: str, sides: dict[str, Side], *, single_use: bool = False
                       ) -> float:  # fmt: skip
-        """The proxy and its ceiling in alternating runs (proxy, bare, proxy, bare, ...):
-        a shared machine drifts by more than the differences to measure, so each ratio is
-        taken between neighbouring runs, and the median of the rounds is reported. Each
-        side's figures are its median run's. Returns the proxy's median req/s."""
-        runs: dict[str, list[WrkResult]] = {"proxy": [], "bare": []}
+        """The proxy and its ceiling (and the peer, where given) in alternating runs (proxy,
+        bare, [peer,] proxy, bare, ...): a shared machine drifts by more than the
+        differences to measure, so each ratio is taken between neighbouring runs, and the
+        median of the rounds is reported: ``{name} ratio`` (to the bare app) and ``{name}
+        ratio to {side}`` (to any other). Each side's figures are its median run's.
+        Returns the proxy's median req/s."""
+        runs: dict[str, list[WrkResult]] = {side: [] for side in sides}
         for n in range(self.rounds):
-            for side in ("proxy", "bare"):
+            for side, target in sides.items():
                 runs[side].append(await run_wrk(
-                    f"{bases[side]}{path}", lines[side][n], self.script, method=method,
-                    duration=self.duration, connections=self.connections, headers=headers,
-                    cpus=LOAD_CPU))
-            self.say(f"  {name} round {n + 1}: proxy {runs['proxy'][-1].rps:9.1f} req/s, "
-                     f"bare {runs['bare'][-1].rps:9.1f} req/s")
-        ratios = sorted(p.rps / b.rps for p, b in zip(runs["proxy"], runs["bare"], strict=True)
-                        if b.rps)
+                    target.url, target.lines[n % len(target.lines)], self.script,
+                    method=target.method, duration=self.duration,
+                    connections=self.connections, headers=target.headers, cpus=LOAD_CPU))
+            self.say(f"  {name} round {n + 1}: " + ", ".join(
+                f"{side} {done[-1].rps:9.1f} req/s" for side, done in runs.items()))
         for side, results in runs.items():
             median = sorted(results, key=lambda x: x.rps)[len(results) // 2]
             if not single_use:
@@ -135,7 +158,14 @@ class Suite:
             self.say(f"  {label:<44} {median.rps:9.1f} req/s  p50 {median.p50_ms:7.2f} ms  "
                      f"p99 {median.p99_ms:7.2f} ms  errors {median.errors}"
                      + (f"  (list wrapped {median.wrapped}x)" if median.wrapped else ""))
-        self.results[f"{name} ratio"] = round(ratios[len(ratios) // 2], 3) if ratios else 0.0
+            if side == "proxy":
+                continue
+            ratios = sorted(p.rps / o.rps for p, o in zip(runs["proxy"], results, strict=True)
+                            if o.rps)
+            key = f"{name} ratio" if side == "bare" else f"{name} ratio to {side}"
+            self.results[key] = round(ratios[len(ratios) // 2], 3) if ratios else 0.0
+            self.say(f"  {key:<44} {self.results[key]:9.3f} (median of "
+                     f"{', '.join(f'{x:.2f}' for x in ratios)})")
         return sorted(x.rps for x in runs["proxy"])[len(runs["proxy"]) // 2]
 
 
@@ -145,6 +175,8 @@ def basic(user: str, password: str) -> str:
 
 INTROSPECT_HEADERS = {"Authorization": basic(*fx.RS),
                       "Content-Type": "application/x-www-form-urlencoded"}
+BANK_HEADERS = {**INTROSPECT_HEADERS, "Authorization": basic(*fx.RS_BANK)}
+JWT_HEADERS = {**INTROSPECT_HEADERS, "Accept": "application/token-introspection+jwt"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
@@ -161,6 +193,10 @@ def exchange_body(code: str) -> str:
     return (f"grant_type=authorization_code&code={code}&redirect_uri="
             f"{quote(fx.APP_REDIRECT, safe='')}&client_id={fx.CLIENT}"
             f"&code_verifier={fx.VERIFIER}")
+
+
+def refresh_body(token: str) -> str:
+    return f"grant_type=refresh_token&refresh_token={token}&client_id={fx.CLIENT}"
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -206,22 +242,27 @@ async def phases(suite: Suite, setup: fx.Setup, rs: fx.RedisServer, minter: fx.M
     tokens += warm
     at_text = client.get(record_key(fx.PREFIX, AccessToken.kind, tokens[0]))
     assert isinstance(at_text, bytes)
-    grant_text = client.get(record_key(fx.PREFIX, Grant.kind,
-                                       grant_of(ACCESS_TOKEN, tokens[0]) or ""))
-    assert isinstance(grant_text, bytes)
-    # what the proxy reads to introspect (the token's record and its grant's), as one
-    # JSON value of the same size: the bare app's GET
-    composite = json.dumps({"at": json.loads(at_text), "grant": json.loads(grant_text)},
-                           separators=(",", ":"))
-    r["composite_token_bytes"] = len(composite)
-    pipe = client.pipeline(transaction=False)
-    for token in tokens:  # the bare app's keys: the token itself, an access token record
-        pipe.set(f"{fx.PREFIX}bare:at:{token}", composite, ex=3600)
-    pipe.execute()
+    r["composite_token_bytes"] = bare_copies(client, tokens)
     intro_lines = suite.lines("introspect", [f"token={t}" for t in tokens])
+    # the other populations: logins whose bank tokens are of a real bank's size (a JWT
+    # access token), and logins whose access tokens are DPoP-bound
+    count = max(64, suite.args.logins // 2)
+    bank_tokens: list[str] = []
+    if suite.wants("bank"):
+        suite.say(f"minting {count} logins with {sum(fx.JWT_SIZED_BANK_TOKENS)}-character "
+                  "bank tokens ...")
+        bank_tokens = await minter.logins(count, bank_tokens=fx.JWT_SIZED_BANK_TOKENS)
+        r["bank_composite_token_bytes"] = bare_copies(client, bank_tokens)
+    sealed_size = bank_plaintext_size(client, minter, bank_tokens or tokens)
+    r["bank_tokens_plaintext_bytes"] = sealed_size
+    dpop_tokens: list[str] = []
+    if suite.wants("dpop"):
+        suite.say(f"minting {count} logins with DPoP-bound access tokens ...")
+        dpop_tokens = await minter.logins(count, jkt=DPOP_JKT)
+        r["dpop_composite_token_bytes"] = bare_copies(client, dpop_tokens)
 
-    # codes for the proxy (cloned from one issue_code) and for the bare app: a fresh list
-    # for each round, so no code is sent twice
+    # codes and refresh tokens for the proxy (cloned from one real one each) and for the
+    # bare app: a fresh list for each round, so none is sent twice
     rounds = suite.rounds
     first_code = await minter.code()
     code_record = fx.read_record(client, Code.kind, first_code)
@@ -237,6 +278,17 @@ async def phases(suite: Suite, setup: fx.Setup, rs: fx.RedisServer, minter: fx.M
     # one more code each: the sanity probes'
     probes["token"] = exchange_body(fx.clone_codes(client, first_code, 1)[0])
     probes["bare token"] = exchange_body(fx.bare_codes(client, code_record, 1)[0])
+    template_rt = str((await minter.login(0))["refresh_token"])
+    rt_record = fx.read_record(client, RefreshToken.kind, template_rt)
+    rt_grant = fx.read_record(client, Grant.kind, rt_record["grant_id"])
+    refreshes: dict[str, list[Path]] = {"proxy": [], "bare": []}
+    if suite.wants("refresh"):
+        per_round = int(suite.duration * REFRESHES_PER_SECOND)
+        for n in range(rounds):
+            refreshes["proxy"].append(suite.lines(f"refresh-proxy-{n}", [refresh_body(t) for t in
+                fx.clone_refresh_tokens(client, template_rt, per_round)]))  # fmt: skip
+            refreshes["bare"].append(suite.lines(f"refresh-bare-{n}", [refresh_body(t) for t in
+                fx.bare_refresh_tokens(client, rt_grant, rt_record, per_round)]))  # fmt: skip
     authorize_lines = suite.lines("authorize", [authorize_template()])
 
     issuer = setup.issuer
@@ -244,20 +296,35 @@ async def phases(suite: Suite, setup: fx.Setup, rs: fx.RedisServer, minter: fx.M
     bare_url = f"http://127.0.0.1:{bare_port}"
     one_worker = fx.proxy_command(setup, workers=1, cpus=fx_cpu(SERVER_CPU),
                                   log_level=suite.args.log_level)
-    suite.say("proxy (serve --workers 1) and the bare ceiling app, both pinned to core 0; "
-              f"{rounds} rounds, each runs the proxy then the bare app")
-    async with fx.process(one_worker, f"{issuer}/healthz", log):
-        sizes = await response_sizes(http, issuer, client, at_text)
+    with_peer = any(suite.wants(run) for run in PEER_RUNS)
+    suite.say("proxy (serve --workers 1), the bare ceiling app" + (
+        " and the peer (node oidc-provider)" if with_peer else "") + ", all pinned to core 0; "
+        f"{rounds} rounds, each runs the proxy then the bare app" + (
+        " (then the peer)" if with_peer else ""))
+    async with fx.process(one_worker, f"{issuer}/healthz", log), \
+            peer_if(with_peer, setup.folder, http, log) as peer:
+        sizes = await response_sizes(http, issuer, client, at_text, template_rt, sealed_size)
         await sanity(http, issuer, probes["introspect"], probes["token"])
         async with fx.process(fx.bare_command(setup, bare_port, sizes, fx_cpu(SERVER_CPU)),
                               f"{bare_url}/authorize", log):
             await sanity(http, bare_url, probes["introspect"], probes["bare token"])
-            bases = {"proxy": issuer, "bare": bare_url}
+            if peer is not None:
+                r["peer"] = {"name": "node oidc-provider", "version": peer.version,
+                             "node": node_version(), "tokens": peers.TOKENS}
+
+            def pair(path: str, bare_path: str, lines: Path, headers: dict[str, str],
+                     method: str = "POST") -> dict[str, Side]:  # fmt: skip
+                return {"proxy": Side(issuer + path, [lines], method, headers),
+                        "bare": Side(bare_url + bare_path, [lines], method, headers)}
+
+            def with_the_peer(sides: dict[str, Side]) -> dict[str, Side]:
+                if peer is None:
+                    return sides
+                return {**sides, "peer": Side(peer.url, [peer.lines], "POST", peer.headers)}
+
             if suite.wants("introspect") or suite.wants("scale"):
-                peak = await suite.compare("introspect", bases, "/introspect",
-                                           {"proxy": [intro_lines] * rounds,
-                                            "bare": [intro_lines] * rounds},
-                                           method="POST", headers=INTROSPECT_HEADERS)
+                peak = await suite.compare("introspect", with_the_peer(pair(
+                    "/introspect", "/introspect", intro_lines, INTROSPECT_HEADERS)))
                 label = "introspect proxy @ half peak"
                 await half_peak(suite, f"{issuer}/introspect", intro_lines, peak)
                 await suite.paced([(label, f"{issuer}/introspect"),
@@ -266,13 +333,40 @@ async def phases(suite: Suite, setup: fx.Setup, rs: fx.RedisServer, minter: fx.M
                 suite.results[label].update(
                     target_rps=round(peak / 2, 1),
                     fraction_of_peak=round(suite.results[label]["rps"] / peak, 3))
+            if suite.wants("bank"):
+                lines = suite.lines("introspect-bank", [f"token={t}" for t in bank_tokens])
+                await check(http, f"{issuer}/introspect", f"token={bank_tokens[0]}",
+                            BANK_HEADERS, "bank_access_token")
+                await suite.compare("introspect bank token", with_the_peer(pair(
+                    "/introspect", "/introspect/bank", lines, BANK_HEADERS)))
+            if suite.wants("dpop"):
+                lines = suite.lines("introspect-dpop", [f"token={t}" for t in dpop_tokens])
+                await check(http, f"{issuer}/introspect", f"token={dpop_tokens[0]}",
+                            INTROSPECT_HEADERS, "cnf")
+                await suite.compare("introspect DPoP-bound", pair(
+                    "/introspect", "/introspect", lines, INTROSPECT_HEADERS))
+            if suite.wants("jwt"):
+                await check(http, f"{issuer}/introspect", probes["introspect"], JWT_HEADERS,
+                            None)
+                await suite.compare("introspect RFC 9701 JWT", pair(
+                    "/introspect", "/introspect/jwt", intro_lines, JWT_HEADERS))
+            if suite.wants("userinfo"):
+                lines = suite.lines("userinfo", tokens)
+                await suite.compare("userinfo", pair("/userinfo", "/userinfo", lines, {},
+                                                     method="BEARER"))
             if suite.wants("token"):
-                await suite.compare("token", bases, "/token", exchange, method="POST",
-                                    headers=FORM, single_use=True)
+                await suite.compare("token", {
+                    "proxy": Side(f"{issuer}/token", exchange["proxy"], "POST", FORM),
+                    "bare": Side(f"{bare_url}/token", exchange["bare"], "POST", FORM)},
+                    single_use=True)
+            if suite.wants("refresh"):
+                await suite.compare("refresh", {
+                    "proxy": Side(f"{issuer}/token", refreshes["proxy"], "POST", FORM),
+                    "bare": Side(f"{bare_url}/token/refresh", refreshes["bare"], "POST", FORM)},
+                    single_use=True)
             if suite.wants("authorize"):
-                await suite.compare("authorize", bases, "",
-                                    {"proxy": [authorize_lines] * rounds,
-                                     "bare": [authorize_lines] * rounds}, method="GET")
+                await suite.compare("authorize", pair("", "", authorize_lines, {},
+                                                      method="GET"))
         if suite.wants("login"):
             r["login"] = await logins(suite, http, issuer, setup.bank)
 
@@ -280,6 +374,60 @@ async def phases(suite: Suite, setup: fx.Setup, rs: fx.RedisServer, minter: fx.M
         await two_workers(suite, setup, intro_lines, bare_port, sizes, log)
     if suite.wants("scale"):
         await scale(suite, setup, rs, tokens[0])
+
+
+@asynccontextmanager
+async def peer_if(wanted: bool, folder: Path, http: aiohttp.ClientSession, log: Path
+                  ) -> AsyncIterator[peers.Peer | None]:  # fmt: skip
+    if not wanted:
+        yield None
+        return
+    async with peers.running(folder, http, fx_cpu(SERVER_CPU), LOAD_CPU, log) as peer:
+        yield peer
+
+
+def node_version() -> str:
+    node = shutil.which("node")
+    if node is None:
+        return ""
+    done = subprocess.run([node, "--version"],  # noqa: S603 (fixed arguments)
+                          capture_output=True, text=True, check=False)
+    return done.stdout.strip()
+
+
+def bare_copies(client: Any, tokens: list[str]) -> int:
+    """The bare app's keys for ``tokens`` (the token itself): what the proxy reads to
+    introspect the first (its record and its grant's), as one JSON value of the same
+    size. Its size."""
+    at = client.get(record_key(fx.PREFIX, AccessToken.kind, tokens[0]))
+    grant = client.get(record_key(fx.PREFIX, Grant.kind, grant_of(ACCESS_TOKEN, tokens[0]) or ""))
+    assert isinstance(at, bytes) and isinstance(grant, bytes)
+    composite = json.dumps({"at": json.loads(at), "grant": json.loads(grant)},
+                           separators=(",", ":"))
+    pipe = client.pipeline(transaction=False)
+    for token in tokens:
+        pipe.set(f"{fx.PREFIX}bare:at:{token}", composite, ex=3600)
+    pipe.execute()
+    return len(composite)
+
+
+def bank_plaintext_size(client: Any, minter: fx.Minter, tokens: list[str]) -> int:
+    """The length of the bank tokens sealed in the grant of ``tokens[0]``: the bare app
+    decrypts a value of that size."""
+    grant = fx.read_record(client, Grant.kind, grant_of(ACCESS_TOKEN, tokens[0]) or "")
+    return len(orjson.dumps(minter.svc.cipher.decrypt(grant["bank_tokens"])))
+
+
+async def check(http: aiohttp.ClientSession, url: str, body: str, headers: dict[str, str],
+                member: str | None) -> None:  # fmt: skip
+    """One request of a run, checked: active, with ``member`` (None: an RFC 9701 JWT)."""
+    async with http.post(url, data=body, headers=headers) as resp:
+        assert resp.status == 200, await resp.text()
+        if member is None:
+            assert resp.content_type == "application/token-introspection+jwt"
+            return
+        answer = await resp.json()
+        assert answer.get("active") is True and member in answer, answer
 
 
 async def two_workers(suite: Suite, setup: fx.Setup, intro_lines: Path, bare_port: int,
@@ -320,15 +468,25 @@ def fx_cpu(cpus: str) -> str | None:
 
 
 async def response_sizes(http: aiohttp.ClientSession, issuer: str, client: Any,
-                         at_text: bytes) -> dict[str, int]:  # fmt: skip
-    """The sizes the bare app copies: an access token record, a transaction record and
-    the proxy's Location toward the bank."""
+                         at_text: bytes, refresh_token: str, sealed_size: int
+                         ) -> dict[str, int]:  # fmt: skip
+    """The sizes the bare app copies: an access token record, a transaction record, the
+    proxy's Location toward the bank, a refresh token record, the rotated pair a refresh
+    keeps (from one refresh of ``refresh_token``, checked), the sealed bank tokens."""
     async with http.get(issuer + authorize_template().replace("{n}", "size"),
                         allow_redirects=False) as resp:
         location = resp.headers["Location"]
     state = parse_qs(urlsplit(location).query)["state"][0]
     txn = client.get(record_key(fx.PREFIX, Transaction.kind, state))
-    return {"at": len(at_text), "txn": len(txn or b"x" * 1000), "location": len(location)}
+    rt = client.get(record_key(fx.PREFIX, RefreshToken.kind, refresh_token))
+    async with http.post(f"{issuer}/token", data=refresh_body(refresh_token),
+                         headers=FORM) as resp:
+        body = await resp.json()
+        assert resp.status == 200 and "refresh_token" in body, body
+    pair = client.get(record_key(fx.PREFIX, RotatedPair.kind, refresh_token))
+    return {"at": len(at_text), "txn": len(txn or b"x" * 1000), "location": len(location),
+            "rt": len(rt or b"x" * 120), "pair": len(pair or b"x" * 2600),
+            "bank_tokens": sealed_size}
 
 
 async def half_peak(suite: Suite, url: str, lines: Path, peak_rps: float) -> None:

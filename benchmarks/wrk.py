@@ -1,7 +1,8 @@
 """wrk: found (or installed with apt-get), driven by one Lua script, its figures parsed.
 
 The Lua script sends the requests of a file, one line each (form bodies for POST,
-paths for GET), cycling through them; ``{n}`` in a line becomes a per-thread counter,
+paths for GET, access tokens for BEARER: a GET of the URL with ``Authorization: Bearer``),
+cycling through them; ``{n}`` in a line becomes a per-thread counter,
 so a template line makes every request unique. ``delay()`` paces each connection
 (plain wrk has no fixed-rate mode). ``done()`` prints the figures as one JSON line.
 """
@@ -60,6 +61,10 @@ function request()
   local line = string.gsub(lines[index], "{n}", prefix .. counter)
   if method == "GET" then
     return wrk.format("GET", line, nil, nil)
+  end
+  if method == "BEARER" then
+    -- a GET of the URL's path with the line as its bearer token (RFC 6750 §2.1)
+    return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. line}, nil)
   end
   return wrk.format(method, nil, nil, line)
 end

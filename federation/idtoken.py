@@ -8,6 +8,7 @@ The token itself never appears in a detail.
 from __future__ import annotations
 
 import hmac
+import math
 import time
 from collections.abc import Mapping
 from typing import Any, NoReturn
@@ -29,10 +30,19 @@ def _fail(check: str) -> NoReturn:
 
 
 def _number(claims: Mapping[str, Any], name: str) -> float:
+    """RFC 8259 §6: "Numeric values that cannot be represented in the grammar below (such
+    as Infinity and NaN) are not permitted" (Python's JSON reader takes them; a NaN exp
+    compares false with every time, so it would never expire)."""
     value = claims.get(name)
     if not isinstance(value, int | float) or isinstance(value, bool):
         _fail(f"{name} is missing or not a number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        _fail(f"{name} is missing or not a number")
+    if not math.isfinite(number):
+        _fail(f"{name} is missing or not a number")
+    return number
 
 
 async def validate_id_token(

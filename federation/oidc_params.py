@@ -4,6 +4,7 @@ and turning the bank's responses into :mod:`federation.protocol` values."""
 from __future__ import annotations
 
 import ipaddress
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -76,14 +77,23 @@ def bank_error(params: Mapping[str, str]) -> BankError:
     return BankError("server_error", "the bank could not complete the login", detail)
 
 
+# 9999-12-31T23:59:59Z in seconds: no date or duration a bank sends goes beyond it
+_MAX_SECONDS = 253402300799
+
+
 def _int(value: Any) -> int | None:
+    """Whole seconds from a JSON number (or digit string); None for anything else.
+    RFC 8259 §6: "Numeric values that cannot be represented in the grammar below (such
+    as Infinity and NaN) are not permitted" (Python's JSON reader takes them); nor is
+    anything past the year 9999 a date or a lifetime."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return int(value)
-    if isinstance(value, str) and value.isascii() and value.isdigit():  # some banks send "3600"
-        return int(value)
-    return None
+    if isinstance(value, float):
+        value = int(value) if math.isfinite(value) else None
+    # some banks send "3600"; a longer string of digits is no number of seconds
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
+        value = int(value)
+    return value if isinstance(value, int) and abs(value) <= _MAX_SECONDS else None
 
 
 def tokens_from_response(
@@ -137,14 +147,16 @@ def identity_from_claims(claims: Mapping[str, Any]) -> Identity:
 
 
 def positive_int(value: Any) -> int | None:
-    """A positive integer from a JSON number (or digit string); None for anything else."""
+    """A positive integer from a JSON number (or digit string); None for anything else,
+    and for anything past the year 9999 in seconds (see :func:`_int`)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, str) and value.isascii() and value.isdigit():  # some send "120"
+    # some send "120"; a longer string of digits is no number of seconds
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
         value = int(value)
-    return value if isinstance(value, int) and value > 0 else None
+    return value if isinstance(value, int) and 0 < value <= _MAX_SECONDS else None
 
 
 def usable_deep_link(value: Any) -> str | None:

@@ -24,17 +24,13 @@ from proxy.oauth.services import SERVICES, Services, State
 from proxy.observability.logs import request_done, request_started
 from proxy.store import Store, open_store
 from proxy.web.errors import Handler, error_response
+from proxy.web.forms import read_body
 from proxy.web.ratelimit import enforce_rate_limits
+from proxy.web.responses import default_headers
 
-# OAuth requests are small; refuse large bodies early (answered as a JSON 413)
+# OAuth requests are small; refuse large bodies early (answered as a JSON 413). The
+# server that runs the app (timeouts, aiohttp's own refusals) is proxy.web.server.
 MAX_BODY = 64 * 1024
-
-
-# aiohttp's lingering_time for every server that runs the app. After refusing an
-# oversized body (413) aiohttp keeps reading and discarding the rest for lingering_time
-# (10 s by default) so the client sees the answer; a flood of 10 MB bodies would hold
-# that many connections for 10 s each. Two seconds is plenty for an honest client.
-LINGERING_TIME = 2.0
 
 
 def create_app(config: Config) -> web.Application:
@@ -68,10 +64,13 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
 
     1. pins the request to the state current when it arrived (:mod:`proxy.oauth.services`);
     2. names it in the logs (:func:`proxy.observability.logs.request_started`);
-    3. applies the rate limits (:mod:`proxy.web.ratelimit`) and runs the handler, any
-       exception of either turned into its answer by the one error path
-       (:func:`proxy.web.errors.error_response`);
-    4. gives every answer the default headers (:func:`_default_headers`);
+    3. reads the body within the body timeout (:func:`proxy.web.forms.read_body`),
+       applies the rate limits (:mod:`proxy.web.ratelimit`) and runs the handler, any
+       exception of these turned into its answer by the one error path
+       (:func:`proxy.web.errors.error_response`); an answer given before the body was
+       read to its end (408, 413) closes the connection;
+    4. gives every answer the default headers
+       (:func:`proxy.web.responses.default_headers`);
     5. writes the access line and the HTTP metrics (:func:`proxy.observability.logs.request_done`).
     """
     svc = request.app[SERVICES]
@@ -81,17 +80,25 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
     status = 500
     try:
         try:
+            await read_body(request)
             if svc.config.rate_limits is not None:
                 await enforce_rate_limits(request, svc)
             response = await handler(request)
         except Exception as exc:
             response = error_response(request, exc)
+            if not request.content.is_eof():
+                # the rest of the body is unread: the connection cannot carry another
+                # request (RFC 9110 §15.5.9: "If the current connection is not usable
+                # (e.g., as it would be in HTTP/1.1 because request delimitation is
+                # lost), a new connection will be used."); say so, aiohttp then drops
+                # what still arrives for LINGERING_TIME and closes
+                response.force_close()
         status = response.status
-        _default_headers(response)
+        default_headers(response)
         return response
     except web.HTTPException as exc:  # a redirect a handler raised, sent by aiohttp
         status = exc.status
-        _default_headers(exc)
+        default_headers(exc)
         raise
     finally:
         request_done(request, status, time.perf_counter() - start)
@@ -104,22 +111,11 @@ def build_state(config: Config, *, store: Store, http: aiohttp.ClientSession) ->
     return State(
         config=config,
         signer=Signer(config.keys.signing, lifetimes=config.lifetimes),
-        cipher=Cipher(config.keys.token_encryption),
+        cipher=Cipher(*config.keys.token_keys),
         clients=ClientRegistry(config.clients, config.resource_servers,
                                issuer=config.issuer, store=store),
         adapters=build_adapters(config.banks, http),
     )
-
-
-def _default_headers(response: web.StreamResponse) -> None:
-    """Every response: no Referer leaves with a URL that may carry a code, a handle or a
-    token; and nothing is cached unless the handler said so (only the discovery
-    documents and /jwks do). RFC 6749 §5.1: token responses MUST carry
-    "Cache-Control: no-store"; RFC 9700 §4.2.4 recommends suppressing the Referer on
-    pages that hold codes."""
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
 
 
 def add_routes(app: web.Application) -> None:

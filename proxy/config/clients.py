@@ -12,13 +12,23 @@ from jwcrypto.common import JWException
 from proxy.config.env import UNRESOLVED
 from proxy.config.errors import Problems, item
 from proxy.config.reader import Section, describe
-from proxy.config.settings import AndroidApp, Apps, ClientSettings, IosApp, ResourceServer
+from proxy.config.settings import (
+    AndroidApp,
+    Apps,
+    ClientSettings,
+    IosApp,
+    Lifetimes,
+    ResourceServer,
+    SigningKey,
+    Subject,
+)
 from proxy.config.urls import check_https, check_redirect_uri, check_resource
 
 CLIENT_KEYS = (
     "client_id", "type", "redirect_uris", "acr_values", "default_acr", "scopes",
     "native_callback_uris", "client_secret", "jwks", "fallback_acr", "client_secret_sha256",
-    "profile", "require_dpop", "default_resource", "authorization_details_types",
+    "profile", "require_dpop", "default_resource", "sector_identifier",
+    "authorization_details_types",
 )  # fmt: skip
 CLIENT_TYPES: tuple[Literal["public", "confidential"], ...] = ("public", "confidential")
 RESOURCE_SERVER_KEYS = (
@@ -27,9 +37,20 @@ RESOURCE_SERVER_KEYS = (
 )  # fmt: skip
 PROFILES: tuple[Literal["default", "fapi2"], ...] = ("default", "fapi2")
 FAPI2_MAX_CODE_LIFETIME = 60
+# FAPI 2.0 Security Profile §5.3.2.2: "shall issue pushed authorization requests
+# request_uri with expires_in values of less than 600 seconds"
+FAPI2_REQUEST_URI_LIFETIME_BELOW = 600
+# §5.4.1: authorization servers creating JWTs "shall use PS256, ES256, or EdDSA"; the
+# ID tokens a fapi2 client receives are signed by keys.signing (an RSA key signs RS256).
+# The same list as proxy.oauth.dpop.FAPI2_ALGS (the config cannot import it).
+FAPI2_SIGNING_ALGS = ("ES256", "EdDSA", "PS256")
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 # assetlinks.json: SHA-256 of the signing certificate, upper-case hex pairs joined by ':'
 _FINGERPRINT = re.compile(r"[0-9A-F]{2}(:[0-9A-F]{2}){31}")
+# a DNS host name in lower case (RFC 1123 labels)
+_HOST = re.compile(
+    r"(?=.{1,253}\Z)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+)
 
 
 def read_clients(top: Section, routes: Mapping[str, str]) -> list[tuple[str, ClientSettings]]:
@@ -93,9 +114,18 @@ def _read_client(s: Section, routes: Mapping[str, str]) -> ClientSettings | None
         profile=profile,
         require_dpop=s.flag("require_dpop", False),
         default_resource=_resource(s, "default_resource"),
+        sector_identifier=_sector(s),
         authorization_details_types=s.texts("authorization_details_types"),
     )
     return None if s.broken else client
+
+
+def _sector(s: Section) -> str | None:
+    sector = s.opt_text("sector_identifier")
+    if sector is not None and not _HOST.fullmatch(sector):
+        s.report("sector_identifier", "must be a host name in lower case, like "
+                 f"merchant.example (OIDC Core §8.1: a sector is a host) (got {sector!r})")
+    return sector
 
 
 def _client_acr(
@@ -127,8 +157,9 @@ def _uris(
 
 def _credentials(s: Section) -> tuple[str | None, bytes | None, dict[str, object] | None]:
     """client_secret, or client_secret_sha256 (hex SHA-256 of the secret: only the hash
-    is ever in memory), and/or jwks (public keys, for private_key_jwt)."""
-    client_secret = s.opt_text("client_secret", secret=True)
+    is ever in memory), and/or jwks (public keys, for private_key_jwt). A secret must have
+    MIN_SECRET_BYTES (:meth:`Section.credential`); a hash hides the length of its secret."""
+    client_secret = s.credential("client_secret")
     secret_hash = None
     hashed = s.opt_text("client_secret_sha256", secret=True)
     if hashed is not None:
@@ -230,13 +261,16 @@ def check_client_ids(
 def check_across(
     clients: list[tuple[str, ClientSettings]],
     servers: list[tuple[str, ResourceServer]],
-    authorization_code_lifetime: int,
+    lifetimes: Lifetimes,
+    signing: tuple[SigningKey, ...],
     problems: Problems,
 ) -> None:
     """A client's default_resource is some resource server's audience; a fapi2 client's
     codes live at most 60 s (FAPI 2.0 Security Profile §5.3.2.1: the authorization
-    server "shall issue authorization codes with a maximum lifetime of 60 seconds")."""
+    server "shall issue authorization codes with a maximum lifetime of 60 seconds"), its
+    request_uris less than 600 s, and its ID tokens are signed with an alg it may take."""
     audiences = {r.audience for _, r in servers if r.audience}
+    weak_keys = [k.file or k.kid for k in signing if k.key.get("alg") not in FAPI2_SIGNING_ALGS]
     for path, client in clients:
         if client.default_resource and client.default_resource not in audiences:
             problems.add(
@@ -244,11 +278,46 @@ def check_across(
                 f"{client.default_resource!r} is not the audience of any resource server "
                 f"(audiences: {', '.join(sorted(audiences)) or 'none'})",
             )
-        if client.profile == "fapi2" and authorization_code_lifetime > FAPI2_MAX_CODE_LIFETIME:
+        if client.profile != "fapi2":
+            continue
+        if lifetimes.authorization_code > FAPI2_MAX_CODE_LIFETIME:
             problems.add(
                 f"{path}.profile",
                 f"fapi2 needs lifetimes.authorization_code <= {FAPI2_MAX_CODE_LIFETIME} "
-                f"(it is {authorization_code_lifetime})",
+                f"(it is {lifetimes.authorization_code})",
+            )
+        if lifetimes.request_uri >= FAPI2_REQUEST_URI_LIFETIME_BELOW:
+            problems.add(
+                f"{path}.profile",
+                f"fapi2 needs lifetimes.request_uri < {FAPI2_REQUEST_URI_LIFETIME_BELOW} "
+                f"(it is {lifetimes.request_uri})",
+            )
+        if weak_keys:
+            problems.add(
+                f"{path}.profile",
+                f"fapi2 needs every keys.signing key to sign {', '.join(FAPI2_SIGNING_ALGS)}; "
+                f"{', '.join(weak_keys)} signs RS256 (use an EC P-256 or Ed25519 key)",
+            )
+
+
+def check_sectors(
+    clients: list[tuple[str, ClientSettings]], subject: Subject, problems: Problems
+) -> None:
+    """Under pairwise subjects each client has a sector: OIDC Core §8.1, "If there are
+    multiple hostnames in the registered redirect_uris, the Client MUST register a
+    sector_identifier_uri"; here a loopback or private-use redirect URI names no host
+    that is the merchant's either."""
+    if subject.type != "pairwise":
+        return
+    for path, client in clients:
+        if client.sector is None:
+            problems.add(
+                f"{path}.sector_identifier",
+                "is required with subject type pairwise when redirect_uris are not all "
+                "https on one host: name the host of the sector whose clients share a "
+                "user's sub, like merchant.example (OIDC Core §8.1). Clients that must "
+                "recognise the same user (the merchant's own apps, e.g. with approve_for "
+                "or native_sso) need the same sector",
             )
 
 

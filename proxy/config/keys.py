@@ -4,6 +4,8 @@ token encryption key, TLS client certificates."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import math
 import re
 import time
@@ -15,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from jwcrypto import jwk
 from jwcrypto.common import JWException
 
+from proxy.config.env import UNRESOLVED
 from proxy.config.errors import Problems, child
 from proxy.config.reader import Section, describe
 from proxy.config.rotation import first_gap, iso, signer_at
@@ -198,11 +201,38 @@ def read_instant(entry: Section, key: str) -> int | None:
     return math.floor(moment)
 
 
-def read_token_encryption(keys: Section) -> bytes:
-    """``keys.token_encryption``: 32 bytes, base64url with or without padding."""
-    value = keys.text("token_encryption", required=True, secret=True)
+def read_token_encryption(keys: Section) -> tuple[bytes, ...]:
+    """``keys.token_encryption``: one key, or a list of keys (a rotation); each 32 bytes,
+    base64url with or without padding. The first encrypts, every one decrypts. Empty
+    when anything is wrong (each problem is reported)."""
+    value = keys.raw("token_encryption", required=True)
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        key = _token_key(keys.problems, keys.at("token_encryption"), value)
+        return () if key is None else (key,)
     if not value:
-        return b""
+        keys.report("token_encryption", "needs at least one key; the first encrypts")
+    found: list[bytes] = []
+    seen: dict[bytes, str] = {}
+    complete = True
+    for path, element in keys.items("token_encryption"):
+        key = None if element is UNRESOLVED else _token_key(keys.problems, path, element)
+        if key is None:
+            complete = False
+        elif key in seen:
+            keys.problems.add(path, f"is the same key as {seen[key]}; list each key once")
+            complete = False
+        else:
+            seen[key] = path
+            found.append(key)
+    return tuple(found) if complete else ()
+
+
+def _token_key(problems: Problems, path: str, value: object) -> bytes | None:
+    if not isinstance(value, str):
+        problems.add(path, f"must be a string, or a list of them (got {describe(value, True)})")
+        return None
     raw = b""
     if _B64URL.fullmatch(value):
         try:
@@ -210,11 +240,20 @@ def read_token_encryption(keys: Section) -> bytes:
         except ValueError:
             raw = b""
     if len(raw) != 32:
-        keys.report(
-            "token_encryption",
-            f"must be 32 random bytes, base64url (generate one with: {GENERATE_KEY})",
-        )
+        problems.add(path, f"must be 32 random bytes, base64url (generate one with: "
+                     f"{GENERATE_KEY})")  # fmt: skip
+        return None
     return raw
+
+
+def token_key_id(key: bytes) -> str:
+    """A token encryption key's id: its RFC 7638 thumbprint as an ``oct`` JWK (the SHA-256
+    of ``{"k":...,"kty":"oct"}``), the ``kid`` in the header of every value it seals. Two
+    configs that hold the same key give it the same id; no two keys share one."""
+    k = base64.urlsafe_b64encode(key).rstrip(b"=").decode()
+    members = json.dumps({"k": k, "kty": "oct"}, separators=(",", ":"), sort_keys=True)
+    digest = hashlib.sha256(members.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def check_tls_files(tls: Section, base_dir: Path) -> tuple[str, str] | None:
@@ -224,14 +263,14 @@ def check_tls_files(tls: Section, base_dir: Path) -> tuple[str, str] | None:
     ok = bool(cert_name and key_name)
     cert = resolve(base_dir, cert_name) if cert_name else None
     key = resolve(base_dir, key_name) if key_name else None
-    if cert is not None and not _pem_ok(tls.problems, child(tls.path, "cert"), cert, True):
+    if cert is not None and not pem_ok(tls.problems, child(tls.path, "cert"), cert, True):
         ok = False
-    if key is not None and not _pem_ok(tls.problems, child(tls.path, "key"), key, False):
+    if key is not None and not pem_ok(tls.problems, child(tls.path, "key"), key, False):
         ok = False
     return (str(cert), str(key)) if ok and cert and key else None
 
 
-def _pem_ok(problems: Problems, path: str, file: Path, certificate: bool) -> bool:
+def pem_ok(problems: Problems, path: str, file: Path, certificate: bool) -> bool:
     try:
         data = file.read_bytes()
     except OSError as exc:

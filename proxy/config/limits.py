@@ -5,8 +5,9 @@ from __future__ import annotations
 from proxy.config.reader import Section
 from proxy.config.settings import LoginHintLimit, RateLimits
 
-# the endpoints that can be limited (authorize: GET/POST /authorize and /native/authorize)
-ENDPOINTS = ("authorize", "token", "par", "introspect")
+# the endpoints that can be limited (authorize: GET/POST /authorize and /native/authorize);
+# token, par and revoke, where clients authenticate, share their counts (proxy.web.ratelimit)
+ENDPOINTS = ("authorize", "token", "par", "revoke", "introspect")
 RATE_LIMIT_KEYS = ("window", "per_client", "per_address", "trust_forwarded_for")
 
 

@@ -14,16 +14,18 @@ from proxy.config.banks import acr_routes, read_banks
 from proxy.config.clients import (
     check_across,
     check_client_ids,
+    check_sectors,
     read_apps,
     read_clients,
     read_resource_servers,
 )
 from proxy.config.env import Protected, RecursiveAlias, substitute
 from proxy.config.errors import ConfigError, Problems
-from proxy.config.keys import read_signing_keys, read_token_encryption
+from proxy.config.keys import pem_ok, read_signing_keys, read_token_encryption
 from proxy.config.limits import read_login_hint_limit, read_rate_limits
 from proxy.config.rar import check_types, declared_names, read_types
 from proxy.config.reader import Section
+from proxy.config.sentinel import SENTINEL_SCHEMES, read_sentinel_url
 from proxy.config.settings import (
     Config,
     Keys,
@@ -40,7 +42,7 @@ TOP_KEYS = (
     "resource_servers", "rate_limits", "metrics", "login_hint_limit",
     "authorization_details_types",
 )  # fmt: skip
-STORE_SCHEMES = ("redis", "rediss", "redis+sentinel", "unix", "memory")
+STORE_SCHEMES = ("redis", "rediss", "redis+sentinel", "rediss+sentinel", "unix", "memory")
 LIFETIMES = tuple(Lifetimes.__dataclass_fields__)
 MAX_REQUEST_URI_LIFETIME = 600
 SUBJECT_TYPES: tuple[Literal["pairwise", "bank"], ...] = ("pairwise", "bank")
@@ -113,7 +115,8 @@ def parse_config(data: object, base_dir: Path, environ: Mapping[str, str]) -> Co
     detail_types = read_types(top, base_dir)
     check_types(declared_names(top), clients, bank_paths, problems)
     check_client_ids(clients, servers, problems)
-    check_across(clients, servers, lifetimes.authorization_code, problems)
+    check_across(clients, servers, lifetimes, keys.signing, problems)
+    check_sectors(clients, subject, problems)
     problems.raise_if_any()
     return Config(
         issuer=issuer,
@@ -160,17 +163,35 @@ def _store(top: Section) -> StoreSettings:
         got = f"scheme {scheme!r}" if scheme else "no scheme://"
         allowed = ", ".join(f"{x}://" for x in STORE_SCHEMES)
         s.report("url", f"must start with one of {allowed} (got {got})")
+    if scheme in SENTINEL_SCHEMES:
+        _check_sentinel_url(s, url)
     cluster = s.flag("cluster", default.cluster)
     if cluster and scheme not in ("redis", "rediss", ""):
         s.report("cluster", f"Redis Cluster needs a redis:// or rediss:// url (got {scheme}://)")
     return StoreSettings(url=url, cluster=cluster, prefix=s.text("prefix", default.prefix))
 
 
+def _check_sentinel_url(store: Section, url: str) -> None:
+    """Every problem of a Sentinel URL (proxy.config.sentinel), and of the TLS files it
+    names, as the store would meet them at start."""
+    found, problems = read_sentinel_url(url)
+    for problem in problems:
+        store.report("url", problem)
+    if found is None:
+        return
+    for option, certificate in (("ssl_ca_certs", True), ("ssl_certfile", True),
+                                ("ssl_keyfile", False)):  # fmt: skip
+        file = found.ssl.get(option)
+        if isinstance(file, str):
+            pem_ok(store.problems, f"{store.at('url')}: {option}", Path(file), certificate)
+
+
 def _keys(top: Section, base_dir: Path) -> Keys:
     keys = top.section("keys", ("signing", "token_encryption"), required=True)
-    return Keys(
-        signing=read_signing_keys(keys, base_dir), token_encryption=read_token_encryption(keys)
-    )
+    signing = read_signing_keys(keys, base_dir)
+    token_keys = read_token_encryption(keys) or (b"",)  # none: reported, no Config is built
+    return Keys(signing=signing, token_encryption=token_keys[0],
+                token_decryption=token_keys[1:])
 
 
 def _lifetimes(top: Section) -> Lifetimes:
@@ -200,5 +221,5 @@ def _metrics(top: Section) -> MetricsSettings:
     default = MetricsSettings()
     return MetricsSettings(
         enabled=s.flag("enabled", default.enabled),
-        bearer_token=s.opt_text("bearer_token", secret=True),
+        bearer_token=s.credential("bearer_token"),
     )

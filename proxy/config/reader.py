@@ -21,6 +21,16 @@ from proxy.config.errors import Problems, child, item
 
 T = TypeVar("T", bound=str)
 
+# The shortest secret a caller may present to this server (a client's or resource
+# server's client_secret, the metrics bearer token), in bytes of its UTF-8 form. RFC 7518
+# §3.2: "A key of the same size as the hash output (for instance, 256 bits for "HS256")
+# or larger MUST be used with this algorithm" (OpenID Connect's client_secret_jwt uses
+# the secret's octets as that key); RFC 6749 §10.10: "The probability of an attacker
+# guessing generated tokens (and other credentials not intended for handling by
+# end-users) MUST be less than or equal to 2^(-128)", which 32 bytes meet even as hex.
+MIN_SECRET_BYTES = 32
+GENERATE_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
 _TRUE = frozenset({"true", "yes", "on"})
 _FALSE = frozenset({"false", "no", "off"})
 _INT = re.compile(r"[+-]?[0-9]+")
@@ -117,6 +127,16 @@ class Section:
         if not value and isinstance(self.raw(key), str):
             self.report(key, "must not be empty (leave the key out instead)")
         return value or None
+
+    def credential(self, key: str) -> str | None:
+        """A secret that callers present to this server, left out or at least
+        :data:`MIN_SECRET_BYTES` long (its length is not shown either)."""
+        value = self.opt_text(key, secret=True)
+        if value is not None and len(value.encode("utf-8", "surrogatepass")) < MIN_SECRET_BYTES:
+            self.report(key, f"is shorter than {MIN_SECRET_BYTES} bytes: a secret that callers "
+                        "present must hold 256 bits to resist guessing (RFC 7518 §3.2, RFC "
+                        f"6749 §10.10); generate one with: {GENERATE_SECRET}")  # fmt: skip
+        return value
 
     def choice(self, key: str, options: Collection[T], default: T | None = None) -> T | None:
         value = self.raw(key, required=default is None)

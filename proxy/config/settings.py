@@ -9,11 +9,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from jsonschema.protocols import Validator
 from jwcrypto import jwk
 
 from federation.settings import BankSettings
+
+
+def https_host(uri: str) -> str | None:
+    """The host of an https URI, in lower case; None for any other URI."""
+    try:
+        parts = urlsplit(uri)
+        return parts.hostname if parts.scheme.lower() == "https" else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,14 @@ class Keys:
     signing: tuple[SigningKey, ...]
     # 32 raw bytes (the config holds them base64url) that encrypt bank tokens at rest
     token_encryption: bytes
+    # keys.token_encryption given as a list: the keys after the first, which only decrypt
+    # (a key rotation: docs/key-rotation.md)
+    token_decryption: tuple[bytes, ...] = ()
+
+    @property
+    def token_keys(self) -> tuple[bytes, ...]:
+        """Every token encryption key: the one that encrypts first, then the others."""
+        return (self.token_encryption, *self.token_decryption)
 
 
 @dataclass(frozen=True)
@@ -101,10 +119,25 @@ class ClientSettings:
     default_resource: str | None = None
     # RFC 9396: the authorization_details types this client may ask for
     authorization_details_types: tuple[str, ...] = ()
+    # OIDC Core §8.1: the host whose clients share a pairwise sub (docs/security.md);
+    # None: the one https host of redirect_uris (see ``sector``)
+    sector_identifier: str | None = None
 
     @property
     def dpop_required(self) -> bool:
         return self.require_dpop or self.profile == "fapi2"
+
+    @property
+    def sector(self) -> str | None:
+        """OIDC Core §8.1: "the Sector Identifier used for pairwise identifier calculation
+        is the host component of the registered redirect_uri": ``sector_identifier`` when
+        set, else the host of redirect_uris when they are all https on that one host;
+        None when they are not (the config check then asks for ``sector_identifier``)."""
+        if self.sector_identifier is not None:
+            return self.sector_identifier
+        hosts = {https_host(uri) for uri in self.redirect_uris}
+        host = hosts.pop() if len(hosts) == 1 else None
+        return host or None
 
 
 @dataclass(frozen=True)
@@ -152,7 +185,9 @@ class ResourceServer:
 @dataclass(frozen=True)
 class RateLimits:
     """Requests per ``window`` seconds, counted in the store, per endpoint name
-    (``authorize``, ``token``, ``par``, ``introspect``); an endpoint left out is not
+    (``authorize``, ``token``, ``par``, ``revoke``, ``introspect``); ``token``, ``par``
+    and ``revoke`` share one count, and one of them left out takes the smallest limit
+    given to the others (:mod:`proxy.web.ratelimit`); any other endpoint left out is not
     limited."""
 
     window: int = 60

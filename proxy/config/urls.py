@@ -98,3 +98,10 @@ def check_resource(uri: str) -> str | None:
     if parts.fragment or uri.endswith("#"):
         return f"must not have a fragment (got {uri!r})"
     return None
+
+
+def redacted(url: str) -> str:
+    """The URL without credentials or query, fit for logs and error messages."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}{parts.path}"

@@ -12,8 +12,8 @@ from aiohttp import web
 from federation.protocol import BankError, is_redirect
 from proxy.login import sessions
 from proxy.login.start import callback_uri
-from proxy.login.transactions import take_transaction
-from proxy.oauth.errors import OAuthError, RedirectTarget, unavailable
+from proxy.login.transactions import answer_target, take_transaction
+from proxy.oauth.errors import OAuthError, unavailable
 from proxy.oauth.grants import issue_code
 from proxy.oauth.services import SERVICES
 from proxy.observability import audit
@@ -36,7 +36,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
     # the transaction is taken once: a second callback with the same state finds a marker
     txn = await take_transaction(svc, state)
     bind_context(client_id=txn.client_id)
-    target = RedirectTarget(txn.redirect_uri, txn.state, svc.issuer, native=txn.native)
+    target = answer_target(svc, txn)
     if txn.bank_id != bank_id:
         # dex's rule: the callback's bank is checked against the one remembered with the
         # request before any bank code runs.

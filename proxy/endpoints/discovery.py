@@ -12,7 +12,13 @@ from proxy.oauth.services import SERVICES, Services
 from proxy.web.responses import json_response
 
 CACHE = {"Cache-Control": "public, max-age=300"}
+# what ClientRegistry.authenticate takes (/token, /revoke, /par): RFC 8414 §2
+# token_endpoint_auth_methods_supported, "a list of client authentication methods supported
+# by this token endpoint"; client_secret_jwt (an HMAC assertion) and mTLS are not
 CLIENT_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
+# what ClientRegistry.authenticate_resource_server takes (/introspect): HTTP Basic or an
+# assertion; never none, never the secret in the body
+RESOURCE_SERVER_AUTH_METHODS = ["client_secret_basic", "private_key_jwt"]
 
 
 def metadata(svc: Services) -> dict[str, Any]:
@@ -28,7 +34,10 @@ def metadata(svc: Services) -> dict[str, Any]:
         "native_authorization_endpoint": f"{issuer}/native/authorize",
         # RFC 9126 §5
         "pushed_authorization_request_endpoint": f"{issuer}/par",
-        "require_pushed_authorization_requests": False,
+        # RFC 9126 §5: "whether the authorization server accepts authorization request
+        # data only via PAR": so it does when every client is a fapi2 one
+        "require_pushed_authorization_requests": bool(svc.config.clients) and all(
+            c.profile == "fapi2" for c in svc.config.clients),
         "token_endpoint": f"{issuer}/token",
         "userinfo_endpoint": f"{issuer}/userinfo",
         "jwks_uri": f"{issuer}/jwks",
@@ -38,15 +47,22 @@ def metadata(svc: Services) -> dict[str, Any]:
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
+        # OIDC Core §8: "public: This provides the same sub (subject) value to all
+        # Clients"; "pairwise: This provides a different sub value to each Client", and
+        # §8.1: the pairwise value is calculated per sector. subject.type pairwise gives
+        # one sub per user per sector (proxy.oauth.subject); bank passes the bank's sub
+        # to every client.
         "subject_types_supported": [
-            "pairwise" if svc.config.subject.type == "pairwise" else "public"
-        ],
+            "pairwise" if svc.config.subject.type == "pairwise" else "public"],
         "id_token_signing_alg_values_supported": svc.signer.algs,
         "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
         "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "introspection_endpoint_auth_methods_supported": RESOURCE_SERVER_AUTH_METHODS,
+        # RFC 8414 §2: "MUST be present if either of these authentication methods
+        # [private_key_jwt, client_secret_jwt] are specified"
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
         "introspection_signing_alg_values_supported": svc.signer.algs,
         "code_challenge_methods_supported": ["S256"],
         # RFC 9449 §5.1: "the JWS alg values ... supported by the authorization server for
@@ -56,6 +72,10 @@ def metadata(svc: Services) -> dict[str, Any]:
         "acr_values_supported": [acr for b in banks for acr in b.acr_values],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
+        # request objects by reference (OIDC Core §6.2) are not fetched; RFC 9126 §5: "A
+        # request_uri value obtained from the PAR endpoint is usable at the authorization
+        # endpoint regardless of other authorization server metadata such as
+        # request_uri_parameter_supported"
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
         **_authorization_details(svc),

@@ -12,6 +12,7 @@ from proxy.model.records import AccessToken, Grant
 from proxy.oauth import rar
 from proxy.oauth.errors import OAuthError
 from proxy.oauth.grants import active_access_token
+from proxy.oauth.jose import Unreadable
 from proxy.oauth.services import SERVICES, Services
 from proxy.observability.logs import bind_context
 from proxy.web.forms import FORM, read_params
@@ -49,7 +50,13 @@ def _introspection(svc: Services, at: AccessToken, grant: Grant, server: Resourc
         body["authentication_level"] = grant.authentication_level
     if server.receive_bank_token:
         # a bank that issued only an ID token (BankID's app-authorize) has none to give
-        bank_access_token = svc.cipher.decrypt(grant.bank_tokens).get("access_token")
+        try:
+            bank_access_token = svc.cipher.decrypt(grant.bank_tokens).get("access_token")
+        except Unreadable:
+            # sealed with a key no longer configured (logged with its kid): the token is
+            # of no use to a server that needs the bank's token (RFC 7662 §2.2 leaves why
+            # a token is inactive to the server)
+            return {"active": False}
         if bank_access_token is not None:
             body["bank_access_token"] = bank_access_token
     body.update(_authorization_details(at, grant, server))

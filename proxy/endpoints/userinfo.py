@@ -10,6 +10,7 @@ from aiohttp import web
 from proxy.endpoints.token import NO_STORE
 from proxy.model.records import AccessToken, Grant
 from proxy.oauth import dpop
+from proxy.oauth.claims import released
 from proxy.oauth.errors import OAuthError
 from proxy.oauth.grants import active_access_token
 from proxy.oauth.services import SERVICES, Services
@@ -87,6 +88,17 @@ async def _dpop_bound(svc: Services, request: web.Request, token: str
     return active
 
 
+def serves(svc: Services, at: AccessToken) -> bool:
+    """Whether the userinfo endpoint is in the token's audience. RFC 8707 §2: the
+    authorization server "SHOULD audience-restrict issued access tokens to the
+    resource(s) indicated by the resource parameter"; a token restricted to an API is
+    that API's alone (introspection likewise shows it active to that API only). A token
+    issued without a resource (aud None) is for this server, whose userinfo endpoint
+    serves it; so does one whose audience names the userinfo endpoint itself. RFC 6750
+    §3.1: any other is "invalid for other reasons": invalid_token."""
+    return at.aud is None or at.aud in (svc.issuer, svc.issuer + PATH)
+
+
 async def userinfo(request: web.Request) -> web.StreamResponse:
     svc = request.app[SERVICES]
     scheme, token = await _access_token(request)
@@ -105,9 +117,18 @@ async def userinfo(request: web.Request) -> web.StreamResponse:
     if active is None:
         raise _invalid_token()
     at, grant = active
-    if "openid" not in (at.scope or grant.scope):
+    if not serves(svc, at):
+        description = "this access token is for another resource (RFC 8707)"
+        if scheme == "dpop":
+            raise dpop.error(svc, "invalid_token", description, resource=True,
+                             algs=dpop.algs_for(svc.clients.get(grant.client_id)))
+        raise _invalid_token(description)
+    scope = at.scope or grant.scope
+    if "openid" not in scope:
         challenge = "DPoP" if scheme == "dpop" else REALM + ","
         raise OAuthError("insufficient_scope", "the token was not granted the openid scope",
                          status=403, headers={
                              "WWW-Authenticate": f'{challenge} error="insufficient_scope"'})
-    return json_response({**grant.claims, "sub": grant.sub}, headers=headers)
+    # OIDC Core §5.3.2: "The sub (subject) Claim MUST always be returned in the UserInfo
+    # Response"; the others as the token's scope releases them (§5.4)
+    return json_response({**released(grant.claims, scope), "sub": grant.sub}, headers=headers)

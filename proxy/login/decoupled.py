@@ -26,11 +26,12 @@ from federation.protocol import (
     Pending,
     is_decoupled,
 )
-from proxy.login.transactions import take_transaction
+from proxy.login.transactions import answer_target, loaded, stored, take_transaction, unknown_login
 from proxy.model.records import Transaction
 from proxy.model.tokens import new_value
-from proxy.oauth.errors import OAuthError, RedirectTarget, unavailable
+from proxy.oauth.errors import OAuthError, unavailable
 from proxy.oauth.grants import issue_code
+from proxy.oauth.jose import Unreadable
 from proxy.oauth.services import Services
 from proxy.observability import audit
 from proxy.observability.logs import bind_context, logger
@@ -93,25 +94,41 @@ async def start(
     poll = Poll(started.auth_req_id, started.interval, svc.now() + expires_in,
                 context=dict(started.context) or None)
     record = dataclasses.replace(txn, poll=dataclasses.asdict(poll))
-    await svc.store.upsert(Transaction.kind, handle, record.to_json(), expires_in + REPORT_GRACE)
+    await svc.store.upsert(Transaction.kind, handle, stored(svc, record),
+                           expires_in + REPORT_GRACE)
     audit.login_started(audit.LoginFacts.of(record), deep_link=started.deep_link is not None)
     return handle, started.deep_link
 
 
 async def load(svc: Services, handle: str) -> Transaction:
     data = await svc.store.find(Transaction.kind, handle)
-    txn = Transaction.from_json(data) if data is not None else None
+    txn = loaded(svc, data) if data is not None else None
     if txn is None or txn.poll is None:
-        raise OAuthError("invalid_request", "this login is unknown or has expired; start again")
+        raise unknown_login()
     bind_context(client_id=txn.client_id, bank_id=txn.bank_id)
+    # a login whose client (or redirect_uri) a reload removed goes no further: the bank
+    # is not polled for it and its kept answer is never sent
+    answer_target(svc, txn)
     return txn
+
+
+# what a login whose sealed outcome no configured key opens ends with (logged with its kid)
+UNREADABLE = {"error": "server_error",
+              "description": "this login can no longer be completed; start again"}
+
+
+def _opened(svc: Services, outcome: str) -> dict[str, Any]:
+    try:
+        return svc.cipher.decrypt(outcome)
+    except Unreadable:
+        return dict(UNREADABLE)
 
 
 def status_of(txn: Transaction, svc: Services) -> Status:
     outcome = Poll.of(txn).outcome
     if outcome is None:
         return "pending"
-    return "complete" if "result" in svc.cipher.decrypt(outcome) else "failed"
+    return "complete" if "result" in _opened(svc, outcome) else "failed"
 
 
 async def advance(svc: Services, handle: str, txn: Transaction) -> tuple[Transaction, Status]:
@@ -166,7 +183,7 @@ async def _save(svc: Services, handle: str, txn: Transaction, poll: Poll) -> Tra
     updated = dataclasses.replace(txn, poll=dataclasses.asdict(poll))
     ttl = max(1, poll.expires_at + REPORT_GRACE - svc.now())
     # replace, never create: a login already taken by /resume stays taken
-    await svc.store.replace(Transaction.kind, handle, updated.to_json(), ttl)
+    await svc.store.replace(Transaction.kind, handle, stored(svc, updated), ttl)
     return updated
 
 
@@ -174,10 +191,10 @@ async def finish(svc: Services, handle: str, txn: Transaction) -> web.Response:
     """The login is settled: take the transaction once and send the user back to the
     merchant with a code (issued now, so its short lifetime starts now) or the error."""
     txn = await take_transaction(svc, handle)
-    target = RedirectTarget(txn.redirect_uri, txn.state, svc.issuer, native=txn.native)
+    target = answer_target(svc, txn)
     outcome = Poll.of(txn).outcome
     assert outcome is not None  # finish is called only once the login is settled
-    settled = svc.cipher.decrypt(outcome)
+    settled = _opened(svc, outcome)
     if "result" in settled and svc.bank(txn.bank_id) is None:
         settled = {"error": "server_error", "description": "this bank is no longer configured"}
     if "result" not in settled:

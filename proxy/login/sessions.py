@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from federation.protocol import BankError, SessionProgress, SessionWatcher, is_session
 from proxy.login.decoupled import POLL_LOCK, REPORT_GRACE
+from proxy.login.transactions import SEALED, stored
 from proxy.model.records import SessionWatch, Transaction
 from proxy.model.tokens import new_value
+from proxy.oauth.jose import Unreadable
 from proxy.oauth.services import Services
 from proxy.observability.logs import bind_context, logger
 from proxy.store import StoreUnavailable
@@ -44,13 +47,16 @@ async def keep(svc: Services, adapter: SessionWatcher, txn: Transaction, state: 
     # The broker chose the state, so it is not ours to trust to be unique: a state that
     # already keys a login is refused, never written over (SET NX), so one user's return
     # can never finish another's login.
-    if not await svc.store.add(Transaction.kind, state, record.to_json(), lifetime):
+    if not await svc.store.add(Transaction.kind, state, stored(svc, record), lifetime):
         raise BankError("server_error", UNUSABLE, "session: the broker's state is already in use")
     if handle is None:
         return None
     api = adapter.settings.session
     interval = math.ceil(api.poll_interval) if api is not None else 1
-    watch = SessionWatch(txn.bank_id, txn.client_id, dict(txn.conn_data), interval)
+    # the session as the adapter keeps it, sealed like the transaction's own conn_data
+    # (proxy.login.transactions): a Redis dump names no session to read
+    sealed = {SEALED: svc.cipher.encrypt(dict(txn.conn_data))}
+    watch = SessionWatch(txn.bank_id, txn.client_id, sealed, interval)
     await svc.store.upsert(SessionWatch.kind, handle, watch.to_json(), lifetime)
     return handle
 
@@ -80,12 +86,19 @@ async def _read(svc: Services, handle: str, watch: SessionWatch) -> SessionProgr
         return "complete" if kept == "complete" else "failed" if kept == "failed" else "pending"
     found: SessionProgress
     try:
-        found = await adapter.watch(watch.conn_data)
+        found = await adapter.watch(_opened(svc, watch.conn_data))
+    except Unreadable:  # sealed with a key no longer configured
+        found = "failed"
     except BankError as exc:
         log.warning("session_read_failed", error=exc.error, detail=exc.detail)
         found = "pending" if exc.error == "temporarily_unavailable" else "failed"
     await svc.store.upsert(POLL_LOCK, handle, {"progress": found}, watch.interval)
     return found
+
+
+def _opened(svc: Services, conn_data: Mapping[str, Any]) -> dict[str, Any]:
+    sealed = conn_data.get(SEALED)
+    return svc.cipher.decrypt(str(sealed)) if sealed is not None else dict(conn_data)
 
 
 async def settle(svc: Services, txn: Transaction,

@@ -22,6 +22,7 @@ from federation.settings import BankSettings
 from proxy.config.settings import ClientSettings
 from proxy.login import decoupled, picker, sessions
 from proxy.login.hints import check_hint_form, check_may_name_user, count_login
+from proxy.login.transactions import stored
 from proxy.model.records import PendingChoice, Transaction
 from proxy.model.tokens import new_value
 from proxy.oauth import rar
@@ -90,7 +91,7 @@ def callback_uri(svc: Services, bank_id: str) -> str:
 
 
 async def check_request(
-    svc: Services, raw: Mapping[str, str], *, native: bool
+    svc: Services, raw: Mapping[str, str], *, native: bool, pushed: bool = False
 ) -> LoginRequest:
     return check(svc, await resolve(svc, raw), native=native)
 
@@ -229,7 +230,7 @@ async def _start(svc: Services, login: LoginRequest, bank: BankSettings, acr: st
     if details and bank.kind == "session":
         # RFC 9396 §5; a session broker's API has no place for them
         raise OAuthError(rar.ERROR, f"{bank.display_name} cannot take these "
-                         f"{rar.PARAMETER}")  # fmt: skip
+                         "authorization_details")  # fmt: skip
     if is_decoupled(adapter):
         # CIBA §7.1 trusts the initiator to name the user because it authenticated:
         # proxy.login.hints; the refusals come before the bank is called
@@ -258,7 +259,8 @@ async def _start(svc: Services, login: LoginRequest, bank: BankSettings, acr: st
         audit.login_started(audit.LoginFacts.of(txn))
         status_uri = sessions.status_uri(svc, watched) if watched is not None else None
         return Step(start.url, bank, open_app=True, status_uri=status_uri)
-    await svc.store.upsert(Transaction.kind, state, txn.to_json(), svc.config.lifetimes.transaction)
+    await svc.store.upsert(Transaction.kind, state, stored(svc, txn),
+                           svc.config.lifetimes.transaction)
     audit.login_started(audit.LoginFacts.of(txn))
     return Step(start.url, bank, open_app=not start.native)
 

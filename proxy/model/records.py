@@ -73,6 +73,8 @@ class Transaction(Record):
     scope: tuple[str, ...]
     acr: str
     bank_id: str
+    # the bank adapter's state for this login (a PKCE verifier, a nonce); the store keeps
+    # it, and poll's auth_req_id, sealed (proxy.login.transactions)
     conn_data: dict[str, Any]
     # the login came through /native/authorize: the callback and resume answer JSON
     native: bool = False

@@ -215,7 +215,8 @@ def check_scope(client: ClientSettings, params: Params) -> None:
         raise OAuthError("invalid_scope", "scope must include openid")
     unknown = sorted(set(scope) - set(client.scopes))
     if unknown:
-        raise OAuthError("invalid_scope", f"scope not allowed for this client: {' '.join(unknown)}")
+        raise OAuthError("invalid_scope", "scope names a value this client is not registered "
+                         "for", detail=f"unregistered scope values: {len(unknown)}")
 
 
 _CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")

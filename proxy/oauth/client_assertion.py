@@ -8,6 +8,7 @@ from typing import Protocol
 import jwt
 
 from proxy.oauth.errors import OAuthError
+from proxy.oauth.jose import DATE_CLAIMS, numeric_date
 from proxy.store import Store
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -21,8 +22,8 @@ LEEWAY = 30
 MAX_LIFETIME = 600
 
 
-def _invalid(description: str) -> OAuthError:
-    return OAuthError("invalid_client", description, status=401)
+def _invalid(description: str, detail: str = "") -> OAuthError:
+    return OAuthError("invalid_client", description, status=401, detail=detail)
 
 
 def asserted_client_id(form: Mapping[str, str]) -> str:
@@ -87,9 +88,15 @@ async def verify_assertion(
             except jwt.InvalidSignatureError:
                 continue
     except jwt.PyJWTError as exc:
-        raise _invalid(f"client_assertion rejected: {exc}") from exc
+        # pyjwt's text may quote the assertion: the client gets a fixed one, the log pyjwt's
+        raise _invalid("client_assertion was refused: check its signature, iss, sub, aud, "
+                       "exp and jti", detail=f"{type(exc).__name__}: {exc}"[:300]) from exc
     if claims is None:
         raise _invalid("client_assertion is not signed by a key of this client")
+    # RFC 7519 §2: a NumericDate is "A JSON numeric value" (pyjwt also takes "1" and true)
+    if any(name in claims and numeric_date(claims[name]) is None for name in DATE_CLAIMS):
+        raise _invalid("client_assertion exp, iat and nbf must be numbers of seconds "
+                       "(NumericDate)")
     if fapi2 and not isinstance(claims["aud"], str):
         raise _invalid("client_assertion aud must be the issuer, as a string (FAPI 2.0)")
     if claims["sub"] != client.client_id:

@@ -6,8 +6,9 @@ Its errors take the shape of the endpoint: the token endpoint's (400, RFC 9449 �
 or a protected resource's (401 with a ``WWW-Authenticate: DPoP`` challenge, §7.1, §9).
 
 Nonces are stateless, so any instance accepts any other's: an HMAC of the current
-time period under a key derived from ``keys.token_encryption``, valid in its period
-and the next one.
+time period under a key derived from ``keys.token_encryption`` (the key that encrypts),
+valid in its period and the next one, and accepted under any configured key, so that
+instances between two configs of a key rotation accept each other's.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from jwcrypto.common import JWException
 from proxy.config.settings import ClientSettings
 from proxy.model.tokens import b64url
 from proxy.oauth.errors import OAuthError
+from proxy.oauth.jose import DATE_CLAIMS, numeric_date
 from proxy.oauth.services import Services
 from proxy.observability.metrics import DPOP_REFUSALS, series
 
@@ -65,24 +67,25 @@ def thumbprint(access_token: str) -> str:
 # --- nonces (RFC 9449 §8) ---------------------------------------------------------
 
 
-def _nonce_for(svc: Services, period: int) -> str:
-    key = hmac.new(svc.config.keys.token_encryption, _NONCE_LABEL, hashlib.sha256).digest()
+def _nonce_for(secret: bytes, period: int) -> str:
+    key = hmac.new(secret, _NONCE_LABEL, hashlib.sha256).digest()
     mac = hmac.new(key, str(period).encode(), hashlib.sha256).digest()
     return b64url(mac[:18])
 
 
 def new_nonce(svc: Services) -> str:
     """§8: "Nonce values MUST be unpredictable": an HMAC under a server secret."""
-    return _nonce_for(svc, svc.now() // NONCE_PERIOD)
+    return _nonce_for(svc.config.keys.token_encryption, svc.now() // NONCE_PERIOD)
 
 
 def nonce_is_fresh(svc: Services, nonce: object) -> bool:
-    """A nonce of this period or the one before, from any instance (same key)."""
+    """A nonce of this period or the one before, from any instance (any configured key)."""
     if not isinstance(nonce, str):
         return False
     period = svc.now() // NONCE_PERIOD
     return any(
-        hmac.compare_digest(nonce.encode(), _nonce_for(svc, p).encode())
+        hmac.compare_digest(nonce.encode(), _nonce_for(secret, p).encode())
+        for secret in svc.config.keys.token_keys
         for p in (period, period - 1)
     )
 
@@ -95,7 +98,8 @@ def _quoted(value: str) -> str:
 
 
 def error(
-    svc: Services, code: str, description: str, *, resource: bool, algs: Sequence[str] = ALGS
+    svc: Services, code: str, description: str, *, resource: bool, algs: Sequence[str] = ALGS,
+    detail: str = "",
 ) -> OAuthError:
     """An error about DPoP, with a fresh ``DPoP-Nonce`` (§8: "there MUST NOT be more than
     one DPoP-Nonce header"). At the token endpoint a 400 per RFC 6749 §5.2 (§5: "the
@@ -106,12 +110,12 @@ def error(
     series(DPOP_REFUSALS, code).inc()
     headers = {"DPoP-Nonce": new_nonce(svc)}
     if not resource:
-        return OAuthError(code, description, headers=headers)
+        return OAuthError(code, description, headers=headers, detail=detail)
     headers["WWW-Authenticate"] = (
         f'DPoP error="{code}", error_description="{_quoted(description)}", '
         f'algs="{" ".join(algs)}"'
     )
-    return OAuthError(code, description, status=401, headers=headers)
+    return OAuthError(code, description, status=401, headers=headers, detail=detail)
 
 
 # --- proofs (RFC 9449 §4.3) -----------------------------------------------------------
@@ -132,22 +136,30 @@ def _normalized(url: str) -> tuple[str, str, str]:
     return scheme, host, parts.path or "/"
 
 
+class _Refused(Exception):
+    """A check of the proof failed; its description is fixed (it never quotes the proof)."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
 def _public_key(header: Mapping[str, Any], alg: str) -> jwt.PyJWK:
     """§4.3 check 7: "The jwk JOSE Header Parameter does not contain a private key"; and
     the key must be of the kind ``alg`` signs with."""
     params = header.get("jwk")
     if not isinstance(params, dict):
-        raise ValueError("the proof's jwk header is missing")
+        raise _Refused("the proof's jwk header is missing")
     if _PRIVATE_MEMBERS & params.keys():
-        raise ValueError("the proof's jwk must be a public key")
+        raise _Refused("the proof's jwk must be a public key")
     kty, crv = _KEY_TYPES[alg]
     if params.get("kty") != kty or (crv is not None and params.get("crv") != crv):
-        raise ValueError(f"the proof's jwk is not a key for {alg}")
+        raise _Refused("the proof's jwk is not a key of the kind its alg signs with")
     if kty == "OKP" and params.get("crv") not in ("Ed25519", "Ed448"):
-        raise ValueError("the proof's jwk is not an EdDSA key")
+        raise _Refused("the proof's jwk is not an EdDSA key")
     key = jwt.PyJWK(params, algorithm=alg)
     if kty == "RSA" and int(key.key.key_size) < MIN_RSA_BITS:
-        raise ValueError(f"the proof's RSA key must have at least {MIN_RSA_BITS} bits")
+        raise _Refused(f"the proof's RSA key must have at least {MIN_RSA_BITS} bits")
     return key
 
 
@@ -167,8 +179,9 @@ async def verify(
     if not values:
         return None
 
-    def invalid(description: str) -> OAuthError:
-        return error(svc, "invalid_dpop_proof", description, resource=resource, algs=algs)
+    def invalid(description: str, detail: str = "") -> OAuthError:
+        return error(svc, "invalid_dpop_proof", description, resource=resource, algs=algs,
+                     detail=detail)
 
     # check 1: "There is not more than one DPoP HTTP request header field."
     if len(values) > 1:
@@ -179,23 +192,32 @@ async def verify(
         header = jwt.get_unverified_header(proof)
         # check 4 (§11.5: "MUST verify that the typ field is dpop+jwt")
         if header.get("typ") != "dpop+jwt":
-            raise ValueError("the proof's typ must be dpop+jwt")
+            raise _Refused("the proof's typ must be dpop+jwt")
         # check 5: alg "is not none, is supported by the application, and is acceptable
         # per local policy"
         alg = header.get("alg")
-        if alg not in algs:
-            raise ValueError(f"the proof's alg must be one of {' '.join(algs)}")
-        key = _public_key(header, str(alg))
+        if not isinstance(alg, str) or alg not in algs:
+            raise _Refused(f"the proof's alg must be one of {' '.join(algs)}")
+        key = _public_key(header, alg)
         # checks 3 and 6: the required claims, and "The JWT signature verifies with the
         # public key contained in the jwk JOSE Header Parameter."
         claims = jwt.decode(
-            proof, key.key, algorithms=[str(alg)],
+            proof, key.key, algorithms=[alg],
             options={"require": ["jti", "htm", "htu", "iat"], "verify_iat": False,
                      "verify_aud": False},
         )
         jkt = str(jwk.JWK(**header["jwk"]).thumbprint())
+    except _Refused as exc:
+        raise invalid(exc.description) from exc
     except (jwt.PyJWTError, JWException, ValueError, TypeError, KeyError) as exc:
-        raise invalid(str(exc) or "the DPoP proof is not a valid JWT") from exc
+        # a library's text may quote the proof: the client gets a fixed one
+        raise invalid("the DPoP proof is not a JWT signed by the key in its jwk header, "
+                      "or one of its claims is malformed",
+                      detail=f"{type(exc).__name__}: {exc}"[:300]) from exc
+    # RFC 7519 §2: exp, nbf and iat are NumericDates (pyjwt takes "1", true, and a
+    # 400-digit exp as dates; Python's JSON reader takes NaN and Infinity)
+    if any(name in claims and numeric_date(claims[name]) is None for name in DATE_CLAIMS):
+        raise invalid("the proof's iat, exp and nbf must be numbers of seconds (NumericDate)")
     # check 8: "The htm claim matches the HTTP method of the current request."
     if claims["htm"] != request.method:
         raise invalid("the proof's htm is not this request's method")
@@ -206,10 +228,8 @@ async def verify(
     ):
         raise invalid("the proof's htu is not this endpoint's URL")
     # check 11: "The creation time of the JWT ... is within an acceptable window"
-    iat = claims["iat"]
-    if not isinstance(iat, int | float) or isinstance(iat, bool) or (
-        abs(svc.now() - iat) > IAT_WINDOW
-    ):
+    iat = numeric_date(claims["iat"])
+    if iat is None or abs(svc.now() - iat) > IAT_WINDOW:
         raise invalid(f"the proof's iat must be within {IAT_WINDOW} seconds of now")
     jti = claims["jti"]
     if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI:

@@ -11,7 +11,8 @@ import dataclasses
 import re
 import time
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
@@ -22,14 +23,17 @@ from proxy.model.tokens import (
     ACCESS_TOKEN,
     AUTHORIZATION_CODE,
     REFRESH_TOKEN,
+    fingerprint,
     grant_of,
     new_grant_id,
     new_grant_value,
     new_value,
 )
 from proxy.oauth import rar
+from proxy.oauth.claims import released
 from proxy.oauth.errors import OAuthError
 from proxy.oauth.idtoken import id_token
+from proxy.oauth.jose import Unreadable
 from proxy.oauth.services import Services
 from proxy.oauth.subject import merchant_subject
 from proxy.observability import audit
@@ -57,15 +61,18 @@ async def issue_code(svc: Services, txn: Transaction, result: BankResult) -> str
     bank = svc.bank(txn.bank_id)
     assert bank is not None  # the callback checked it
     identity = result.identity
-    claims = {
+    # only what the granted scope releases is kept (OIDC Core §5.4): a grant holds no
+    # claim its client may not see
+    claims = released({
         merchant: identity.claims[bank_claim]
         for merchant, bank_claim in bank.claims.items()
         if bank_claim in identity.claims
-    }
+    }, txn.scope)
     grant = Grant(
         grant_id=new_grant_id(),
         client_id=txn.client_id,
-        sub=merchant_subject(svc.config.subject, bank.id, identity.sub),
+        sub=merchant_subject(svc.config.subject, svc.clients.get(txn.client_id),
+                             txn.client_id, bank.id, identity.sub),
         scope=txn.scope,
         acr=txn.acr,
         amr=identity.amr,
@@ -132,37 +139,36 @@ def _check_refresh_binding(bound: str | None, jkt: str | None) -> None:
         raise invalid_grant("the refresh token is bound to another DPoP key")
 
 
-async def exchange_code(
-    svc: Services, client: ClientSettings, form: Mapping[str, str], *, jkt: str | None = None
-) -> dict[str, Any]:
-    """``jkt``: the thumbprint of the request's valid DPoP proof key, if it had one."""
-    code = form.get("code")
-    if not code:
-        raise OAuthError("invalid_request", "code is required")
-    grant_id = grant_of(AUTHORIZATION_CODE, code)
-    if grant_id is None:
-        raise invalid_grant("the authorization code is unknown or expired")
-    lifetimes = svc.config.lifetimes
-    # the consume and the grant's read in one round trip (one batch: proxy.store.redis);
-    # the grant is used only once the consumed code's own record names it
-    consumed, grant_data = await asyncio.gather(
-        svc.store.consume(Code.kind, code, now=svc.now(),
-                          marker_ttl=max(lifetimes.authorization_code, lifetimes.access_token)),
-        svc.store.find(Grant.kind, grant_id),
-    )
-    if consumed is None:
-        raise invalid_grant("the authorization code is unknown or expired")
-    if consumed.replay:
-        # RFC 6749 §4.1.2: "If an authorization code is used more than once, the
-        # authorization server MUST deny the request and SHOULD revoke (when possible)
-        # all tokens previously issued based on that authorization code."
-        audit.code_replayed(client.client_id, grant_id)
-        await svc.store.revoke_grant(grant_id)
-        audit.token_revoked("grant", "code_replay", grant_id)
-        raise invalid_grant("the authorization code was already used")
-    record = Code.from_json(consumed.payload)
-    if record.grant_id != grant_id:  # cannot be: the store's key hashes the whole code
-        raise invalid_grant("the authorization code is unknown or expired")
+# A consumed code's marker (proxy.store) keeps a note of how far its exchange went: the
+# tokens it chose, sealed, until it has issued them; then that it did.
+PENDING = "pending"
+ISSUED = "issued"
+# The longest an exchange holds a consumed code before it settles it: three store calls
+# (the consume, the token writes, the settle), each ended within about a second by the
+# Redis store's timeouts (proxy.store.redis). A retry that finds the code pending sooner
+# waits for the first exchange to settle or to be surely over.
+IN_FLIGHT = 3.0
+_POLL = 0.05
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The tokens a code exchange will issue, chosen before it consumes the code and kept
+    (sealed) in the code's marker: an exchange that Redis interrupted is finished by the
+    client's retry with these same values, each written once."""
+
+    access_token: str
+    refresh_token: str
+    iat: int
+
+    @classmethod
+    def new(cls, grant_id: str, now: int) -> Chosen:
+        return cls(new_grant_value(ACCESS_TOKEN, grant_id), new_value(REFRESH_TOKEN), now)
+
+
+def _check_code(record: Code, client: ClientSettings, form: Mapping[str, str],
+                jkt: str | None) -> None:  # fmt: skip
+    """Everything the token request must match of the code it presents."""
     # RFC 6749 §4.1.3: "ensure that the authorization code was issued to the
     # authenticated confidential client, or if the client is public, ensure that the
     # code was issued to "client_id" in the request"
@@ -180,11 +186,111 @@ async def exchange_code(
     # reject the request."
     if record.dpop_jkt is not None and record.dpop_jkt != jkt:
         raise invalid_grant("the authorization code is bound to another DPoP key (dpop_jkt)")
+
+
+async def exchange_code(
+    svc: Services, client: ClientSettings, form: Mapping[str, str], *, jkt: str | None = None
+) -> dict[str, Any]:
+    """``jkt``: the thumbprint of the request's valid DPoP proof key, if it had one."""
+    code = form.get("code")
+    if not code:
+        raise OAuthError("invalid_request", "code is required")
+    grant_id = grant_of(AUTHORIZATION_CODE, code)
+    if grant_id is None:
+        raise invalid_grant("the authorization code is unknown or expired")
+    lifetimes = svc.config.lifetimes
+    chosen = Chosen.new(grant_id, svc.now())
+    # the consume and the grant's read in one round trip (one batch: proxy.store.redis);
+    # the grant is used only once the consumed code's own record names it
+    consumed, grant_data = await asyncio.gather(
+        svc.store.consume(Code.kind, code, now=svc.moment(),
+                          marker_ttl=max(lifetimes.authorization_code, lifetimes.access_token),
+                          note={PENDING: svc.cipher.encrypt(dataclasses.asdict(chosen))}),
+        svc.store.find(Grant.kind, grant_id),
+    )
+    if consumed is None:
+        raise invalid_grant("the authorization code is unknown or expired")
+    if consumed.replay:
+        record, chosen = await _resume_exchange(svc, client, form, code, consumed.payload,
+                                                grant_id, jkt)  # fmt: skip
+    else:
+        record = Code.from_json(consumed.payload)
+        if record.grant_id != grant_id:  # cannot be: the store's key hashes the whole code
+            raise invalid_grant("the authorization code is unknown or expired")
+        _check_code(record, client, form, jkt)
     grant = _alive(grant_data)
     _check_resource(form, grant)
-    return await _mint(svc, grant, grant.scope, nonce=record.nonce, jkt=jkt,
-                       refresh_jkt=_refresh_jkt(client, jkt),
-                       details=rar.for_token(form, grant))
+    response = await _mint(svc, grant, grant.scope, nonce=record.nonce, jkt=jkt,
+                           refresh_jkt=_refresh_jkt(client, jkt), chosen=chosen,
+                           details=rar.for_token(form, grant))
+    # From here on the code is used: a later exchange of it is a replay. If this write
+    # fails the client gets a 503 instead of the tokens, and its retry finishes the exchange.
+    await svc.store.settle(Code.kind, code, {ISSUED: True})
+    _issued(grant, response)
+    return response
+
+
+async def _resume_exchange(
+    svc: Services, client: ClientSettings, form: Mapping[str, str], code: str,
+    marker: Mapping[str, Any], grant_id: str, jkt: str | None,
+) -> tuple[Code, Chosen]:
+    """A code whose consume marker is found: a replay, or the retry of an exchange that
+    never issued its tokens.
+
+    RFC 6749 §4.1.2: "The client MUST NOT use the authorization code more than once. If
+    an authorization code is used more than once, the authorization server MUST deny the
+    request and SHOULD revoke (when possible) all tokens previously issued based on that
+    authorization code." §10.5: "Authorization codes MUST be short lived and single-use.
+    If the authorization server observes multiple attempts to exchange an authorization
+    code for an access token, the authorization server SHOULD attempt to revoke all access
+    tokens already granted based on the compromised authorization code."
+
+    A code is used once its exchange has issued tokens. An exchange that the store
+    interrupted (its client got 503 ``temporarily_unavailable``, which invites the retry)
+    issued none: its marker still holds the tokens it chose. The same request again (same
+    client, redirect_uri, code_verifier and DPoP key) finishes that exchange with those
+    tokens, once the first can no longer be running (``IN_FLIGHT``) and up to
+    ``refresh_grace`` after that; no second set of tokens exists. Later it is refused
+    without revoking: nothing was issued. Anything else is a replay and revokes the grant,
+    as the RFC has it: a code whose exchange issued tokens (a duplicate sent alongside the
+    first waits for it, and is one), or another client, verifier or DPoP key (the code
+    leaked, not the verifier)."""
+    started = time.monotonic()
+    data = marker.get("record")
+    if not isinstance(data, Mapping) or PENDING not in (marker.get("note") or {}):
+        await _replayed(svc, client, grant_id)  # issued (or a marker of an older version)
+    record = Code.from_json(data)
+    try:
+        _check_code(record, client, form, jkt)
+    except OAuthError:
+        await _replayed(svc, client, grant_id)
+    consumed_at = float(marker.get("consumed_at") or 0)
+    while svc.moment() - consumed_at <= IN_FLIGHT and time.monotonic() - started <= IN_FLIGHT:
+        # the first exchange may still be running: wait until it settles or surely ended
+        await asyncio.sleep(_POLL)
+        again = await svc.store.consume(Code.kind, code, now=svc.moment(), marker_ttl=None)
+        if again is None:
+            raise invalid_grant("the authorization code is unknown or expired")
+        marker = again.payload
+        if PENDING not in (marker.get("note") or {}):
+            await _replayed(svc, client, grant_id)
+    elapsed = svc.moment() - consumed_at
+    if elapsed > IN_FLIGHT + svc.config.lifetimes.refresh_grace:
+        raise invalid_grant("the authorization code is unknown or expired")
+    try:
+        chosen = Chosen(**svc.cipher.decrypt(str(marker["note"][PENDING])))
+    except Unreadable as exc:  # sealed with a key since removed
+        raise invalid_grant("the authorization code is unknown or expired") from exc
+    log.info("code_exchange_resumed", grant_fingerprint=fingerprint(grant_id),
+             after_ms=round(elapsed * 1000))  # fmt: skip
+    return record, chosen
+
+
+async def _replayed(svc: Services, client: ClientSettings, grant_id: str) -> NoReturn:
+    audit.code_replayed(client.client_id, grant_id)
+    await svc.store.revoke_grant(grant_id)
+    audit.token_revoked("grant", "code_replay", grant_id)
+    raise invalid_grant("the authorization code was already used")
 
 
 def _alive(data: dict[str, Any] | None) -> Grant:
@@ -205,34 +311,46 @@ async def _mint(
     nonce: str | None,
     jkt: str | None,
     refresh_jkt: str | None,
+    chosen: Chosen | None = None,
     details: Details | None = None,
 ) -> dict[str, Any]:
     """Mint an access token (and a refresh token under offline_access) for ``grant``; the
     access token is DPoP-bound to ``jkt``, the refresh token to ``refresh_jkt``; it carries
-    ``details`` of the grant's authorization_details (None: all of them)."""
+    ``details`` of the grant's authorization_details (None: all of them).
+
+    ``chosen``: the values (and issue time) a code exchange chose before it consumed the
+    code. Each is written only where nothing is (SET NX): the retry that finishes an
+    interrupted exchange never overwrites what the first attempt wrote, nor the marker a
+    refresh token leaves once used. (Until the exchange settles, no answer has carried
+    these tokens, so none can have been revoked.)"""
     details = grant.authorization_details if details is None else details
     lifetimes = svc.config.lifetimes
     now = svc.now()
-    access_token = new_grant_value(ACCESS_TOKEN, grant.grant_id)
+    if chosen is None:
+        chosen = Chosen.new(grant.grant_id, now)
+        write_once = False
+    else:
+        write_once = True
+    access_token, iat = chosen.access_token, chosen.iat
     # The access token's record holds what is its own; who logged in, how, and the bank's
     # tokens are read from its grant, which introspection reads in the same round trip.
     at = AccessToken(
         # RFC 6749 §6: a refresh may narrow the scope; only a narrower one is stored
         scope=None if scope == grant.scope else scope,
-        iat=now,
-        exp=now + lifetimes.access_token,
+        iat=iat,
+        exp=iat + lifetimes.access_token,
         aud=grant.resource,
         jkt=jkt,
         authorization_details=None if details == grant.authorization_details else details,
     )
     writes: list[tuple[str, str, dict[str, Any], int]] = [
-        (AccessToken.kind, access_token, at.to_json(), lifetimes.access_token)]
+        (AccessToken.kind, access_token, at.to_json(), max(1, at.exp - now))]
     response: dict[str, Any] = {
         "access_token": access_token,
         # RFC 9449 §5: "A token_type of DPoP MUST be included in the access token response
         # to signal to the client that the access token was bound to its DPoP key"
         "token_type": "DPoP" if jkt is not None else "Bearer",
-        "expires_in": lifetimes.access_token,
+        "expires_in": max(1, at.exp - now),
         "scope": " ".join(scope),
     }
     if details is not None:
@@ -241,16 +359,23 @@ async def _mint(
         # respective access token"
         response["authorization_details"] = [dict(d) for d in details]
     if "openid" in grant.scope:
-        response["id_token"] = id_token(svc, grant, access_token, nonce=nonce)
+        response["id_token"] = id_token(svc, grant, access_token, nonce=nonce, scope=scope)
     if OFFLINE_ACCESS in grant.scope:
-        refresh_token = new_value(REFRESH_TOKEN)
-        rt = RefreshToken(grant.grant_id, now, now + lifetimes.refresh_token, jkt=refresh_jkt)
-        writes.append((RefreshToken.kind, refresh_token, rt.to_json(), lifetimes.refresh_token))
-        response["refresh_token"] = refresh_token
-    await svc.store.upsert_many(writes)
+        rt = RefreshToken(grant.grant_id, iat, iat + lifetimes.refresh_token, jkt=refresh_jkt)
+        writes.append((RefreshToken.kind, chosen.refresh_token, rt.to_json(),
+                       max(1, rt.exp - now)))  # fmt: skip
+        response["refresh_token"] = chosen.refresh_token
+    if write_once:
+        # concurrent SET NX of one round share one batch: still one round trip
+        await asyncio.gather(*(svc.store.add(*write) for write in writes))
+    else:
+        await svc.store.upsert_many(writes)
+    return response
+
+
+def _issued(grant: Grant, response: Mapping[str, Any]) -> None:
     audit.tokens_issued(grant.client_id, grant.grant_id,
                         [kind for kind in audit.RESPONSE_KINDS if kind in response])
-    return response
 
 
 def _check_refresh(form: Mapping[str, str], client: ClientSettings, grant: Grant,
@@ -293,23 +418,26 @@ async def refresh(
     # not make (a thief's without the DPoP key, another client's, a wider scope) does
     # not use it up; checked again on what the consume took.
     grant: Grant | None = None
+    opened: BankTokens | None = None  # the bank tokens of ``grant``, once decrypted
     existing = await svc.store.find(RefreshToken.kind, token)
     if existing is not None:
         found = await svc.store.find(Grant.kind, existing["grant_id"])
         if found is not None:
             grant = Grant.from_json(found)
             _check_refresh(form, client, grant, existing.get("jkt"), jkt)
-    consumed = await svc.store.consume(RefreshToken.kind, token, now=svc.now(), marker_ttl=None)
+            opened = _bank_tokens(svc, grant)  # sealed with a key since removed: refused
+    consumed = await svc.store.consume(RefreshToken.kind, token, now=svc.moment(),
+                                       marker_ttl=None)
     if consumed is None:
         raise invalid_grant("the refresh token is unknown or expired")
     if consumed.replay:
         return await _retry_within_grace(svc, client, token, consumed.payload, jkt)
     rt = RefreshToken.from_json(consumed.payload)
     if grant is None or grant.grant_id != rt.grant_id:
-        grant = await _live_grant(svc, rt.grant_id)
+        grant, opened = await _live_grant(svc, rt.grant_id), None
     scope = _check_refresh(form, client, grant, rt.jkt, jkt)
     try:
-        grant = await _refresh_bank_tokens(svc, grant)
+        grant = await _refresh_bank_tokens(svc, grant, opened)
     except BankError as exc:
         if exc.error == "temporarily_unavailable":
             # nothing lost: the refresh token comes back as it was, the client retries
@@ -327,6 +455,7 @@ async def refresh(
     response = await _mint(svc, grant, scope, nonce=None, jkt=jkt,
                            refresh_jkt=_refresh_jkt(client, jkt),
                            details=rar.for_token(form, grant))
+    _issued(grant, response)
     pair = {**response, "exp": svc.now() + int(response["expires_in"])}
     rotated = RotatedPair(grant.grant_id, client.client_id, svc.cipher.encrypt(pair), jkt=jkt)
     await svc.store.upsert(
@@ -335,13 +464,19 @@ async def refresh(
     return response
 
 
-async def _refresh_bank_tokens(svc: Services, grant: Grant) -> Grant:
+async def _refresh_bank_tokens(svc: Services, grant: Grant,
+                               opened: BankTokens | None = None) -> Grant:  # fmt: skip
     """Refresh at the bank when its access token would expire before the new merchant
     access token does. The refresh token's single-use consume makes this single-flight
     per grant, across instances."""
-    tokens = BankTokens.from_dict(svc.cipher.decrypt(grant.bank_tokens))
+    tokens = opened if opened is not None else _bank_tokens(svc, grant)
     horizon = svc.now() + svc.config.lifetimes.access_token
     if tokens.refresh_token is None or tokens.expires_at is None or tokens.expires_at > horizon:
+        if svc.cipher.kid_of(grant.bank_tokens) != svc.cipher.kid:
+            # sealed with a key that now only decrypts: sealed again with the one that
+            # encrypts, so that once every grant has been refreshed or has expired the old
+            # key may leave keys.token_encryption (docs/key-rotation.md)
+            return dataclasses.replace(grant, bank_tokens=svc.cipher.encrypt(tokens.to_dict()))
         return grant
     adapter = svc.adapters.get(grant.bank_id)
     if adapter is None:
@@ -349,6 +484,15 @@ async def _refresh_bank_tokens(svc: Services, grant: Grant) -> Grant:
     fresh = await adapter.refresh(tokens)
     log.info("bank_tokens_refreshed", bank_id=grant.bank_id)
     return dataclasses.replace(grant, bank_tokens=svc.cipher.encrypt(fresh.to_dict()))
+
+
+def _bank_tokens(svc: Services, grant: Grant) -> BankTokens:
+    """The grant's bank tokens; a grant sealed with a key no longer configured can no
+    longer be refreshed (the refresh token stays as it was)."""
+    try:
+        return BankTokens.from_dict(svc.cipher.decrypt(grant.bank_tokens))
+    except Unreadable as exc:
+        raise invalid_grant("this login can no longer be refreshed; log in again") from exc
 
 
 async def _retry_within_grace(
@@ -364,23 +508,35 @@ async def _retry_within_grace(
     grace = svc.config.lifetimes.refresh_grace
     if grant_id is None:
         raise invalid_grant("the refresh token is unknown or expired")
-    if svc.now() - int(marker.get("consumed_at", 0)) > grace:
+    # to the millisecond on both sides (Services.moment, the marker's consumed_at): a
+    # reuse 2.6 s after the first use is outside a refresh_grace of 2
+    consumed_at = float(marker.get("consumed_at") or 0)
+    if svc.moment() - consumed_at > grace:
         await svc.store.revoke_grant(grant_id)
         audit.refresh_reused(client.client_id, grant_id)
         audit.token_revoked("grant", "refresh_reuse", grant_id)
         raise invalid_grant("the refresh token was already used; the grant is revoked")
-    deadline = time.monotonic() + grace
+    # the first use may still be minting the pair: wait for it, never past the window
+    give_up = time.monotonic() + grace
     while True:
-        data = await svc.store.find(RotatedPair.kind, token)
+        data, grant_data = await svc.store.find_many(
+            [(RotatedPair.kind, token), (Grant.kind, grant_id)])
+        if grant_data is None:
+            # revoked since the first use (the client's /revoke, an operator, a replay):
+            # the pair it produced is dead, and is never handed out again
+            raise invalid_grant("the grant was revoked or has expired")
         if data is not None:
             rotated = RotatedPair.from_json(data)
             if rotated.client_id != client.client_id:
                 raise invalid_grant("the refresh token was issued to another client")
             _check_refresh_binding(rotated.jkt, jkt)
-            pair = svc.cipher.decrypt(rotated.pair)
+            try:
+                pair = svc.cipher.decrypt(rotated.pair)
+            except Unreadable as exc:  # sealed with a key removed within the window
+                raise invalid_grant("the refresh token was already used") from exc
             pair["expires_in"] = max(0, int(pair.pop("exp")) - svc.now())
             return pair
-        if time.monotonic() > deadline or await svc.store.find(Grant.kind, grant_id) is None:
+        if time.monotonic() > give_up or svc.moment() - consumed_at > grace:
             raise invalid_grant("the refresh token was already used")
         await asyncio.sleep(0.05)
 
@@ -417,7 +573,11 @@ async def revoke(svc: Services, client: ClientSettings, token: str, hint: str | 
                 continue
             client_id, grant_id = active[1].client_id, active[1].grant_id
         else:
-            data = await svc.store.find(kind, token)
+            # a refresh token rotated within refresh_grace still fetches the pair it
+            # became (_retry_within_grace): revoking it revokes its grant like the new one
+            current, rotated = await svc.store.find_many(
+                [(kind, token), (RotatedPair.kind, token)])
+            data = current or rotated
             found = None if data is None else await svc.store.find(Grant.kind, data["grant_id"])
             if data is None or found is None:  # a grant gone takes its refresh token along
                 continue

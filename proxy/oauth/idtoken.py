@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from proxy.model.records import Grant
+from proxy.oauth.claims import released
 from proxy.oauth.rar import for_id_token
 from proxy.oauth.services import Services
 
-# registered claims the bank mapping must never overwrite
-_RESERVED = frozenset(
-    {"iss", "sub", "aud", "exp", "iat", "nbf", "nonce", "acr", "amr", "auth_time", "at_hash",
-     "azp", "jti", "sid", "c_hash", "authorization_details"}
-)
 
+def id_token(svc: Services, grant: Grant, access_token: str, *, nonce: str | None,
+             scope: Iterable[str]) -> str:
+    """Sign the ID token for ``grant``, with the user claims ``scope`` releases (the scope
+    of the access token it comes with: OIDC Core §5.4, :mod:`proxy.oauth.claims`).
 
-def id_token(svc: Services, grant: Grant, access_token: str, *, nonce: str | None) -> str:
-    """Sign the ID token for ``grant``.
+    §5.4 has the scope claims "returned from the UserInfo Endpoint ... when a
+    response_type value is used that results in an Access Token being issued"; they are
+    in the ID token too (as they always were here: apps read them there), never more
+    than userinfo gives for the same scope.
 
     On refresh, OIDC Core §12.2: "its iat Claim MUST represent the time that the new ID
     Token is issued ... if the ID Token contains an auth_time Claim, its value MUST
@@ -25,7 +28,7 @@ def id_token(svc: Services, grant: Grant, access_token: str, *, nonce: str | Non
     """
     now = svc.now()
     key = svc.signer.active()  # one key for at_hash and signature, even at a rotation
-    claims: dict[str, Any] = {k: v for k, v in grant.claims.items() if k not in _RESERVED}
+    claims: dict[str, Any] = released(grant.claims, scope)
     claims.update(
         iss=svc.issuer,
         sub=grant.sub,

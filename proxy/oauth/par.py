@@ -53,7 +53,7 @@ async def resolve(svc: Services, params: Mapping[str, str]) -> AuthorizationRequ
     the parameters in the Request Object, even if the same parameter is provided in the
     query parameter", so everything else in the request is ignored; the browser-less
     endpoint's own ``native_callback_uri`` is the one addition (it belongs to how the
-    app is reached, not to the request the client pushed).
+    app is reached, not to the request the client pushed), except for a fapi2 client.
     """
     request_uri = params.get("request_uri")
     if request_uri is None:
@@ -82,6 +82,10 @@ async def resolve(svc: Services, params: Mapping[str, str]) -> AuthorizationRequ
     if pushed.client_id != client_id:
         raise OAuthError("invalid_request_uri", "request_uri was pushed by another client")
     resolved = dict(pushed.params)
-    if "native_callback_uri" in params:
+    client = svc.clients.get(client_id)
+    # a fapi2 client's whole request is pushed (FAPI 2.0 Security Profile §5.3.2.2: the
+    # server "shall reject authorization requests sent without [RFC9126]"): RFC 9101
+    # §6.3 holds for it without the exception, its native_callback_uri is the pushed one
+    if "native_callback_uri" in params and not (client and client.profile == "fapi2"):
         resolved["native_callback_uri"] = params["native_callback_uri"]
     return AuthorizationRequest(resolved, pushed=True, authenticated=pushed.authenticated)

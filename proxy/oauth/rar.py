@@ -50,7 +50,7 @@ def parse(raw: str) -> Details:
     notation, an array of objects", and each object's ``type`` "is REQUIRED". Members
     named twice, NaN and Infinity are refused: two readers must see the same objects."""
     if len(raw) > MAX_LENGTH:
-        raise OAuthError("invalid_request", f"{PARAMETER} is too long")
+        raise OAuthError("invalid_request", "authorization_details is too long")
     try:
         value = json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except (ValueError, RecursionError):

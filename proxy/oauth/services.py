@@ -47,6 +47,11 @@ class State:
 _PINNED: ContextVar[tuple[Services, State] | None] = ContextVar("pinned_state", default=None)
 
 
+def wall_clock() -> float:
+    """Seconds since the epoch: the one clock the rules read (tests replace it)."""
+    return time.time()
+
+
 class Services:
     def __init__(self, state: State, *, store: Store, http: aiohttp.ClientSession) -> None:
         self.store = store
@@ -109,7 +114,13 @@ class Services:
 
     @staticmethod
     def now() -> int:
-        return int(time.time())
+        return int(wall_clock())
+
+    @staticmethod
+    def moment() -> float:
+        """Now, in seconds to the millisecond: for a window that must hold exactly (a
+        consume's ``consumed_at`` and the ``refresh_grace`` measured from it)."""
+        return round(wall_clock(), 3)
 
 
 SERVICES = web.AppKey("services", Services)

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from proxy.config import load_or_report
 from proxy.ops import keys
 from proxy.ops.serving import ServeOptions, run_server
+from proxy.web.forms import DEFAULT_BODY_TIMEOUT
+from proxy.web.server import KEEPALIVE_TIMEOUT
 
 # seconds between SIGTERM and closing the listener (/readyz answers 503 meanwhile), then
 # what requests in flight get to finish; together under Kubernetes' default 30 s grace
@@ -32,6 +34,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--shutdown-timeout", type=float, default=SHUTDOWN_TIMEOUT, metavar="SECONDS",
         help="then how long requests in flight get to finish (default %(default)s)",
+    )
+    serve.add_argument(
+        "--keepalive-timeout", type=_seconds, default=KEEPALIVE_TIMEOUT, metavar="SECONDS",
+        help="close a connection that has sent no complete request header this long after "
+        "opening or after its last answer (idle keep-alive, or a header sent slowly); keep "
+        "it longer than the load balancer's idle timeout (default %(default)s)",
+    )
+    serve.add_argument(
+        "--body-timeout", type=_seconds, default=DEFAULT_BODY_TIMEOUT, metavar="SECONDS",
+        help="refuse (408) a request whose body has not arrived this long after its header "
+        "(default %(default)s)",
     )
     serve.add_argument(
         "--workers", type=_positive, default=1, metavar="N",
@@ -79,12 +92,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         config_path=os.path.abspath(path), host=args.host, port=args.port,
         drain_delay=args.drain_delay, shutdown_timeout=args.shutdown_timeout,
         log_level=args.log_level, reuse_port=args.workers > 1,
+        keepalive_timeout=args.keepalive_timeout, body_timeout=args.body_timeout,
     )
     if args.workers > 1:
         from proxy.ops.workers import run_workers
 
         return run_workers(options, args.workers)
     return run_server(options, config)
+
+
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds (got {value!r})") from None
+    if not 0 < number < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds (got {value})")
+    return number
 
 
 def _positive(value: str) -> int:

@@ -27,12 +27,13 @@ from aiohttp import web
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from federation.sandbox import SandboxBank, SandboxBroker, SandboxClient, serve_sandbox
-from proxy.app import LINGERING_TIME, create_app
+from proxy.app import create_app
 from proxy.config import load_config
 from proxy.config.settings import ClientSettings, Config
 from proxy.model.tokens import new_value
 from proxy.observability.logs import configure_logging
 from proxy.ops.keys import generate_signing_key
+from proxy.web.server import ProxyRunner
 
 DEMO_ENV = ("TOKEN_ENCRYPTION_KEY", "SUBJECT_SALT", "SANDBOX_BANK_SECRET", "DEMO_API_SECRET",
             "DEMO_APP_SECRET")
@@ -195,7 +196,7 @@ async def demo_servers(config: Config) -> AsyncIterator[str]:
                 (create_app(config), config.listen.host, config.listen.port),
                 (merchant_app(config), app_url.hostname or "127.0.0.1", app_url.port or 80),
             ):
-                runner = web.AppRunner(app, access_log=None, lingering_time=LINGERING_TIME)
+                runner = ProxyRunner(app)  # the timeouts of serve's defaults
                 runners.append(runner)
                 await runner.setup()
                 await web.TCPSite(runner, host, port).start()

@@ -15,7 +15,7 @@ from pathlib import Path
 from jwcrypto import jwk
 
 from proxy.config import load_or_report
-from proxy.config.keys import KeyFileError, signing_key
+from proxy.config.keys import KeyFileError, signing_key, token_key_id
 from proxy.config.rotation import KeyStatus, iso, key_status, retention, signer_at
 from proxy.config.settings import Config
 
@@ -81,7 +81,21 @@ def _status(path: str, config: Config, now: float) -> int:
     for status in key_status(keys, config.lifetimes, now):
         print()
         print("\n".join(_describe(status, now)))
+    print()
+    print("\n".join(_token_encryption(config)))
     return 0
+
+
+def _token_encryption(config: Config) -> list[str]:
+    """keys.token_encryption: which key encrypts, which only decrypt (their ids only)."""
+    keys = config.keys.token_keys
+    lines = [f"keys.token_encryption: {len(keys)} key(s); the first encrypts, all decrypt"]
+    for n, key in enumerate(keys):
+        lines.append(f"- kid: {token_key_id(key)}")
+        lines.append("  encrypts: yes" if n == 0 else
+                     "  encrypts: no (decrypts what it sealed; remove it only as "
+                     "docs/key-rotation.md says)")  # fmt: skip
+    return lines
 
 
 def _describe(status: KeyStatus, now: float) -> list[str]:

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 import uvloop
 from aiohttp import web
 
-from proxy.app import LINGERING_TIME, create_app
+from proxy.app import create_app
 from proxy.config import load_or_report
 from proxy.config.settings import Config
 from proxy.endpoints.health import DRAIN, Drain
 from proxy.observability.logs import configure_logging, logger
 from proxy.ops.reload import reload_config
+from proxy.web.forms import DEFAULT_BODY_TIMEOUT
+from proxy.web.server import KEEPALIVE_TIMEOUT, ProxyRunner
 
 log = logger("proxy.serve")
 
@@ -43,6 +45,8 @@ class ServeOptions:
     shutdown_timeout: float
     log_level: str = "info"
     reuse_port: bool = False  # with --workers N: every worker listens on the same port
+    keepalive_timeout: float = KEEPALIVE_TIMEOUT  # proxy.web.server
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
 
 
 def run_server(
@@ -68,6 +72,8 @@ def run_server(
             config_path=options.config_path,
             reuse_port=options.reuse_port,
             parent_pid=parent_pid,
+            keepalive_timeout=options.keepalive_timeout,
+            body_timeout=options.body_timeout,
         ))
     return 0
 
@@ -94,6 +100,8 @@ async def serve(
     config_path: str | None = None,
     reuse_port: bool = False,
     parent_pid: int | None = None,
+    keepalive_timeout: float = KEEPALIVE_TIMEOUT,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
 ) -> None:
     """Serve until SIGTERM (or SIGINT), then stop without dropping a request:
 
@@ -104,7 +112,9 @@ async def serve(
        finish (aiohttp's graceful shutdown), then the store and HTTP session close.
 
     SIGHUP reloads ``config_path``, one reload at a time. A worker (``parent_pid``) also
-    stops this way when its supervisor is gone.
+    stops this way when its supervisor is gone. Connections are bounded by
+    ``keepalive_timeout`` (idle, or a request header not complete) and ``body_timeout``
+    (:mod:`proxy.web.server`).
     """
     drain = Drain()
     app[DRAIN] = drain
@@ -141,9 +151,8 @@ async def serve(
             return
         asyncio.get_running_loop().call_later(PARENT_CHECK, check_parent, pid)
 
-    runner = web.AppRunner(
-        app, access_log=None, shutdown_timeout=shutdown_timeout, lingering_time=LINGERING_TIME
-    )
+    runner = ProxyRunner(app, keepalive_timeout=keepalive_timeout, body_timeout=body_timeout,
+                         shutdown_timeout=shutdown_timeout)
     previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     try:
         await runner.setup()

@@ -13,7 +13,7 @@ from proxy.store.base import Consumed, Store, StoreUnavailable
 __all__ = ["Consumed", "Store", "StoreUnavailable", "open_store"]
 
 MEMORY_SCHEME = "memory"
-REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel")
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel")
 
 
 def open_store(settings: StoreSettings, *, max_connections: int = 64) -> Store:

@@ -27,7 +27,9 @@ class Consumed:
 
     ``replay`` False: this call consumed the record; ``payload`` is the record.
     ``replay`` True: an earlier call consumed it; ``payload`` is the marker that
-    call left: ``{"grant_id": <the record's grant_id or None>, "consumed_at": <now of that call>}``.
+    call left: ``{"grant_id": <the record's grant_id or None>, "consumed_at": <now of that call>}``,
+    and, when that call gave a ``note``, ``"record"`` (the record it took) and ``"note"`` (the
+    note, or what :meth:`Store.settle` made of it).
     """
 
     payload: dict[str, Any]
@@ -66,7 +68,13 @@ class Store(Protocol):
         ...
 
     async def consume(
-        self, kind: str, id: str, *, now: int, marker_ttl: int | None
+        self,
+        kind: str,
+        id: str,
+        *,
+        now: float,
+        marker_ttl: int | None,
+        note: Mapping[str, Any] | None = None,
     ) -> Consumed | None:
         """Atomically take a record once.
 
@@ -75,7 +83,19 @@ class Store(Protocol):
         (None: whatever TTL the record had left). Later calls get the marker with
         ``replay=True``, so a replayed code is told from an unknown one (None).
         Two concurrent calls: exactly one gets ``replay=False``.
+
+        ``now``: seconds since the epoch, kept to the millisecond (finer is rounded), so
+        a window measured from it is exact: windows of whole seconds on both sides are a
+        second off. ``note``: the marker also keeps the record it replaced and this note
+        (the state of what the first call goes on to do; :meth:`settle` changes it), so a
+        later call can tell an interrupted first use from a finished one.
         """
+        ...
+
+    async def settle(self, kind: str, id: str, note: Mapping[str, Any]) -> bool:
+        """Atomically make ``note`` the note of the consume marker under this id, and drop
+        the record it kept; its ``grant_id``, ``consumed_at`` and TTL stay. False, and
+        nothing written, when there is no marker (a live record, or nothing)."""
         ...
 
     async def destroy(self, kind: str, id: str) -> None:

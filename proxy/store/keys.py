@@ -5,7 +5,8 @@ fosite's rule: a token is stored by its hash, never by its value. A key holds
 session shows no usable token, code or handle.
 
 Both stores write the same marker when a record is consumed, so they behave
-alike: ``{"__consumed": true, "grant_id": ..., "consumed_at": ...}``.
+alike: ``{"__consumed": true, "grant_id": ..., "consumed_at": ...}``, and with a
+note ``..., "record": {...}, "note": {...}}``.
 """
 
 from __future__ import annotations
@@ -44,10 +45,34 @@ def is_marker(value: Mapping[str, Any]) -> bool:
     return bool(value.get(MARKER_FIELD))
 
 
-def new_marker(record: Mapping[str, Any], now: int) -> dict[str, Any]:
-    return {MARKER_FIELD: True, "grant_id": record.get("grant_id"), "consumed_at": now}
+def moment(now: float) -> float:
+    """A consume's ``now`` as stored: seconds to the millisecond (an int stays an int)."""
+    return now if isinstance(now, int) else round(now, 3)
+
+
+def json_number(now: float) -> str:
+    """``moment(now)`` as JSON text (for the Redis scripts, which splice it in as is)."""
+    return orjson.dumps(moment(now)).decode()
+
+
+def new_marker(record: Mapping[str, Any], now: float,
+               note: Mapping[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    marker = {MARKER_FIELD: True, "grant_id": record.get("grant_id"), "consumed_at": moment(now)}
+    if note is not None:
+        marker["record"] = dict(record)
+        marker["note"] = dict(note)
+    return marker
+
+
+def settled_marker(marker: Mapping[str, Any], note: Mapping[str, Any]) -> dict[str, Any]:
+    return {MARKER_FIELD: True, "grant_id": marker.get("grant_id"),
+            "consumed_at": marker.get("consumed_at"), "note": dict(note)}
 
 
 def replay_payload(marker: Mapping[str, Any]) -> dict[str, Any]:
     """What a later consume is told: the marker without its internal field."""
-    return {"grant_id": marker.get("grant_id"), "consumed_at": marker.get("consumed_at")}
+    payload = {"grant_id": marker.get("grant_id"), "consumed_at": marker.get("consumed_at")}
+    for extra in ("record", "note"):
+        if extra in marker:
+            payload[extra] = marker[extra]
+    return payload

@@ -19,7 +19,14 @@ from typing import Any
 import orjson
 
 from proxy.store.base import Consumed
-from proxy.store.keys import encode_record, is_marker, new_marker, record_key, replay_payload
+from proxy.store.keys import (
+    encode_record,
+    is_marker,
+    new_marker,
+    record_key,
+    replay_payload,
+    settled_marker,
+)
 
 
 class MemoryStore:
@@ -81,7 +88,13 @@ class MemoryStore:
             await self.upsert(kind, id, payload, ttl)
 
     async def consume(
-        self, kind: str, id: str, *, now: int, marker_ttl: int | None
+        self,
+        kind: str,
+        id: str,
+        *,
+        now: float,
+        marker_ttl: int | None,
+        note: Mapping[str, Any] | None = None,
     ) -> Consumed | None:
         key = record_key(self._prefix, kind, id)
         entry = self._get(key)
@@ -93,9 +106,21 @@ class MemoryStore:
             return Consumed(payload=replay_payload(value), replay=True)
         if marker_ttl is not None:
             expires_at = self._clock() + marker_ttl
-        marker = orjson.dumps(new_marker(value, now)).decode()
+        marker = orjson.dumps(new_marker(value, now, note)).decode()
         self._put(key, marker, expires_at)
         return Consumed(payload=value, replay=False)
+
+    async def settle(self, kind: str, id: str, note: Mapping[str, Any]) -> bool:
+        key = record_key(self._prefix, kind, id)
+        entry = self._get(key)
+        if entry is None:
+            return False
+        text, expires_at = entry
+        value: dict[str, Any] = orjson.loads(text)
+        if not is_marker(value):
+            return False
+        self._put(key, orjson.dumps(settled_marker(value, note)).decode(), expires_at)
+        return True
 
     async def destroy(self, kind: str, id: str) -> None:
         self._entries.pop(record_key(self._prefix, kind, id), None)

@@ -10,9 +10,10 @@ turned into :class:`StoreUnavailable`.
 ``redis://``, ``rediss://`` and ``unix://`` URLs name one server (``cluster:
 true`` treats the URL as one node of a Redis Cluster, and the client discovers
 the rest); ``redis+sentinel://h1:26379,h2:26379/service_name[/db]`` asks
-Sentinel for the service's master. Every operation touches one key, so all of
-them work on Cluster, with no hash tags (tests/proxy/test_store_conformance.py runs
-the contract on a three-master cluster).
+Sentinel for the service's master (``rediss+sentinel://`` over TLS, with the sentinels'
+own credentials as options: :mod:`proxy.config.sentinel`). Every operation touches one
+key, so all of them work on Cluster, with no hash tags
+(tests/proxy/test_store_conformance.py runs the contract on a three-master cluster).
 
 A Sentinel failover is a short outage, not an error of ours: until Sentinel names
 the new master, calls raise StoreUnavailable (connection refused, then redis-py's
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -38,7 +40,7 @@ from collections.abc import (
 from contextlib import aclosing, contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -56,16 +58,24 @@ from redis.exceptions import (
 )
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from proxy.config.sentinel import SENTINEL_SCHEMES, parse_sentinel_url
 from proxy.config.settings import StoreSettings
+from proxy.config.urls import redacted
 from proxy.store.base import Consumed, StoreUnavailable
-from proxy.store.keys import MARKER_FIELD, encode_record, is_marker, record_key, replay_payload
+from proxy.store.keys import (
+    MARKER_FIELD,
+    encode_record,
+    is_marker,
+    json_number,
+    record_key,
+    replay_payload,
+)
 
-SENTINEL_SCHEME = "redis+sentinel"
-DEFAULT_SENTINEL_PORT = 26379
-
-# KEYS[1] the record; ARGV[1] now, ARGV[2] marker TTL in seconds or "" to keep
-# the record's remaining TTL. Returns nil (no record), {1, marker} (consumed
-# before) or {0, record} (consumed now, marker left in its place).
+# KEYS[1] the record; ARGV[1] now (a JSON number), ARGV[2] marker TTL in seconds or "" to
+# keep the record's remaining TTL, ARGV[3] the note (a JSON object) or "". Returns nil (no
+# record), {1, marker} (consumed before) or {0, record} (consumed now, marker left in its
+# place). The marker is spliced together as text: the record and the note are kept
+# exactly as written, never decoded and encoded again (cjson rounds numbers).
 _CONSUME = f"""
 local raw = redis.call('GET', KEYS[1])
 if not raw then return nil end
@@ -75,16 +85,38 @@ if not ok or type(value) ~= 'table' then
 end
 if value['{MARKER_FIELD}'] then return {{1, raw}} end
 local grant_id = value['grant_id']
-if grant_id == nil then grant_id = cjson.null end
-local marker = cjson.encode({{
-  ['{MARKER_FIELD}'] = true, grant_id = grant_id, consumed_at = tonumber(ARGV[1])
-}})
+local grant = 'null'
+if grant_id ~= nil and grant_id ~= cjson.null then grant = cjson.encode(grant_id) end
+local marker = '{{"{MARKER_FIELD}":true,"grant_id":' .. grant .. ',"consumed_at":' .. ARGV[1]
+if ARGV[3] ~= '' then
+  marker = marker .. ',"record":' .. raw .. ',"note":' .. ARGV[3]
+end
+marker = marker .. '}}'
 if ARGV[2] == '' then
   redis.call('SET', KEYS[1], marker, 'KEEPTTL')
 else
   redis.call('SET', KEYS[1], marker, 'EX', ARGV[2])
 end
 return {{0, raw}}
+"""
+
+# KEYS[1] a consume marker; ARGV[1] its new note (a JSON object). Keeps the marker's
+# grant_id, consumed_at and TTL, drops the record it kept: 1 if there was a marker, else 0
+# (nothing written over a live record or in place of nothing).
+_SETTLE = f"""
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local ok, value = pcall(cjson.decode, raw)
+if not ok or type(value) ~= 'table' or not value['{MARKER_FIELD}'] then return 0 end
+local grant = 'null'
+if value['grant_id'] ~= nil and value['grant_id'] ~= cjson.null then
+  grant = cjson.encode(value['grant_id'])
+end
+local at = 'null'
+if type(value['consumed_at']) == 'number' then at = cjson.encode(value['consumed_at']) end
+redis.call('SET', KEYS[1], '{{"{MARKER_FIELD}":true,"grant_id":' .. grant ..
+  ',"consumed_at":' .. at .. ',"note":' .. ARGV[1] .. '}}', 'KEEPTTL')
+return 1
 """
 
 # KEYS[1] the record; ARGV[1] the new value, ARGV[2] its TTL in seconds. Sets it
@@ -323,13 +355,6 @@ def _fail(entries: list[Entry], exc: Exception) -> None:
 _BATCHES: set[asyncio.Task[None]] = set()
 
 
-def redacted(url: str) -> str:
-    """The URL without credentials or query, fit for logs and error messages."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://{host}{parts.path}"
-
-
 class RedisStore:
     def __init__(
         self,
@@ -352,6 +377,7 @@ class RedisStore:
         self._batch = None if isinstance(client, RedisCluster) else Batcher(client)
         self._consume = client.register_script(_CONSUME)
         self._replace = client.register_script(_REPLACE)
+        self._settle = client.register_script(_SETTLE)
         self._hit = client.register_script(_HIT)
 
     @classmethod
@@ -360,7 +386,7 @@ class RedisStore:
         options = _fail_fast(max_connections)
         client: Redis | RedisCluster
         sentinels: tuple[Redis, ...] = ()
-        if urlsplit(url).scheme == SENTINEL_SCHEME:
+        if urlsplit(url).scheme.lower() in SENTINEL_SCHEMES:
             client, sentinels = _sentinel_master(url, options)
         elif settings.cluster:
             client = _RedisCluster.from_url(url, **options)
@@ -431,9 +457,16 @@ class RedisStore:
                 raise failed
 
     async def consume(
-        self, kind: str, id: str, *, now: int, marker_ttl: int | None
+        self,
+        kind: str,
+        id: str,
+        *,
+        now: float,
+        marker_ttl: int | None,
+        note: Mapping[str, Any] | None = None,
     ) -> Consumed | None:
-        args = [now, "" if marker_ttl is None else marker_ttl]
+        args = [json_number(now), "" if marker_ttl is None else marker_ttl,
+                "" if note is None else orjson.dumps(dict(note)).decode()]
         with self._translated():
             result = await self._script(self._consume, self._key(kind, id), *args)
         if result is None:
@@ -443,6 +476,12 @@ class RedisStore:
         if replay:
             return Consumed(payload=replay_payload(value), replay=True)
         return Consumed(payload=value, replay=False)
+
+    async def settle(self, kind: str, id: str, note: Mapping[str, Any]) -> bool:
+        text = orjson.dumps(dict(note)).decode()
+        with self._translated():
+            done = await self._script(self._settle, self._key(kind, id), text)
+        return bool(done)
 
     async def destroy(self, kind: str, id: str) -> None:
         with self._translated():
@@ -537,11 +576,18 @@ class RedisStore:
             yield
         except (RedisError, RedisClusterException) as exc:
             # redis-py's messages name hosts and commands, never values or passwords
-            # (Sentinel's repr every sentinel client, so they are cut short).
-            detail = str(exc)[:200]
+            # (Sentinel's repr every sentinel client: each becomes its address, so that
+            # why each sentinel failed fits, then all is cut short).
+            detail = _CLIENT_REPR.sub(r"sentinel \1:\2", str(exc))[:300]
             raise StoreUnavailable(
                 f"{self._name} unavailable: {type(exc).__name__}: {detail}"
             ) from exc
+
+
+# a redis-py client's repr, as MasterNotFoundError lists one per sentinel: it nests
+# three levels (client, pool, connection) and names the connection's host and port
+_CLIENT_REPR = re.compile(r"<redis\.asyncio\.client\.Redis\(.*?,host=([^,]*),port=(\d+),"
+                          r".*?\)>\)>\)>")
 
 
 def _record(text: str) -> dict[str, Any] | None:
@@ -559,34 +605,21 @@ def _glob_escape(text: str) -> str:
 
 
 def _sentinel_master(url: str, options: dict[str, Any]) -> tuple[Redis, tuple[Redis, ...]]:
-    """``redis+sentinel://[user:password@]host[:port][,host[:port]...]/service_name[/db]``.
-
-    Credentials are the master's; the sentinels get the same socket timeouts.
-    """
-    parts = urlsplit(url)
-    userinfo, _, hosts = parts.netloc.rpartition("@")
-    sentinels = [_host_port(hp) for hp in hosts.split(",") if hp]
-    path = [unquote(p) for p in parts.path.split("/") if p]
-    if not sentinels or not 1 <= len(path) <= 2:
-        raise ValueError(
-            f"store url {redacted(url)!r}: expected "
-            f"{SENTINEL_SCHEME}://host:port[,host:port]/service_name[/db]"
-        )
-    master: dict[str, Any] = dict(options, db=int(path[1]) if len(path) == 2 else 0)
-    if userinfo:
-        username, has_password, password = userinfo.partition(":")
-        master["username"] = unquote(username) or None
-        master["password"] = unquote(password) if has_password else None
-    sentinel_options = {k: v for k, v in options.items() if k.startswith("socket_") or k == "retry"}
-    sentinel = Sentinel(sentinels, sentinel_kwargs=sentinel_options)
-    client: Redis = sentinel.master_for(path[0], redis_class=_Redis, **master)
+    """A Sentinel URL (:mod:`proxy.config.sentinel`): the client of the service's master,
+    and the sentinels' clients. The sentinels get the same socket timeouts and retry
+    policy, their own credentials, and TLS as the master does."""
+    found = parse_sentinel_url(url)
+    tls: dict[str, Any] = {"ssl": True, **found.ssl} if found.tls else {}
+    master: dict[str, Any] = dict(options, db=found.db, **tls)
+    if found.username is not None or found.password is not None:
+        master["username"] = found.username
+        master["password"] = found.password
+    sentinel_options: dict[str, Any] = {
+        k: v for k, v in options.items() if k.startswith("socket_") or k == "retry"}
+    sentinel_options.update(tls)
+    if found.sentinel_username is not None or found.sentinel_password is not None:
+        sentinel_options["username"] = found.sentinel_username
+        sentinel_options["password"] = found.sentinel_password
+    sentinel = Sentinel(list(found.sentinels), sentinel_kwargs=sentinel_options)
+    client: Redis = sentinel.master_for(found.service, redis_class=_Redis, **master)
     return client, tuple(sentinel.sentinels)
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port``."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else DEFAULT_SENTINEL_PORT
-    host, colon, port = text.partition(":")
-    return host, int(port) if colon else DEFAULT_SENTINEL_PORT

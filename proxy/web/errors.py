@@ -9,6 +9,7 @@ errors (404, 405, 413), store outages and bugs take the same path.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from http import HTTPStatus
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -91,6 +92,7 @@ def render(request: web.Request, err: OAuthError) -> web.Response:
     )
 
 
+_STATUSES = frozenset(HTTPStatus)
 _FRAMEWORK = {
     404: ("invalid_request", "there is no endpoint at this path"),
     405: ("invalid_request", "this endpoint does not accept that HTTP method"),
@@ -99,11 +101,27 @@ _FRAMEWORK = {
 
 
 def _from_http_exception(exc: web.HTTPException) -> OAuthError:
-    error, description = _FRAMEWORK.get(exc.status, ("invalid_request", exc.reason))
+    # the status's standard phrase, never the exception's own text (it may quote input)
+    standard = HTTPStatus(exc.status).phrase if exc.status in _STATUSES else "error"
+    error, description = _FRAMEWORK.get(exc.status, ("invalid_request", standard.lower()))
     if exc.status >= 500:
         error = "server_error"
     headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
     return OAuthError(error, description, status=exc.status, headers=headers)
+
+
+def unparsed_request(status: int) -> web.Response:
+    """The answer to a request that never reached a handler: aiohttp's HTTP parser refused
+    it (a malformed request line or header, headers too large: ``status`` 400), or the
+    server failed outside the middleware (5xx); see :mod:`proxy.web.server`. JSON
+    whatever the path (the path may be what is broken), with a fixed description: the
+    parser's own message quotes the request line, which may hold a code or a token."""
+    if status >= 500:
+        err = OAuthError("server_error", "internal error", status=status)
+    else:
+        err = OAuthError("invalid_request", "the request is not valid HTTP", status=status)
+    return json_response({"error": err.error, "error_description": err.description},
+                         status=err.status, headers={"Cache-Control": "no-store"})
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -1,4 +1,5 @@
-"""Rate limits on /authorize, /token, /par and /introspect (``rate_limits:`` in config).
+"""Rate limits on /authorize, /native/authorize and on every endpoint that authenticates a
+client or a resource server: /token, /par, /revoke, /introspect (``rate_limits:`` in config).
 
 Two counters per request, each a fixed window of ``window`` seconds kept in the
 store (so every instance shares them):
@@ -11,6 +12,16 @@ store (so every instance shares them):
   is only a counter key. Anyone may claim a client's id, so a per-client limit
   also caps that client's legitimate traffic: size it for the client's peak.
 
+The endpoints where clients authenticate (/token, /par, /revoke) count together: one
+count per client and one per address for the three, so that guesses spread over them
+add up in one count instead of each endpoint granting its own allowance (RFC 6749
+§10.10: "The authorization server MUST prevent attackers from guessing ... client
+credentials"). Each endpoint refuses once that shared count passes its own limit; one
+of the three left out of ``per_client`` (or ``per_address``) while another is named
+takes the smallest limit named among them. /introspect, where resource servers
+authenticate, and /authorize count on their own: different callers, whose volumes
+must not starve each other (docs/security.md, "Rate limits").
+
 Cost: one store round trip per counted key, only for endpoints that have a
 limit; the address is counted first and a refused request costs nothing more.
 A store that is down raises StoreUnavailable, which the error path answers 503.
@@ -19,6 +30,7 @@ A store that is down raises StoreUnavailable, which the error path answers 503.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 
 from aiohttp import web
 
@@ -28,7 +40,7 @@ from proxy.oauth.clients import basic_credentials
 from proxy.oauth.errors import OAuthError
 from proxy.oauth.services import Services
 from proxy.observability.metrics import RATE_LIMITED, series
-from proxy.web.forms import FORM
+from proxy.web.forms import FORM, read_params
 
 # route -> endpoint name in rate_limits.per_client / per_address
 LIMITED = {
@@ -39,7 +51,16 @@ LIMITED = {
     "/native/authorize/pick": "authorize",
     "/token": "token",
     "/par": "par",
+    "/revoke": "revoke",
     "/introspect": "introspect",
+}
+# endpoint name -> the count it adds to: endpoints of one group share their counts
+GROUPS = {
+    "authorize": "authorize",
+    "token": "client-auth",
+    "par": "client-auth",
+    "revoke": "client-auth",
+    "introspect": "introspect",
 }
 COUNTER_KIND = "rate"
 
@@ -69,14 +90,17 @@ def source_address(request: web.Request, trust_forwarded_for: bool) -> str:
 
 
 async def claimed_client_id(request: web.Request) -> str | None:
-    """The client the request says it is, unverified. The form is read with
-    ``request.post()``, which aiohttp caches: the handler's own read gets the same."""
+    """The client the request says it is, unverified. The form is read the one way
+    (:func:`proxy.web.forms.read_params`; aiohttp caches the body, so the handler reads
+    the same bytes); one it refuses counts as naming no client, and the handler says why."""
+    params: Mapping[str, str] = {}
     if request.method == "GET":
         params = {k: v for k, v in request.query.items()}
     elif request.content_type == FORM:
-        params = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
-    else:
-        params = {}
+        try:
+            params = await read_params(request)
+        except OAuthError:
+            params = {}
     try:
         basic = basic_credentials(request)
         if basic is not None:
@@ -96,11 +120,25 @@ def _known(svc: Services, client_id: str) -> bool:
     )
 
 
+def limit_of(per_endpoint: dict[str, int], endpoint: str) -> int | None:
+    """The limit ``endpoint`` refuses at: its own, else the smallest of its group's (so a
+    group's count is never allowed past the largest limit the operator gave it, however
+    requests are spread); None when nothing in its group is limited."""
+    own = per_endpoint.get(endpoint)
+    if own is not None:
+        return own
+    group = GROUPS[endpoint]
+    return min((limit for name, limit in per_endpoint.items() if GROUPS.get(name) == group),
+               default=None)  # fmt: skip
+
+
 async def _count(svc: Services, limits: RateLimits, endpoint: str, limit: int,
                  by: str, value: str) -> None:
-    """One more request on the counter of ``(endpoint, by, value)``; refused over ``limit``."""
+    """One more request on the count of ``(endpoint's group, by, value)``; refused over
+    ``limit``."""
     window = limits.window
-    count, reset_in = await svc.store.hit(COUNTER_KIND, f"{endpoint} {by} {value}", window)
+    key = f"{GROUPS[endpoint]} {by} {value}"
+    count, reset_in = await svc.store.hit(COUNTER_KIND, key, window)
     if count <= limit:
         return
     series(RATE_LIMITED, endpoint, by).inc()
@@ -129,11 +167,11 @@ async def enforce_rate_limits(request: web.Request, svc: Services) -> None:
     endpoint = endpoint_of(request) if limits is not None else None
     if limits is None or endpoint is None:
         return
-    per_address = limits.per_address.get(endpoint)
+    per_address = limit_of(limits.per_address, endpoint)
     if per_address is not None:
         address = source_address(request, limits.trust_forwarded_for)
         await _count(svc, limits, endpoint, per_address, "address", address)
-    per_client = limits.per_client.get(endpoint)
+    per_client = limit_of(limits.per_client, endpoint)
     if per_client is not None:
         client_id = await claimed_client_id(request)
         if client_id is not None and _known(svc, client_id):

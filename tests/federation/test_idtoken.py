@@ -74,6 +74,13 @@ async def test_valid_token(fake_bank: FakeBank, session: aiohttp.ClientSession):
         ({"exp": int(time.time()) - 31}, "id_token: exp is in the past"),
         ({"exp": None}, "id_token: exp is missing or not a number"),
         ({"exp": "tomorrow"}, "id_token: exp is missing or not a number"),
+        # RFC 8259 §6: "Infinity and NaN ... are not permitted" (Python's JSON takes them;
+        # NaN compares false with everything, so it passed as an exp never reached)
+        ({"exp": float("nan")}, "id_token: exp is missing or not a number"),
+        ({"exp": float("inf")}, "id_token: exp is missing or not a number"),
+        ({"exp": True}, "id_token: exp is missing or not a number"),
+        ({"iat": float("nan")}, "id_token: iat is missing or not a number"),
+        ({"nbf": float("nan")}, "id_token: nbf is missing or not a number"),
         ({"iat": None}, "id_token: iat is missing or not a number"),
         ({"iat": int(time.time()) + 60}, "id_token: iat is in the future"),
         ({"nbf": int(time.time()) + 60}, "id_token: nbf is in the future"),

@@ -373,6 +373,21 @@ async def test_token_endpoint_failures(
     assert (info.value.error, info.value.detail) == ("server_error", detail)
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), 10**400],
+                         ids=["NaN", "Infinity", "-Infinity", "huge int"])
+async def test_a_number_that_is_not_finite_counts_as_absent(
+    fake_bank: FakeBank, session: aiohttp.ClientSession, value: float
+):
+    """expires_in (RFC 6749 §5.1, RECOMMENDED) and auth_time (OIDC Core §2) that are no
+    usable number are left out, as if the bank had not sent them: no 500 at the callback."""
+    fake_bank.answers["/token"] = (
+        200, token_answer(fake_bank, expires_in=value,
+                          id_token=fake_bank.id_token(auth_time=value)))
+    result = await adapter_for(fake_bank, session).finish(CONN, {"code": "c"}, REDIRECT)
+    assert result.tokens.expires_at is None
+    assert result.identity.auth_time is None
+
+
 async def test_no_access_token(fake_bank: FakeBank, session: aiohttp.ClientSession):
     fake_bank.answers["/token"] = (200, token_answer(fake_bank, access_token=None))
     with pytest.raises(BankError) as info:

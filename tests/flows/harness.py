@@ -27,7 +27,7 @@ from jwcrypto import jwk
 
 from federation.sandbox import SandboxBank, SandboxClient, serve_sandbox
 from federation.settings import BankSettings
-from proxy.app import LINGERING_TIME, create_app
+from proxy.app import create_app
 from proxy.config.settings import (
     AndroidApp,
     Apps,
@@ -42,6 +42,8 @@ from proxy.config.settings import (
     Subject,
 )
 from proxy.ops.keys import generate_signing_key
+from proxy.ops.reload import apply_config
+from proxy.web.server import ProxyRunner
 
 APP_REDIRECT = "https://app.merchant.example/auth/callback"
 ACR_A = "urn:merchant:acr:bank-a"
@@ -372,12 +374,13 @@ def app_redirect_params(resp: aiohttp.ClientResponse) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def run_proxy(config: Config, port: int) -> AsyncIterator[None]:
-    runner = web.AppRunner(create_app(config), access_log=None, lingering_time=LINGERING_TIME)
+async def run_proxy(config: Config, port: int) -> AsyncIterator[web.Application]:
+    app = create_app(config)
+    runner = ProxyRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
-        yield
+        yield app
     finally:
         await runner.cleanup()
 
@@ -407,6 +410,13 @@ class World:
     stack: AsyncExitStack
     extra: dict[str, Any] = field(default_factory=dict)
     bank_c: SandboxBank | None = None  # the decoupled (CIBA) bank, when asked for
+    app: web.Application | None = None  # the proxy's app, for reload()
+
+    def reload(self, config: Config) -> None:
+        """What a SIGHUP does once the new file is read (proxy.ops.reload.apply_config):
+        ``config`` becomes the proxy's, for every request that arrives from now on."""
+        assert self.app is not None and apply_config(self.app, config), "reload refused"
+        self.proxy.config = config
 
     @property
     def ciba(self) -> SandboxBank:
@@ -470,9 +480,9 @@ async def world_factory(redis_url: str, store_prefix: str) -> AsyncIterator[Worl
                 ))
             store_settings = store or StoreSettings(url=redis_url, prefix=store_prefix)
             config = make_config(issuer, store_settings, banks, lifetimes)
-            await stack.enter_async_context(run_proxy(config, port))
+            app = await stack.enter_async_context(run_proxy(config, port))
             return World(bank_a, bank_b, Proxy(issuer, config, http), store_settings, stack,
-                         bank_c=bank_c)
+                         bank_c=bank_c, app=app)
 
         yield build
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -75,6 +75,7 @@ class SessionWorld:
 
 
 SessionWorldFactory = Callable[..., Any]
+NATIONAL_ID = "national_id"
 
 
 @pytest.fixture
@@ -100,6 +101,10 @@ async def session_world(redis_url: str, store_prefix: str
             config = make_config(issuer, store or StoreSettings(url=redis_url,
                                                                 prefix=store_prefix),
                                  banks, lifetimes)
+            # the itsme route's custom claim is released under the scope of its name
+            # (docs/security.md, "Claims and scopes"): the test clients may ask for it
+            config = replace(config, clients=tuple(
+                replace(c, scopes=(*c.scopes, NATIONAL_ID)) for c in config.clients))
             await stack.enter_async_context(run_proxy(config, port))
             return SessionWorld(broker, bank_a, Proxy(issuer, config, http), stack)
 

@@ -20,6 +20,7 @@ import yaml
 
 from proxy.config.settings import Lifetimes
 from proxy.model.records import Transaction
+from proxy.oauth.jose import Cipher
 from proxy.store import open_store
 from tests.flows.harness import (
     ACR_A,
@@ -122,7 +123,8 @@ def assert_error(params: dict[str, str], login: Login, world: SessionWorld, erro
 @pytest.mark.parametrize("door", DOORS)
 async def test_login(session_world: SessionWorldFactory, door: str) -> None:
     world: SessionWorld = await session_world()
-    resp, login = await begin(world, door)
+    # national_id (config: nin.value, a nested attribute) is released under its scope
+    resp, login = await begin(world, door, scope="openid profile offline_access national_id")
     url, body = await onward(resp, door)
     opened = world.broker.session()
     assert url == world.broker.authorization_url(opened)  # the itsme app's universal link
@@ -170,8 +172,10 @@ async def test_the_login_is_kept_under_the_brokers_state(
     try:
         found = await store.find(Transaction.kind, state)
         assert found is not None and found["bank_id"] == "itsme"
-        assert state not in str(found)  # only a digest of it is kept
-        assert found["conn_data"]["state_sha256"] == hashlib.sha256(state.encode()).hexdigest()
+        assert state not in str(found)  # only a digest of it is kept, and that sealed
+        assert found["conn_data"] == {}
+        conn_data = Cipher(*world.proxy.config.keys.token_keys).decrypt(found["sealed"])
+        assert conn_data["conn_data"]["state_sha256"] == hashlib.sha256(state.encode()).hexdigest()
         assert "watch" not in found  # a browser is told no status URL: none is kept
     finally:
         await store.close()

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import jwt
 import redis.asyncio as redis
+from jwcrypto import jwe, jwk
 
+from proxy.model.records import Grant
+from proxy.model.tokens import ACCESS_TOKEN, b64url, grant_of
+from proxy.store.keys import record_key
 from tests.flows.harness import RS_BANK, RS_PLAIN, World
 
 
@@ -32,6 +38,28 @@ async def test_redis_holds_no_token_and_nothing_without_ttl(world: World) -> Non
                 assert secret not in key.decode() and secret not in value
     finally:
         await client.aclose()
+
+
+async def test_bank_tokens_in_redis_are_a_jwe_another_library_opens(world: World) -> None:
+    """The grant record keeps the bank's tokens as a standard JWE compact serialization
+    (dir + A256GCM) under keys.token_encryption: jwcrypto opens what the proxy stored, and
+    it holds the bank access token introspection hands a resource server."""
+    tokens = await world.proxy.tokens()
+    info = await world.proxy.introspect(tokens["access_token"], rs=RS_BANK)
+    grant_id = grant_of(ACCESS_TOKEN, tokens["access_token"])
+    assert grant_id is not None
+    client = redis.Redis.from_url(world.store.url)
+    try:
+        raw = await client.get(record_key(world.store.prefix, Grant.kind, grant_id))
+    finally:
+        await client.aclose()
+    assert raw is not None
+    sealed = json.loads(raw)["bank_tokens"]
+    token = jwe.JWE()
+    key = jwk.JWK(kty="oct", k=b64url(world.proxy.config.keys.token_encryption))
+    token.deserialize(sealed, key=key)
+    assert token.jose_header == {"alg": "dir", "enc": "A256GCM", "kid": key.thumbprint()}
+    assert json.loads(token.payload)["access_token"] == info["bank_access_token"]
 
 
 async def test_jwt_introspection_response(world: World) -> None:

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from typing import Any
 
-from proxy.config.settings import Lifetimes
+import jwt
+import pytest
+
+from proxy.config.settings import ClientSettings, Config, Lifetimes, StoreSettings
 from proxy.store import open_store
+from tests.flows.faults import Clock, clock
 from tests.flows.harness import (
+    ACR_A,
+    APP,
     APP_REDIRECT,
     CONFIDENTIAL,
     CONFIDENTIAL_SECRET,
     PUBLIC,
     RS_BANK,
     RS_PLAIN,
+    Proxy,
     World,
     WorldFactory,
+    query_of,
 )
+from tests.security.cases import proxy_with
+
+__all__ = ["clock"]  # the fixture
 
 
 async def test_code_replay_is_refused_and_revokes_the_first_tokens(world: World) -> None:
@@ -60,7 +73,8 @@ async def test_confidential_client_authentication(world: World) -> None:
     assert post.status == 200, await post.text()
 
 
-async def test_refresh_rotation_grace_and_reuse(world_factory: WorldFactory) -> None:
+async def test_refresh_rotation_grace_and_reuse(world_factory: WorldFactory, clock: Clock
+                                                ) -> None:  # fmt: skip
     world: World = await world_factory(lifetimes=Lifetimes(refresh_grace=1))
     tokens = await world.proxy.tokens()
     first = await world.proxy.refresh(tokens["refresh_token"])
@@ -77,7 +91,7 @@ async def test_refresh_rotation_grace_and_reuse(world_factory: WorldFactory) -> 
         pair["access_token"], pair["refresh_token"])
     assert (await world.proxy.introspect(pair["access_token"]))["active"] is True
     # reuse after the window revokes the whole grant
-    await asyncio.sleep(2.1)
+    clock.advance(1.1)
     reuse = await world.proxy.refresh(tokens["refresh_token"])
     assert (reuse.status, (await reuse.json())["error"]) == (400, "invalid_grant")
     assert await world.proxy.introspect(pair["access_token"]) == {"active": False}
@@ -239,3 +253,227 @@ async def test_bank_unreachable_during_refresh_loses_nothing(world_factory: Worl
     world.bank_a.token_delay = 0
     again = await world.proxy.refresh(tokens["refresh_token"])
     assert again.status == 200, await again.text()
+
+
+KYC = "merchant-kyc"
+# merchant claim: bank claim. date_of_birth is a custom merchant claim (not OIDC Core
+# §5.4's): its scope is the one of the same name
+KYC_CLAIMS = {"name": "name", "given_name": "given_name", "family_name": "family_name",
+              "birthdate": "birthdate", "email": "email", "date_of_birth": "birthdate"}
+PROFILE = {"name", "given_name", "family_name", "birthdate"}
+ALWAYS = {"iss", "sub", "aud", "iat", "exp", "auth_time", "acr", "amr", "at_hash",
+          "authentication_level", "nonce"}
+
+
+async def kyc_proxy(world_factory: WorldFactory) -> Proxy:
+    """A proxy whose bank maps standard and custom claims, with a client registered for
+    openid, profile, email and date_of_birth (and PUBLIC, for openid profile only)."""
+    world: World = await world_factory(bank_a_overrides={"claims": KYC_CLAIMS})
+    client = ClientSettings(
+        client_id=KYC, type="public", redirect_uris=(APP_REDIRECT,), default_acr=ACR_A,
+        scopes=("openid", "profile", "email", "date_of_birth", "offline_access"),
+    )
+    config = world.proxy.config
+    return await proxy_with(world, dataclasses.replace(config,
+                                                       clients=(*config.clients, client)))
+
+
+async def released_claims(proxy: Proxy, client_id: str, scope: str
+                          ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:  # fmt: skip
+    """(ID token, userinfo, introspection) for a login of ``client_id`` asking ``scope``."""
+    login = await proxy.login(client_id=client_id, scope=scope)
+    resp = await proxy.exchange(login, client_id=client_id)
+    assert resp.status == 200, await resp.text()
+    tokens = await resp.json()
+    id_claims = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    info = await proxy.http.get(f"{proxy.issuer}/userinfo",
+                                headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert info.status == 200, await info.text()
+    return id_claims, await info.json(), await proxy.introspect(tokens["access_token"])
+
+
+@pytest.mark.parametrize(("client_id", "scope", "user_claims"), [
+    (PUBLIC, "openid", set()),
+    (PUBLIC, "openid offline_access", set()),
+    (PUBLIC, "openid profile", PROFILE),
+    (KYC, "openid email", {"email"}),
+    (KYC, "openid date_of_birth", {"date_of_birth"}),
+    (KYC, "openid profile email date_of_birth", PROFILE | {"email", "date_of_birth"}),
+])
+async def test_claims_are_released_by_the_granted_scope(
+    world_factory: WorldFactory, client_id: str, scope: str, user_claims: set[str]
+) -> None:
+    """OIDC Core §5.4: profile, email, address and phone each request their claims; a
+    custom merchant claim is released by the scope of its name. The same in the ID token
+    and at /userinfo; introspection shows none; sub, acr, authentication_level always."""
+    proxy = await kyc_proxy(world_factory)
+    id_claims, info, introspected = await released_claims(proxy, client_id, scope)
+    assert set(id_claims) - ALWAYS == user_claims
+    assert ALWAYS - {"nonce"} <= set(id_claims)
+    assert set(info) == user_claims | {"sub"}
+    assert info["sub"] == id_claims["sub"] == introspected["sub"]
+    assert {"acr", "authentication_level"} <= set(introspected)
+    assert not (set(introspected) & (PROFILE | {"email", "date_of_birth"}))
+    if "date_of_birth" in user_claims:
+        assert info["date_of_birth"] == info.get("birthdate", "1990-01-01")
+
+
+async def test_a_narrower_refresh_narrows_the_claims(world_factory: WorldFactory) -> None:
+    """RFC 6749 §6: a refresh may ask for less; the new ID token and the new access
+    token's userinfo release only that. The first access token keeps its own scope."""
+    proxy = await kyc_proxy(world_factory)
+    login = await proxy.login(client_id=KYC, scope="openid profile email offline_access")
+    first = await (await proxy.exchange(login, client_id=KYC)).json()
+    narrowed = await proxy.post("/token", {"grant_type": "refresh_token", "client_id": KYC,
+                                           "refresh_token": first["refresh_token"],
+                                           "scope": "openid email"})
+    assert narrowed.status == 200, await narrowed.text()
+    tokens = await narrowed.json()
+    id_claims = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    assert set(id_claims) - ALWAYS == {"email"}
+    for access_token, expected in ((tokens["access_token"], {"email"}),
+                                   (first["access_token"], PROFILE | {"email"})):
+        info = await proxy.http.get(f"{proxy.issuer}/userinfo",
+                                    headers={"Authorization": f"Bearer {access_token}"})
+        assert set(await info.json()) == expected | {"sub"}
+
+
+async def test_a_client_registered_for_openid_only_cannot_ask_for_profile(
+    world: World,
+) -> None:
+    proxy = await proxy_with(world, dataclasses.replace(world.proxy.config, clients=(
+        *world.proxy.config.clients,
+        ClientSettings(client_id="merchant-bare", type="public", default_acr=ACR_A,
+                       redirect_uris=(APP_REDIRECT,), scopes=("openid",)))))
+    resp, _ = await proxy.authorize(client_id="merchant-bare", scope="openid profile")
+    assert query_of(resp.headers["Location"])["error"] == "invalid_scope"
+    id_claims, info, _ = await released_claims(proxy, "merchant-bare", "openid")
+    assert set(id_claims) - ALWAYS == set() and set(info) == {"sub"}
+
+
+OTHER_SECTOR = "merchant-partner"
+
+
+def sector_config(config: Config, public_sector: str | None = None) -> Config:
+    """``config`` with a client of another sector (same redirect URI, its own
+    sector_identifier), and PUBLIC's sector set to ``public_sector`` if given."""
+    clients = tuple(
+        dataclasses.replace(c, sector_identifier=public_sector)
+        if c.client_id == PUBLIC and public_sector else c
+        for c in config.clients
+    )
+    partner = ClientSettings(client_id=OTHER_SECTOR, type="public", default_acr=ACR_A,
+                             redirect_uris=(APP_REDIRECT,), scopes=("openid", "offline_access"),
+                             sector_identifier="partner.example")
+    return dataclasses.replace(config, clients=(*clients, partner))
+
+
+async def subjects(proxy: Proxy, tokens: dict[str, Any], rs: tuple[str, str] = RS_PLAIN
+                   ) -> set[str]:  # fmt: skip
+    """The sub of the ID token, of /userinfo and of introspection."""
+    id_sub = jwt.decode(tokens["id_token"], options={"verify_signature": False})["sub"]
+    info = await proxy.http.get(f"{proxy.issuer}/userinfo",
+                                headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    return {id_sub, (await info.json())["sub"],
+            (await proxy.introspect(tokens["access_token"], rs=rs))["sub"]}
+
+
+async def login_tokens(proxy: Proxy, client_id: str) -> dict[str, Any]:
+    login = await proxy.login(client_id=client_id, scope="openid offline_access",
+                              acr_values=ACR_A)
+    resp = await proxy.exchange(login, client_id=client_id)
+    assert resp.status == 200, await resp.text()
+    body: dict[str, Any] = await resp.json()
+    return body
+
+
+async def test_pairwise_subjects_are_per_sector(world: World) -> None:
+    """OIDC Core §8.1: "the OpenID Provider MUST calculate a unique sub (subject) value
+    for each Sector Identifier". Clients of one sector (the harness's all redirect to
+    app.merchant.example) see the same sub; a client of another sector another one;
+    each client's sub is one in the ID token, userinfo and introspection."""
+    proxy = await proxy_with(world, sector_config(world.proxy.config))
+    public = await subjects(proxy, await login_tokens(proxy, PUBLIC))
+    same_sector = await subjects(proxy, await login_tokens(proxy, APP))
+    partner = await subjects(proxy, await login_tokens(proxy, OTHER_SECTOR))
+    assert len(public) == len(partner) == 1
+    assert public == same_sector
+    assert public != partner
+    assert world.bank_a.user.sub not in public | partner
+
+
+async def test_a_grant_keeps_its_sub_when_the_sector_changes(world: World) -> None:
+    """The sub is stored in the grant: tokens of a login made before a client's sector
+    changed (an upgrade, a config change) keep saying the sub they were issued with,
+    refreshes included; the next login gets the new sector's sub."""
+    before = await login_tokens(world.proxy, PUBLIC)
+    old_sub = await subjects(world.proxy, before)
+    moved = await proxy_with(world, sector_config(world.proxy.config,
+                                                  public_sector="partner.example"))
+    refreshed = await moved.refresh(before["refresh_token"])
+    assert refreshed.status == 200, await refreshed.text()
+    assert await subjects(moved, await refreshed.json()) == old_sub
+    after = await subjects(moved, await login_tokens(moved, PUBLIC))
+    assert after != old_sub
+    assert after == await subjects(moved, await login_tokens(moved, OTHER_SECTOR))
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store_url(request: pytest.FixtureRequest) -> StoreSettings | None:
+    return StoreSettings(url="memory://") if request.param == "memory" else None
+
+
+@pytest.mark.parametrize(("after", "same_pair"), [
+    (2.0, True),     # the last millisecond of refresh_grace: 2
+    (2.001, False),  # the first one after it
+    (2.6, False),    # whole seconds on both sides took this for 2 s (int 2.6 - int 0.0)
+])  # fmt: skip
+async def test_refresh_grace_is_measured_to_the_millisecond(
+    world_factory: WorldFactory, store_url: StoreSettings | None, clock: Clock, after: float,
+    same_pair: bool,
+) -> None:
+    world: World = await world_factory(store=store_url, lifetimes=Lifetimes(refresh_grace=2))
+    tokens = await world.proxy.tokens()
+    rotated_at = clock.freeze(at=float(int(clock())))  # on a whole second: the worst case
+    first = await world.proxy.refresh(tokens["refresh_token"])
+    assert first.status == 200, await first.text()
+    pair = await first.json()
+
+    clock.frozen = rotated_at + after
+    reuse = await world.proxy.refresh(tokens["refresh_token"])
+    if same_pair:
+        assert reuse.status == 200, await reuse.text()
+        again = await reuse.json()
+        assert (again["access_token"], again["refresh_token"]) == (
+            pair["access_token"], pair["refresh_token"])
+        assert (await world.proxy.introspect(pair["access_token"]))["active"] is True
+    else:
+        assert (reuse.status, (await reuse.json())["error"]) == (400, "invalid_grant")
+        assert await world.proxy.introspect(pair["access_token"]) == {"active": False}
+
+
+@pytest.mark.parametrize("revoked_by", ["the new refresh token", "a reuse after the window"])
+async def test_no_grace_answer_after_the_grant_is_revoked(
+    world_factory: WorldFactory, store_url: StoreSettings | None, clock: Clock,
+    revoked_by: str,
+) -> None:
+    """The pair a rotation produced is kept for refresh_grace, but handed out again only
+    while its grant lives: once revoked, a retry inside the window gets invalid_grant."""
+    world: World = await world_factory(store=store_url, lifetimes=Lifetimes(refresh_grace=5))
+    tokens = await world.proxy.tokens()
+    clock.freeze()
+    pair = await (await world.proxy.refresh(tokens["refresh_token"])).json()
+    if revoked_by == "the new refresh token":
+        revoked = await world.proxy.post("/revoke", {"token": pair["refresh_token"],
+                                                     "client_id": PUBLIC})
+        assert revoked.status == 200
+    else:
+        # the pair's own refresh token, rotated and reused 6 s later: the grant is revoked
+        assert (await world.proxy.refresh(pair["refresh_token"])).status == 200
+        clock.advance(6)
+        reuse = await world.proxy.refresh(pair["refresh_token"])
+        assert (await reuse.json())["error"] == "invalid_grant"
+        clock.advance(-6)  # back inside the first rotation's window
+    retry = await world.proxy.refresh(tokens["refresh_token"])
+    assert (retry.status, (await retry.json())["error"]) == (400, "invalid_grant")
+    assert await world.proxy.introspect(pair["access_token"]) == {"active": False}

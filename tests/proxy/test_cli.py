@@ -39,7 +39,7 @@ def test_check_config_ok(capsys: pytest.CaptureFixture[str], monkeypatch: pytest
     (tmp_path / "keys" / "signing.jwk").write_text(capsys.readouterr().out)
     monkeypatch.setenv("TOKEN_ENCRYPTION_KEY", "A" * 43)
     for name in ("SUBJECT_SALT", "SANDBOX_BANK_SECRET", "DEMO_API_SECRET", "DEMO_APP_SECRET"):
-        monkeypatch.setenv(name, "value-" + name)
+        monkeypatch.setenv(name, f"value-{name}-" + "v" * 32)
     assert main(["check-config", str(tmp_path / "config.yaml")]) == 0
     assert "OK" in capsys.readouterr().out
 
@@ -59,3 +59,21 @@ def test_python_dash_m_proxy() -> None:
                             capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert result.returncode == 2
     assert "/nonexistent.yaml" in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--keepalive-timeout", "--body-timeout"])
+@pytest.mark.parametrize("value", ["0", "-1", "inf", "nan", "soon"])
+def test_serve_timeouts_are_positive_seconds(capsys: pytest.CaptureFixture[str], flag: str,
+                                             value: str) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--config", "config.yaml", flag, value])
+    assert exit_.value.code == 2
+    assert f"argument {flag}: must be" in capsys.readouterr().err
+
+
+def test_serve_timeout_defaults() -> None:
+    """Longer than the usual load balancer idle timeout (60 s); a body in 10 s."""
+    from proxy.ops.cli import _parser
+
+    args = _parser().parse_args(["serve", "--config", "config.yaml"])
+    assert (args.keepalive_timeout, args.body_timeout) == (75.0, 10.0)

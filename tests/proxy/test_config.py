@@ -26,6 +26,7 @@ from jwcrypto import jwk
 
 from federation.settings import BankSettings, TlsSettings
 from proxy.config import ConfigError, load_config, parse_config
+from proxy.config.keys import token_key_id
 from proxy.config.settings import (
     AndroidApp,
     Apps,
@@ -40,14 +41,17 @@ from proxy.config.settings import (
     StoreSettings,
     Subject,
 )
+from proxy.ops.cli import main
 
 TOKEN_KEY = secrets.token_bytes(32)
 ENV = {
     "TOKEN_ENCRYPTION_KEY": base64.urlsafe_b64encode(TOKEN_KEY).rstrip(b"=").decode(),
     "SUBJECT_SALT": "pepper-pepper-pepper",
     "BANK_A_SECRET": "bank-a-secret",
-    "PAYMENTS_API_SECRET": "payments-secret",
+    "PAYMENTS_API_SECRET": "payments-secret-" + "p" * 20,
 }
+BACKEND_SECRET = "backend-secret-" + "b" * 20
+SECRET_LINE = f"client_secret: {BACKEND_SECRET}"
 FINGERPRINT = ":".join(["AB"] * 32)
 
 # The DESIGN.md example, grown a little: a second (private_key_jwt) bank
@@ -103,10 +107,12 @@ clients:
     default_acr: urn:merchant:acr:bank-a
     scopes: [openid, profile, offline_access, payments]
     native_callback_uris: [https://app.merchant.example/app2app]
+    sector_identifier: merchant.example
   - client_id: merchant-backend
     type: confidential
     redirect_uris: ["http://127.0.0.1:4000/cb"]
-    client_secret: backend-secret
+    client_secret: {BACKEND_SECRET}
+    sector_identifier: merchant.example
 apps:
   ios: [{{app_id: TEAMID.com.merchant.app, paths: [/callback/*, /resume/*]}}]
   android: [{{package: com.merchant.app, sha256_cert_fingerprints: ["{FINGERPRINT}"]}}]
@@ -211,6 +217,7 @@ def test_good_config_round_trip(
     assert config.listen == Listen(host="0.0.0.0", port=8443)
     assert config.store == StoreSettings(url="redis://redis:6379/0", cluster=False, prefix="a2a:")
     assert config.keys.token_encryption == TOKEN_KEY
+    assert config.keys.token_keys == (TOKEN_KEY,)
     first, second = (k.key for k in config.keys.signing)
     assert [(k.file, k.not_before, k.not_after) for k in config.keys.signing] == [
         ("keys/signing.jwk", None, None), ("keys/old.pem", None, None)]
@@ -262,12 +269,14 @@ def test_good_config_round_trip(
             default_acr="urn:merchant:acr:bank-a",
             scopes=("openid", "profile", "offline_access", "payments"),
             native_callback_uris=("https://app.merchant.example/app2app",),
+            sector_identifier="merchant.example",
         ),
         ClientSettings(
             client_id="merchant-backend",
             type="confidential",
             redirect_uris=("http://127.0.0.1:4000/cb",),
-            client_secret="backend-secret",
+            client_secret=BACKEND_SECRET,
+            sector_identifier="merchant.example",
         ),
     )
     assert config.apps == Apps(
@@ -276,7 +285,8 @@ def test_good_config_round_trip(
     )
     assert config.resource_servers == (
         ResourceServer(
-            client_id="payments-api", client_secret="payments-secret", receive_bank_token=True
+            client_id="payments-api", client_secret=ENV["PAYMENTS_API_SECRET"],
+            receive_bank_token=True,
         ),
     )
 
@@ -347,6 +357,9 @@ def mutate(data: Any, path: str, value: object) -> None:
 
 # (mutations: {key path: new value}, expected substring of one error)
 Mutations = dict[str, object]
+# clients[1] (merchant-backend) under the fapi2 profile: private_key_jwt only
+FAPI2_CLIENT: Mutations = {"clients[1].profile": "fapi2", "clients[1].client_secret": DELETE,
+                           "clients[1].jwks": "PUBLIC_JWKS"}
 BAD: list[tuple[Mutations, str]] = [
     # top level
     ({"isuer": "https://x.example"}, "isuer: unknown key; did you mean 'issuer'?"),
@@ -369,8 +382,8 @@ BAD: list[tuple[Mutations, str]] = [
     # store
     (
         {"store.url": "http://:hunter2@redis:6379"},
-        "store.url: must start with one of redis://, rediss://, redis+sentinel://, unix://, "
-        "memory:// (got scheme 'http')",
+        "store.url: must start with one of redis://, rediss://, redis+sentinel://, "
+        "rediss+sentinel://, unix://, memory:// (got scheme 'http')",
     ),
     ({"store.url": "redis-host:6379"}, "store.url: must start with one of redis://"),
     ({"store.cluster": "maybe"}, "store.cluster: must be true or false (got 'maybe')"),
@@ -454,7 +467,19 @@ BAD: list[tuple[Mutations, str]] = [
     ),
     ({"keys.token_encryption": "c2hvcnQ"}, "(generate one with: python -c 'import secrets,base64;"),
     ({"keys.token_encryption": "+" * 43}, "keys.token_encryption: must be 32 random bytes"),
-    ({"keys.token_encryption": 12345}, "keys.token_encryption: must be a string (got an integer)"),
+    ({"keys.token_encryption": 12345},
+     "keys.token_encryption: must be a string, or a list of them (got an integer)"),
+    # a list of keys (a rotation): the first encrypts, every one decrypts
+    ({"keys.token_encryption": []}, "keys.token_encryption: needs at least one key"),
+    ({"keys.token_encryption": ["${TOKEN_ENCRYPTION_KEY}", "c2hvcnQ"]},
+     "keys.token_encryption[1]: must be 32 random bytes, base64url"),
+    ({"keys.token_encryption": ["${TOKEN_ENCRYPTION_KEY}", 7]},
+     "keys.token_encryption[1]: must be a string, or a list of them (got an integer)"),
+    ({"keys.token_encryption": ["${TOKEN_ENCRYPTION_KEY}", "${TOKEN_ENCRYPTION_KEY}="]},
+     "keys.token_encryption[1]: is the same key as keys.token_encryption[0]; list each key "
+     "once"),
+    ({"keys.token_encryption": ["${NO_SUCH_KEY}"]},
+     "keys.token_encryption[0]: environment variable NO_SUCH_KEY is not set"),
     # lifetimes, subject
     ({"lifetimes.access_token": 0}, "lifetimes.access_token: must be a positive integer (got 0)"),
     ({"lifetimes.access_token": "5m"}, "lifetimes.access_token: must be an integer (got '5m')"),
@@ -684,6 +709,19 @@ BAD: list[tuple[Mutations, str]] = [
         "private_key_jwt",
     ),
     ({"clients[0].profile": "fapi1"}, "clients[0].profile: must be one of default, fapi2"),
+    (  # FAPI 2.0 Security Profile §5.3.2.1: codes live at most 60 s
+        {**FAPI2_CLIENT, "lifetimes.authorization_code": 61},
+        "clients[1].profile: fapi2 needs lifetimes.authorization_code <= 60 (it is 61)",
+    ),
+    (  # §5.3.2.2: request_uri expires_in "less than 600 seconds"
+        {**FAPI2_CLIENT, "lifetimes.request_uri": 600},
+        "clients[1].profile: fapi2 needs lifetimes.request_uri < 600 (it is 600)",
+    ),
+    (  # §5.4.1: PS256, ES256 or EdDSA; keys/old.pem is an RSA key (RS256)
+        FAPI2_CLIENT,
+        "clients[1].profile: fapi2 needs every keys.signing key to sign ES256, EdDSA, PS256; "
+        "keys/old.pem signs RS256",
+    ),
     (
         {"clients[0].default_resource": "https://api.example/x#frag"},
         "clients[0].default_resource: must not have a fragment",
@@ -758,8 +796,9 @@ BAD: list[tuple[Mutations, str]] = [
         "rate_limits.per_client.tokn: unknown key; did you mean 'token'?",
     ),
     (
-        {"rate_limits": {"per_address": {"revoke": 5}}},
-        "rate_limits.per_address.revoke: unknown key (known keys: authorize, introspect, par,",
+        {"rate_limits": {"per_address": {"metrics": 5}}},
+        "rate_limits.per_address.metrics: unknown key (known keys: authorize, introspect, par, "
+        "revoke, token)",
     ),
     (
         {"rate_limits": {"per_address": {"token": -1}}},
@@ -777,6 +816,32 @@ BAD: list[tuple[Mutations, str]] = [
         {"rate_limits": {"trust_forwarded_for": "maybe"}},
         "rate_limits.trust_forwarded_for: must be true or false (got 'maybe')",
     ),
+    # metrics
+    # OIDC Core §8.1: a pairwise sub needs the client's sector
+    (
+        {"clients[0].sector_identifier": DELETE},
+        "clients[0].sector_identifier: is required with subject type pairwise when "
+        "redirect_uris are not all https on one host",
+    ),
+    (
+        {"clients[1].sector_identifier": DELETE},
+        "clients[1].sector_identifier: is required with subject type pairwise",
+    ),
+    (
+        {"clients[0].sector_identifier": DELETE,
+         "clients[0].redirect_uris": ["https://a.merchant.example/cb",
+                                      "https://b.merchant.example/cb"]},
+        "clients[0].sector_identifier: is required with subject type pairwise",
+    ),
+    (
+        {"clients[0].sector_identifier": "https://merchant.example/"},
+        "clients[0].sector_identifier: must be a host name in lower case, like merchant.example",
+    ),
+    (
+        {"clients[0].sector_identifier": "Merchant.Example"},
+        "clients[0].sector_identifier: must be a host name in lower case",
+    ),
+    ({"clients[0].sector_identifier": ""}, "clients[0].sector_identifier: must not be empty"),
     # metrics
     ({"metrics": True}, "metrics: must be a mapping (got True)"),
     ({"metrics": {"enable": False}}, "metrics.enable: unknown key; did you mean 'enabled'?"),
@@ -803,6 +868,8 @@ def test_bad_config(setup: Setup, mutations: Mutations, expected: str) -> None:
     for path, value in mutations.items():
         if value == "PRIVATE_JWKS":
             value = {"keys": [jwk.JWK.generate(kty="EC", crv="P-256").export_private(as_dict=True)]}
+        if value == "PUBLIC_JWKS":
+            value = {"keys": [jwk.JWK.generate(kty="EC", crv="P-256").export_public(as_dict=True)]}
         mutate(data, path, value)
     errors = errors_of(lambda: setup.parse(data))
     assert any(expected in error for error in errors), errors
@@ -820,6 +887,7 @@ GOOD: list[Mutations] = [
     {"store.prefix": "test-1:"},
     {"subject": {"type": "bank"}},
     {"keys.token_encryption": ENV["TOKEN_ENCRYPTION_KEY"] + "="},  # padding is optional
+    {"keys.token_encryption": ["${TOKEN_ENCRYPTION_KEY}"]},
     {"keys.signing": [{"file": "keys/ed25519.jwk"}]},
     {"keys.signing[0].file": str(Path("keys/signing.jwk"))},
     # a key published ahead of signing; the old one retired (then dropped: no end)
@@ -840,12 +908,23 @@ GOOD: list[Mutations] = [
         ]
     },
     {"clients[0].acr_values": DELETE, "clients[0].default_acr": "urn:merchant:acr:bank-b"},
+    # the sector is the one https host of the redirect URIs; none is needed for bank subs
+    {"clients[0].sector_identifier": DELETE,
+     "clients[0].redirect_uris": ["https://app.merchant.example/cb",
+                                  "https://APP.merchant.example:8443/other"]},
+    {"subject": {"type": "bank"}, "clients[0].sector_identifier": DELETE,
+     "clients[1].sector_identifier": DELETE},
+    {"clients[0].sector_identifier": "shop-1.merchant.example"},
     {"clients[1].client_secret": DELETE, "clients[1].jwks": "PUBLIC_JWKS"},
+    {**FAPI2_CLIENT, "keys.signing": [{"file": "keys/signing.jwk"}],
+     "lifetimes.request_uri": 599},
     {"rate_limits": {}},
     {"rate_limits": None},
     {"rate_limits": {"per_client": {"token": "30"}, "per_address": {"authorize": 60}}},
+    {"rate_limits": {"per_client": {"revoke": 30}, "per_address": {"revoke": 60}}},
     {"metrics": {"enabled": "false"}},
-    {"metrics": {"bearer_token": "scrape-token-0123456789"}},
+    {"metrics": {"bearer_token": "scrape-token-0123456789-0123456789"}},
+    {"clients[1].client_secret": "é" * 16},  # 32 bytes of UTF-8
     {"metrics": None},
     {
         "apps": DELETE,
@@ -889,8 +968,8 @@ def test_metrics(setup: Setup) -> None:
     assert setup.parse(setup.data()).metrics == MetricsSettings(enabled=True, bearer_token=None)
     data = setup.data()
     mutate(data, "metrics", {"enabled": False, "bearer_token": "${METRICS_TOKEN}"})
-    config = setup.parse(data, {**ENV, "METRICS_TOKEN": "scrape-" + "t" * 24})
-    assert config.metrics == MetricsSettings(enabled=False, bearer_token="scrape-" + "t" * 24)
+    config = setup.parse(data, {**ENV, "METRICS_TOKEN": "scrape-" + "t" * 25})
+    assert config.metrics == MetricsSettings(enabled=False, bearer_token="scrape-" + "t" * 25)
 
 
 def test_every_problem_is_reported_at_once(setup: Setup) -> None:
@@ -978,18 +1057,50 @@ def test_env_inside_longer_strings_and_lists(setup: Setup) -> None:
     ]
 
 
+def test_short_secrets_are_refused_with_their_key_paths(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Secrets that callers present (client and resource-server client_secret, the metrics
+    bearer token) have at least 32 bytes (RFC 7518 §3.2: 256 bits for an HS256 key; RFC
+    6749 §10.10: guessing at most 2^-128): check-config lists each short one with its
+    key path, and never the secret. A bank's client_secret is the bank's to choose."""
+    short = "s" * 31
+    with_yaml(setup, {
+        SECRET_LINE: "client_secret: ${BACKEND_SECRET}",
+        "receive_bank_token: true": "receive_bank_token: true\nmetrics: {bearer_token: "
+                                    "${METRICS_TOKEN}}",
+    })  # fmt: skip
+    env = {**ENV, "BANK_A_SECRET": "b", "BACKEND_SECRET": short, "METRICS_TOKEN": "m" * 20,
+           "PAYMENTS_API_SECRET": "naïve-" + "p" * 24}  # 31 bytes in UTF-8, 30 characters
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["check-config", str(setup.config_file)]) == 2
+    errors = [line.strip() for line in capsys.readouterr().err.splitlines()[1:]]
+    assert [e.split(":")[0] for e in errors] == [
+        "clients[1].client_secret", "resource_servers[0].client_secret", "metrics.bearer_token",
+    ], errors  # fmt: skip
+    for error in errors:
+        assert "shorter than 32 bytes" in error and "secrets.token_urlsafe(32)" in error
+        assert short not in error and "m" * 20 not in error and "naïve" not in error
+    # a byte more each, and they pass
+    for name, value in (("BACKEND_SECRET", short + "s"), ("METRICS_TOKEN", "m" * 32),
+                        ("PAYMENTS_API_SECRET", "naïve-" + "p" * 25)):  # fmt: skip
+        monkeypatch.setenv(name, value)
+    assert main(["check-config", str(setup.config_file)]) == 0
+
+
 def test_env_values_are_not_parsed_as_yaml(setup: Setup) -> None:
     tricky = "a: b # not a comment {[,]} ${NOT_EXPANDED}"
-    with_yaml(setup, {"client_secret: backend-secret": "client_secret: ${BACKEND_SECRET}"})
+    with_yaml(setup, {SECRET_LINE: "client_secret: ${BACKEND_SECRET}"})
     config = load_config(setup.config_file, {**ENV, "BACKEND_SECRET": tricky})
     assert config.clients[1].client_secret == tricky  # substituted once, never re-read
 
 
 def test_env_escape_and_malformed(setup: Setup) -> None:
-    with_yaml(setup, {"client_secret: backend-secret": "client_secret: p$${x}$$"})
-    assert load_config(setup.config_file, ENV).clients[1].client_secret == "p${x}$$"
+    with_yaml(setup, {SECRET_LINE: "client_secret: p$${x}$$" + "s" * 30})
+    assert load_config(setup.config_file, ENV).clients[1].client_secret == "p${x}$$" + "s" * 30
     for bad in ("${1X}", "${X", "${X:default}"):
-        with_yaml(setup, {"client_secret: backend-secret": f"client_secret: '{bad}'"})
+        with_yaml(setup, {SECRET_LINE: f"client_secret: '{bad}'"})
         errors = errors_of(lambda: load_config(setup.config_file, ENV))
         assert len(errors) == 1 and errors[0].startswith("clients[1].client_secret: malformed"), (
             errors
@@ -1101,3 +1212,74 @@ def test_signing_key_schedule(setup: Setup) -> None:
     y2999 = int(datetime.datetime(2999, 1, 1, tzinfo=datetime.UTC).timestamp())
     assert (first.file, first.not_before, first.not_after) == ("keys/signing.jwk", 946684800, y2999)
     assert (second.file, second.not_before, second.not_after) == ("keys/old.pem", y2999, None)
+
+
+def test_token_encryption_keys_as_a_list(setup: Setup) -> None:
+    """keys.token_encryption: [new, old]: the first encrypts, the others only decrypt;
+    each key's id is its RFC 7638 thumbprint, the kid of the values it seals."""
+    old = secrets.token_bytes(32)
+    data = setup.data()
+    data["keys"]["token_encryption"] = [
+        "${TOKEN_ENCRYPTION_KEY}", base64.urlsafe_b64encode(old).decode()]
+    extra_files(setup.folder)
+    config = setup.parse(data)
+    assert (config.keys.token_encryption, config.keys.token_decryption) == (TOKEN_KEY, (old,))
+    assert config.keys.token_keys == (TOKEN_KEY, old)
+    as_jwk = jwk.JWK(kty="oct", k=base64.urlsafe_b64encode(old).rstrip(b"=").decode())
+    assert token_key_id(old) == as_jwk.thumbprint()
+
+
+# -- store.url: Redis Sentinel with TLS and the sentinels' own credentials ----------
+
+SENTINEL_BAD = [
+    ("redis+sentinel://s1:26379/mymaster?ssl_ca_certs={dir}/client.crt",
+     "store.url: option 'ssl_ca_certs' needs TLS: use rediss+sentinel://"),
+    ("rediss+sentinel://s1/mymaster?sentinel_pasword=hunter2",
+     "store.url: unknown option 'sentinel_pasword' (known: sentinel_username, "
+     "sentinel_password, ssl_ca_certs"),
+    ("rediss+sentinel://s1/mymaster?sentinel_password=hunter2&sentinel_password=x",
+     "store.url: option 'sentinel_password' is given 2 times"),
+    ("rediss+sentinel://s1/mymaster?sentinel_password=",
+     "store.url: option 'sentinel_password' is empty"),
+    ("rediss+sentinel://s1/mymaster?ssl_ca_certs=tls/client.crt",
+     "store.url: option 'ssl_ca_certs' must be an absolute path (got 'tls/client.crt')"),
+    ("rediss+sentinel://s1/mymaster?ssl_ca_certs={dir}/missing.pem",
+     "store.url: ssl_ca_certs: cannot read {dir}/missing.pem"),
+    ("rediss+sentinel://s1/mymaster?ssl_ca_certs={dir}/client.key",
+     "store.url: ssl_ca_certs: {dir}/client.key does not hold a PEM certificate"),
+    ("rediss+sentinel://s1/mymaster?ssl_certfile={dir}/client.crt",
+     "store.url: options 'ssl_certfile' and 'ssl_keyfile' go together"),
+    ("rediss+sentinel://s1/mymaster?ssl_check_hostname=maybe",
+     "store.url: option 'ssl_check_hostname' must be true or false (got 'maybe')"),
+    ("redis+sentinel://:hunter2@s1:99999/mymaster",
+     "store.url: 's1:99999' is not a sentinel's host[:port]"),
+    ("redis+sentinel://s1/mymaster/zero",
+     "store.url: expected redis+sentinel://host:port[,host:port]/service_name[/db]"),
+    ("rediss+sentinel://s1", "store.url: expected rediss+sentinel://host:port"),
+]
+
+
+@pytest.mark.parametrize(("url", "expected"), SENTINEL_BAD, ids=[e for _, e in SENTINEL_BAD])
+def test_bad_sentinel_url(setup: Setup, tmp_path: Path, url: str, expected: str) -> None:
+    tls = tmp_path / "tls"
+    write_tls(tls)
+    data = setup.data()
+    data["store"]["url"] = url.format(dir=tls)
+    errors = errors_of(lambda: setup.parse(data))
+    assert any(expected.format(dir=tls) in error for error in errors), errors
+    assert all("hunter2" not in error for error in errors), errors
+
+
+def test_good_sentinel_urls(setup: Setup, tmp_path: Path) -> None:
+    tls = tmp_path / "tls"
+    write_tls(tls)
+    for url in (
+        "rediss+sentinel://s1:26379,[::1]/mymaster",
+        "redis+sentinel://:pw@s1/mymaster/2?sentinel_password=s%26pw",
+        f"rediss+sentinel://u:pw@s1,s2:26380/mymaster?sentinel_username=watch&"
+        f"sentinel_password=spw&ssl_ca_certs={tls}/client.crt&ssl_certfile={tls}/client.crt&"
+        f"ssl_keyfile={tls}/client.key&ssl_check_hostname=false",
+    ):
+        data = setup.data()
+        data["store"]["url"] = url
+        assert setup.parse(data).store.url == url

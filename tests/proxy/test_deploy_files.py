@@ -112,7 +112,8 @@ def _key_files(config: dict[str, Any]) -> list[str]:
 
 
 def _example_env() -> dict[str, str]:
-    env = {name: f"value-of-{name.lower()}" for name in _required_env()}
+    # secrets as the docs say to make them (a client_secret has at least 32 bytes)
+    env = {name: secrets.token_urlsafe(32) for name in _required_env()}
     env.update(
         ISSUER="https://login.merchant.example",
         STORE_URL="rediss://app2app:password@redis.internal.example:6380/0",
@@ -310,6 +311,7 @@ async def test_every_store_operation_runs_as_the_acl_user(acl_redis: str) -> Non
         "upsert_many": lambda: store.upsert_many([("at", grant, {"grant_id": grant}, 60),
                                                   ("rt", grant, {"grant_id": grant}, 60)]),
         "consume": lambda: store.consume("code", grant, now=1, marker_ttl=30),
+        "settle": lambda: store.settle("code", grant, {"issued": True}),
         "hit": lambda: store.hit("counter", grant, 60),
         "scan": scan,
         "destroy": lambda: store.destroy("code", grant),

@@ -19,6 +19,7 @@ from aiohttp.test_utils import unused_port
 from jwcrypto import jwk
 from structlog.testing import capture_logs
 
+from proxy.config.keys import token_key_id
 from proxy.config.rotation import CLOCK_LEEWAY, iso, key_status, retention, timeline
 from proxy.config.settings import Keys, Lifetimes, SigningKey
 from proxy.oauth.jose import NoSigningKey, Signer
@@ -181,7 +182,7 @@ def test_keys_status(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None
     assert main(["keys", "status", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert "3 signing key(s)" in out
-    blocks = out.split("\n\n")[1:]
+    *blocks, token_block = out.split("\n\n")[1:]
     old, new, nxt = ({k: v for k, _, v in (line.strip(" -").partition(": ")
                                            for line in block.strip().splitlines())}
                      for block in blocks)
@@ -200,6 +201,10 @@ def test_keys_status(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None
     assert (nxt["signing now"], nxt["published"]) == ("no", "yes")
     assert nxt["signs from"].startswith("2999-01-01T00:00:00Z (in ")
     assert nxt["removable after"].startswith("- ")
+    # the token encryption keys by id: the one that encrypts, then any that only decrypt
+    assert token_block.splitlines() == [
+        "keys.token_encryption: 1 key(s); the first encrypts, all decrypt",
+        f"- kid: {token_key_id(bytes(32))}", "  encrypts: yes"]
 
 
 def test_keys_status_of_a_bad_config(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ on an app served in this process; tests/proxy/test_serve_signals.py sends real s
 from __future__ import annotations
 
 import asyncio
+import base64
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -23,10 +24,12 @@ from aiohttp import web
 from structlog.testing import capture_logs
 
 from federation.sandbox import SandboxBank, serve_sandbox
-from proxy.app import LINGERING_TIME, create_app
+from proxy.app import create_app
 from proxy.config import load_config
+from proxy.config.keys import token_key_id
 from proxy.oauth.services import SERVICES
 from proxy.ops.reload import reload_config
+from proxy.web.server import ProxyRunner
 from tests.flows.harness import PUBLIC, Proxy, app_redirect_params, new_request
 from tests.proxy.serve_harness import ConfigFile, acr, free_port, sandbox_bank
 
@@ -74,7 +77,7 @@ async def running(tmp_path: Path, redis_url: str, store_prefix: str) -> AsyncIte
         file.write(banks={"bank-a": bank_a}, clients=[PUBLIC, OLD_CLIENT], keys=["k1"])
         config = load_config(file.path)
         app = create_app(config)
-        runner = web.AppRunner(app, access_log=None, lingering_time=LINGERING_TIME)
+        runner = ProxyRunner(app)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -193,11 +196,54 @@ async def test_a_request_in_flight_finishes_with_the_config_it_started_with(
 
 
 
-async def test_the_token_encryption_key_cannot_change(running: Running) -> None:
-    running.file.token_encryption = secrets.token_urlsafe(32)
+def kid(key: str) -> str:
+    return token_key_id(base64.urlsafe_b64decode(key + "=" * (-len(key) % 4)))
+
+
+async def test_the_token_encryption_key_rotates_through_reloads(running: Running) -> None:
+    """keys.token_encryption: [new, old] reloads (new values sealed with the new key, old
+    ones still open); a file without the key that encrypts now is refused; removing a
+    key that only decrypts is applied with a warning, and what it still sealed is a
+    clean invalid_grant, never a 500."""
+    old, new = running.file.token_encryption, secrets.token_urlsafe(32)
+    refreshed, untouched = await running.proxy.tokens(), await running.proxy.tokens()
+
+    running.file.token_encryption = new  # the running key left out
     running.file.write(banks={"bank-a": running.bank_a}, clients=[PUBLIC, NEW_CLIENT],
                        keys=["k1"])
     done, logs = await running.reload()
     assert not done
-    assert logs[0]["problems"][0].startswith("keys.token_encryption: cannot change")
+    assert logs[0]["problems"][0].startswith(
+        f"keys.token_encryption: the key that encrypts now (kid {kid(old)}) is not in the file")
     assert await running.status(NEW_CLIENT) == 400  # nothing of the file was applied
+
+    running.file.token_encryption = f"[{new}, {old}]"
+    running.file.write(banks={"bank-a": running.bank_a}, clients=[PUBLIC, NEW_CLIENT],
+                       keys=["k1"])
+    done, logs = await running.reload()
+    assert done, logs
+    reloaded = next(line for line in logs if line["event"] == "config_reloaded")
+    assert reloaded["token_encryption_keys"] == [kid(new), kid(old)]
+    assert await running.status(NEW_CLIENT) == 302
+    # a grant sealed with the old key still refreshes, and is sealed again with the new
+    rotated = await running.proxy.refresh(refreshed["refresh_token"])
+    assert rotated.status == 200, await rotated.text()
+    fresh = await running.proxy.tokens()  # sealed with the new key
+
+    running.file.token_encryption = f"[{new}]"
+    running.file.write(banks={"bank-a": running.bank_a}, clients=[PUBLIC, NEW_CLIENT],
+                       keys=["k1"])
+    done, logs = await running.reload()
+    assert done, logs
+    (removed,) = [line for line in logs if line["event"] == "token_encryption_key_removed"]
+    assert (removed["kid"], removed["log_level"]) == (kid(old), "warning")
+    for tokens in (await rotated.json(), fresh):
+        again = await running.proxy.refresh(tokens["refresh_token"])
+        assert again.status == 200, await again.text()
+    with capture_logs() as lines:
+        stale = await running.proxy.refresh(untouched["refresh_token"])
+    assert stale.status == 400 and (await stale.json())["error"] == "invalid_grant"
+    (unreadable,) = [line for line in lines if line["event"] == "sealed_value_unreadable"]
+    assert unreadable["kid"] == kid(old)
+    # refused before the refresh token was used: it is refused the same way again
+    assert (await running.proxy.refresh(untouched["refresh_token"])).status == 400

@@ -273,6 +273,57 @@ async def test_concurrent_consume_has_one_winner(store: Store) -> None:
     assert len(replays) == 1 and replays.pop()[0] == "g1"
 
 
+async def test_consume_keeps_its_moment_to_the_millisecond(store: Store) -> None:
+    """A window measured from ``consumed_at`` (refresh_grace) is exact only if the moment
+    is: whole seconds on both sides are up to a second off."""
+    ms, finer = new_id(), new_id()
+    for code in (ms, finer):
+        await store.upsert("code", code, {"grant_id": "g1"}, 60)
+    await store.consume("code", ms, now=NOW + 0.123, marker_ttl=60)
+    await store.consume("code", finer, now=NOW + 0.98765, marker_ttl=None)
+    again = await store.consume("code", ms, now=NOW + 5, marker_ttl=60)
+    assert again == Consumed(payload={"grant_id": "g1", "consumed_at": NOW + 0.123}, replay=True)
+    again = await store.consume("code", finer, now=NOW + 5, marker_ttl=60)
+    assert again is not None and again.payload["consumed_at"] == NOW + 0.988
+
+
+# numbers a JSON round trip through Redis' cjson would round, and a "/" it would escape
+EXACT = {"grant_id": "g1", "big": 2**53 + 1, "tenth": 0.1, "uri": "https://a.example/cb",
+         "nested": {"list": [1, None, "ü"], "empty": {}}}
+
+
+async def test_consume_with_a_note_keeps_the_record_and_the_note(store: Store) -> None:
+    code = new_id()
+    await store.upsert("code", code, EXACT, 60)
+    note = {"pending": "sealed.value", "n": 2**53 + 1}
+    first = await store.consume("code", code, now=NOW, marker_ttl=60, note=note)
+    assert first == Consumed(payload=EXACT, replay=False)
+    assert await store.find("code", code) is None  # a marker, as without a note
+    again = await store.consume("code", code, now=NOW + 1, marker_ttl=60, note={"other": 1})
+    assert again == Consumed(payload={"grant_id": "g1", "consumed_at": NOW,
+                                      "record": EXACT, "note": note}, replay=True)
+
+
+async def test_settle_changes_the_note_of_a_marker_only(store: Store, peek: Peek) -> None:
+    code, live, missing = new_id(), new_id(), new_id()
+    await store.upsert("code", code, EXACT, 100)
+    await store.upsert("code", live, {"grant_id": "g2"}, 100)
+    await store.consume("code", code, now=NOW + 0.5, marker_ttl=30, note={"state": "pending"})
+
+    assert await store.settle("code", code, {"state": "done", "uri": "a/b"}) is True
+    assert await store.settle("code", code, {"state": "done", "uri": "a/b"}) is True  # again
+    # the record the marker kept is dropped; grant_id, consumed_at and the TTL stay
+    assert await store.consume("code", code, now=NOW + 9, marker_ttl=60) == Consumed(
+        payload={"grant_id": "g1", "consumed_at": NOW + 0.5,
+                 "note": {"state": "done", "uri": "a/b"}}, replay=True)
+    assert await store.settle("code", live, {"state": "done"}) is False
+    assert await store.find("code", live) == {"grant_id": "g2"}  # a live record untouched
+    assert await store.settle("code", missing, {"state": "done"}) is False
+    assert await store.consume("code", missing, now=NOW, marker_ttl=60) is None  # none made
+    ttls = sorted((await peek()).values())
+    assert len(ttls) == 2 and 0 < ttls[0] <= 30 and 90 < ttls[1] <= 100
+
+
 @pytest.mark.parametrize("payload", [{"grant_id": None}, {"other": 1}])
 async def test_consume_without_grant_id(store: Store, payload: dict[str, object]) -> None:
     code = new_id()

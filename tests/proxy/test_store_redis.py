@@ -11,7 +11,12 @@ from typing import Any, Protocol
 import pytest
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.sentinel import SentinelConnectionPool
+from redis.asyncio.connection import Connection, SSLConnection
+from redis.asyncio.sentinel import (
+    SentinelConnectionPool,
+    SentinelManagedConnection,
+    SentinelManagedSSLConnection,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from proxy.config.settings import StoreSettings
@@ -204,6 +209,52 @@ async def test_cluster_and_sentinel_construct() -> None:
             await store.ping()
         assert time.monotonic() - started < 1.0
         await store.close()
+
+
+async def test_sentinel_credentials_and_tls_reach_each_client() -> None:
+    """rediss+sentinel://: TLS (and the options that go with it) to the sentinels and the
+    master alike; the master's credentials before @, the sentinels' own as options."""
+    url = ("rediss+sentinel://app:m%40ster@127.0.0.1:1,[::1]/mymaster/3?sentinel_username=watch"
+           "&sentinel_password=s%26pw&ssl_ca_certs=/etc/ca.pem&ssl_certfile=/etc/c.pem"
+           "&ssl_keyfile=/etc/c.key&ssl_check_hostname=false")
+    store = open_store(StoreSettings(url=url))
+    assert isinstance(store, RedisStore)
+    pool = store._client.connection_pool
+    assert isinstance(pool, SentinelConnectionPool)
+    assert pool.connection_class is SentinelManagedSSLConnection
+    master = pool.connection_kwargs
+    assert (master["username"], master["password"], master["db"]) == ("app", "m@ster", 3)
+    tls = {"ssl_ca_certs": "/etc/ca.pem", "ssl_certfile": "/etc/c.pem",
+           "ssl_keyfile": "/etc/c.key", "ssl_check_hostname": False}
+    assert {k: master[k] for k in tls} == tls
+    for sentinel in store._also_close:
+        kwargs = sentinel.connection_pool.connection_kwargs
+        assert sentinel.connection_pool.connection_class is SSLConnection
+        assert (kwargs["username"], kwargs["password"]) == ("watch", "s&pw")
+        assert {k: kwargs[k] for k in tls} == tls
+        assert kwargs["socket_timeout"] == 0.5
+    # without TLS and without sentinel credentials: plain connections, none sent
+    plain = open_store(StoreSettings(url="redis+sentinel://:pw@127.0.0.1:1/mymaster"))
+    assert isinstance(plain, RedisStore)
+    assert plain._client.connection_pool.connection_class is SentinelManagedConnection
+    (sentinel,) = plain._also_close
+    assert sentinel.connection_pool.connection_class is Connection
+    assert sentinel.connection_pool.connection_kwargs.get("password") is None
+    for opened in (store, plain):
+        with pytest.raises(StoreUnavailable) as caught:
+            await opened.ping()
+        assert "pw" not in str(caught.value) and "m@ster" not in str(caught.value)
+        await opened.close()
+
+
+def test_a_bad_sentinel_url_names_every_problem_and_no_password() -> None:
+    with pytest.raises(ValueError) as caught:
+        open_store(StoreSettings(
+            url="redis+sentinel://:hunter2@h:0/mymaster?ssl_ca_certs=/x&nope=1"))
+    message = str(caught.value)
+    assert "'h:0' is not a sentinel's host[:port]" in message
+    assert "option 'ssl_ca_certs' needs TLS" in message and "unknown option 'nope'" in message
+    assert "hunter2" not in message
 
 
 def test_sentinel_url_needs_a_service() -> None:

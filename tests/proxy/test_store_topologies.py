@@ -7,7 +7,12 @@ topology does: a cluster client's first moments, a master demoted under the pool
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import re
 import secrets
+import time
+from collections.abc import Iterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -17,6 +22,10 @@ from proxy.store import Consumed, Store, StoreUnavailable, open_store
 from tests.redisfarm import HOST, SERVICE, Cluster, SentinelFarm
 
 NOW = 1_700_000_000
+
+
+def sha(value: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(value.encode()).digest()).rstrip(b"=").decode()
 
 
 async def grant_ids(store: Store) -> set[str]:
@@ -90,5 +99,103 @@ async def test_sentinel_failover_while_the_old_master_lives(redis_sentinel: Sent
         role = await asyncio.to_thread(new.client.execute_command, "ROLE")
         assert role[0] == "master"
         assert await asyncio.to_thread(new.client.dbsize) >= len(ids) + 1
+    finally:
+        await store.close()
+
+
+MASTER_PASSWORD = "master-" + "p" * 20
+SENTINEL_PASSWORD = "sentinel-" + "s" * 20
+
+
+@pytest.fixture
+def secured_sentinel() -> Iterator[SentinelFarm]:
+    """Sentinel and the servers with passwords of their own, and TLS only (a CA made for
+    the test): no plain port listens."""
+    farm = SentinelFarm(password=MASTER_PASSWORD, sentinel_password=SENTINEL_PASSWORD,
+                        tls=True)
+    try:
+        yield farm
+    finally:
+        farm.stop()
+
+
+async def test_sentinel_over_tls_with_its_own_password(secured_sentinel: SentinelFarm) -> None:
+    """rediss+sentinel://: TLS to the sentinel and the master; the master's password
+    before @, the sentinel's as sentinel_password. It rides through a failover."""
+    farm = secured_sentinel
+    assert farm.url.startswith("rediss+sentinel://:")
+    store = open_store(StoreSettings(url=farm.url, prefix="a2a-test:"))
+    try:
+        code = secrets.token_urlsafe(16)
+        await store.upsert("code", code, {"grant_id": "g1"}, 60)
+        assert await store.consume("code", code, now=NOW, marker_ttl=60) == Consumed(
+            payload={"grant_id": "g1"}, replay=False)
+        assert (await store.hit("rate", "x", 60))[0] == 1
+        # the write reached the replica over TLS, with the master's password
+        master = aioredis.Redis(host=HOST, port=farm.master.port, password=MASTER_PASSWORD,
+                                ssl=True, ssl_ca_certs=str(farm.tls.ca) if farm.tls else None)
+        try:
+            assert await master.execute_command("WAIT", 1, 2000) == 1
+        finally:
+            await master.aclose()
+
+        farm.master.kill()
+        new = await asyncio.to_thread(farm.wait_for_failover)
+        for _ in range(40):  # a few 503s while the client finds the new master
+            try:
+                await store.upsert("code", "after", {"grant_id": "g2"}, 60)
+                break
+            except StoreUnavailable:
+                await asyncio.sleep(0.1)
+        assert await store.find("code", "after") == {"grant_id": "g2"}
+        assert await asyncio.to_thread(new.client.get, "a2a-test:code:" + sha(code)) is not None
+    finally:
+        await store.close()
+
+
+def without(url: str, option: str) -> str:
+    return re.sub(rf"[?&]{option}=[^&]*", "", url).replace("/mymaster&", "/mymaster?")
+
+
+# what the store's error (logged with the 503) says went wrong
+WHY = {
+    "no sentinel password": "AuthenticationError",
+    "wrong sentinel password": "AuthenticationError: invalid username-password pair",
+    "wrong master password": "AuthenticationError: invalid username-password pair",
+    "no TLS": "ConnectionError",
+    "not the CA": "CERTIFICATE_VERIFY_FAILED",
+}
+
+
+@pytest.mark.parametrize("case", sorted(WHY))
+async def test_sentinel_secured_wrong_is_a_fast_clean_503(
+    secured_sentinel: SentinelFarm, case: str
+) -> None:
+    """Each way of getting the URL wrong is a StoreUnavailable (a 503) within the store's
+    timeouts, saying why and naming each sentinel by its address, with no password."""
+    url = secured_sentinel.url
+    if case == "no sentinel password":
+        url = without(url, "sentinel_password")
+    elif case == "wrong sentinel password":
+        url = url.replace(SENTINEL_PASSWORD, "x" * 20)
+    elif case == "wrong master password":
+        url = url.replace(MASTER_PASSWORD, "x" * 20)
+    elif case == "no TLS":
+        url = without(url, "ssl_ca_certs").replace("rediss+", "redis+")
+    else:  # the system's CAs do not know the test CA
+        url = without(url, "ssl_ca_certs")
+    store = open_store(StoreSettings(url=url, prefix="a2a-test:"))
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable) as caught:
+            await store.upsert("code", "c1", {"grant_id": "g1"}, 60)
+        assert time.monotonic() - started < 2.0
+        assert WHY[case] in str(caught.value), caught.value
+        if case != "wrong master password":  # the sentinels' answer
+            port = secured_sentinel.sentinel.port
+            assert f"No master found for 'mymaster' : sentinel {HOST}:{port} - " in str(
+                caught.value)
+        assert MASTER_PASSWORD not in str(caught.value)
+        assert SENTINEL_PASSWORD not in str(caught.value)
     finally:
         await store.close()

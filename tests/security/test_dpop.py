@@ -12,6 +12,7 @@ import jwt
 import pytest
 from multidict import CIMultiDict
 
+from proxy.config.settings import Keys
 from proxy.oauth import dpop
 from tests.flows.harness import (
     APP_REDIRECT,
@@ -343,8 +344,9 @@ async def test_discovery_lists_dpop_algs(world: World) -> None:
 class _Clock:
     """Just what proxy.oauth.dpop's nonces read of Services: the key and the time."""
 
-    def __init__(self, key: bytes) -> None:
-        self.config = SimpleNamespace(keys=SimpleNamespace(token_encryption=key))
+    def __init__(self, key: bytes, *others: bytes) -> None:
+        self.config = SimpleNamespace(keys=Keys(signing=(), token_encryption=key,
+                                                token_decryption=others))
         self.t = 1_000_000_020
 
     def now(self) -> int:
@@ -363,6 +365,18 @@ def test_nonces_live_for_their_period_and_the_next() -> None:
     other: Any = _Clock(b"j" * 32)
     assert not dpop.nonce_is_fresh(other, dpop.new_nonce(svc))
     assert not dpop.nonce_is_fresh(svc, None)
+
+
+def test_nonces_of_either_side_of_a_key_rotation_are_accepted() -> None:
+    """Instances mid-rotation (keys.token_encryption [new, old] and [old, new]) make their
+    nonces with different keys; each accepts the other's, as each holds both keys."""
+    new, old = b"n" * 32, b"o" * 32
+    rotated: Any = _Clock(new, old)
+    not_yet: Any = _Clock(old, new)
+    assert dpop.new_nonce(rotated) != dpop.new_nonce(not_yet)
+    assert dpop.nonce_is_fresh(rotated, dpop.new_nonce(not_yet))
+    assert dpop.nonce_is_fresh(not_yet, dpop.new_nonce(rotated))
+    assert not dpop.nonce_is_fresh(_Clock(new), dpop.new_nonce(_Clock(old)))
 
 
 async def test_dpop_proof_at_par_binds_the_code(world: World) -> None:
@@ -386,3 +400,44 @@ async def test_dpop_proof_at_par_binds_the_code(world: World) -> None:
     _, form = new_request(dpop_jkt=other.jkt)
     mismatch = await world.proxy.dpop_post("/par", form, key)
     assert (mismatch.status, (await mismatch.json())["error"]) == (400, "invalid_dpop_proof")
+
+
+def _raw_proof(key: DPoPKey, payload: str) -> str:
+    """A proof signed over ``payload`` as it is: JSON that json.dumps would not write
+    (NaN, Infinity, 1e400, a 400-digit integer)."""
+    private = jwt.PyJWK(key.key.export(private_key=True, as_dict=True), algorithm=key.alg)
+    return jwt.api_jws.encode(payload.encode(), private.key, algorithm=key.alg,
+                              headers={"typ": "dpop+jwt", "jwk": key.public_jwk})
+
+
+# RFC 7519 §2: a NumericDate is "A JSON numeric value"; RFC 8259 §6: "Numeric values
+# that cannot be represented in the grammar below (such as Infinity and NaN) are not
+# permitted."
+NOT_FINITE = {"NaN": "NaN", "Infinity": "Infinity", "-Infinity": "-Infinity",
+              "1e400": "1e400", "huge int": "9" * 400, "true": "true",
+              "string": '"1700000000"', "null": "null", "list": "[1]"}
+
+
+@pytest.mark.parametrize("claim", ["iat", "exp", "nbf"])
+@pytest.mark.parametrize("value", list(NOT_FINITE.values()), ids=list(NOT_FINITE))
+async def test_a_numeric_claim_that_is_not_a_finite_number_is_invalid_dpop_proof(
+    world: World, claim: str, value: str
+) -> None:
+    proxy, key = world.proxy, DPoPKey.generate()
+    await _nonce(proxy, key)
+    fields = {"jti": uuid.uuid4().hex, "htm": "POST", "htu": f"{proxy.issuer}/token",
+              "iat": int(time.time()), "nonce": key.nonce}
+    body = ", ".join(f'"{k}": {json.dumps(v)}' for k, v in fields.items() if k != claim)
+    proof = _raw_proof(key, "{" + body + f', "{claim}": {value}' + "}")
+    resp = await proxy.post("/token", BOGUS_REFRESH, headers={"DPoP": proof})
+    assert await _error(resp) == (400, "invalid_dpop_proof"), await resp.text()
+    assert resp.headers["DPoP-Nonce"]
+    # at a protected resource: the 401 challenge, never a 500
+    at = (await proxy.dpop_tokens(key))["access_token"]
+    fields.update(htm="GET", htu=f"{proxy.issuer}/userinfo", jti=uuid.uuid4().hex,
+                  nonce=key.nonce, ath=dpop.thumbprint(at))
+    body = ", ".join(f'"{k}": {json.dumps(v)}' for k, v in fields.items() if k != claim)
+    proof = _raw_proof(key, "{" + body + f', "{claim}": {value}' + "}")
+    resp = await _userinfo(proxy, at, proof)
+    assert await _error(resp) == (401, "invalid_dpop_proof"), await resp.text()
+    assert resp.headers["WWW-Authenticate"].startswith('DPoP error="invalid_dpop_proof"')

@@ -21,8 +21,10 @@ import aiohttp
 import pytest
 
 from proxy.config.settings import StoreSettings
+from proxy.oauth.grants import IN_FLIGHT
 from proxy.store import StoreUnavailable, open_store
 from proxy.store.redis import RedisStore
+from tests.flows.faults import Clock, clock
 from tests.flows.harness import (
     ACR_A,
     ACR_B,
@@ -39,6 +41,8 @@ from tests.flows.harness import (
     query_of,
 )
 
+__all__ = ["clock"]  # the fixture
+
 NOW = 1_700_000_000
 # a RESP array whose first bulk string is the command name
 _COMMAND = re.compile(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n")
@@ -51,6 +55,7 @@ class _Pipe:
         self.client = client
         self.upstream = upstream
         self.drop_reply = False
+        self.delay_reply = 0.0
         self.replies: asyncio.Task[None] | None = None
 
     def abort(self) -> None:
@@ -63,8 +68,11 @@ class RedisFront:
     """A TCP front for a real Redis. ``refuse()``: nothing listens on the port;
     ``blackhole()``: connections are accepted (and existing ones kept) but never
     answered; ``drop_reply_to(name)``: the next such command reaches Redis, then its
-    connection closes before the reply gets back; ``restore()``. ``seen`` counts the
-    commands that reached Redis, by name."""
+    connection closes before the reply gets back; ``delay_reply_to(name, seconds)``: a
+    stall, the next such command runs but its reply is held back; ``lose(name)``: the
+    next such command never reaches Redis, its connection breaks first; ``restore()``.
+    ``skip``: that many such commands pass untouched before the one that fails.
+    ``seen`` counts the commands that reached Redis, by name."""
 
     def __init__(self, upstream_url: str) -> None:
         parts = urlsplit(upstream_url)
@@ -73,7 +81,8 @@ class RedisFront:
         self.port = 0
         self.mode = "pass"
         self.seen: Counter[str] = Counter()
-        self._drop: Counter[str] = Counter()
+        # armed faults: [command name, "drop" | "delay" | "lose", skip, seconds]
+        self._faults: list[list[Any]] = []
         self._server: asyncio.Server | None = None
         self._pipes: set[_Pipe] = set()
 
@@ -102,8 +111,25 @@ class RedisFront:
         if self._server is None:
             await self.start()
 
-    def drop_reply_to(self, name: str) -> None:
-        self._drop[name] += 1
+    def drop_reply_to(self, name: str, *, skip: int = 0) -> None:
+        self._faults.append([name, "drop", skip, 0.0])
+
+    def delay_reply_to(self, name: str, seconds: float, *, skip: int = 0) -> None:
+        self._faults.append([name, "delay", skip, seconds])
+
+    def lose(self, name: str, *, skip: int = 0) -> None:
+        self._faults.append([name, "lose", skip, 0.0])
+
+    def _fault_for(self, name: str) -> tuple[str, float] | None:
+        for fault in self._faults:
+            if fault[0] != name:
+                continue
+            if fault[2] > 0:
+                fault[2] -= 1
+                return None
+            self._faults.remove(fault)
+            return fault[1], fault[3]
+        return None
 
     async def close(self) -> None:
         await self.refuse()
@@ -122,11 +148,15 @@ class RedisFront:
                 names = [m.decode().upper() for m in _COMMAND.findall(data)]
                 if self.mode == "blackhole" or pipe.upstream is None:
                     continue
+                faults = [f for f in map(self._fault_for, names) if f is not None]
+                if any(kind == "lose" for kind, _ in faults):
+                    break  # the connection breaks before these commands reach Redis
                 self.seen.update(names)
-                for name in names:
-                    if self._drop[name] > 0:
-                        self._drop[name] -= 1
+                for kind, seconds in faults:
+                    if kind == "drop":
                         pipe.drop_reply = True
+                    else:
+                        pipe.delay_reply = max(pipe.delay_reply, seconds)
                 pipe.upstream.write(data)
         except OSError:
             pass
@@ -139,6 +169,9 @@ class RedisFront:
             while data := await reader.read(65536):
                 if pipe.drop_reply:
                     break
+                if pipe.delay_reply:
+                    await asyncio.sleep(pipe.delay_reply)
+                    pipe.delay_reply = 0.0
                 if self.mode != "blackhole":
                     pipe.client.write(data)
         except OSError:
@@ -162,6 +195,7 @@ async def store(front: RedisFront, store_prefix: str) -> AsyncIterator[RedisStor
     # the scripts are loaded, so a command under test is the only one sent
     await opened.consume("code", "warm-up", now=NOW, marker_ttl=60)
     await opened.replace("code", "warm-up", {}, 60)
+    await opened.settle("code", "warm-up", {})
     yield opened
     await opened.close()
 
@@ -177,6 +211,8 @@ ONCE_ONLY: dict[str, tuple[str, Callable[[RedisStore], Awaitable[Any]]]] = {
     "add": ("SET", lambda s: s.add("code", "c2", {"grant_id": "g2"}, 60)),
     # conditional on the record still being there: a second send answers for a later state
     "replace": ("EVALSHA", lambda s: s.replace("code", "c1", {"grant_id": "g9"}, 60)),
+    # a script like the others: sent once (the exchange's retry settles again if needed)
+    "settle": ("EVALSHA", lambda s: s.settle("code", "c1", {"issued": True})),
 }
 
 
@@ -270,6 +306,56 @@ async def test_an_idempotent_command_is_sent_again_once(
     front.drop_reply_to(command)
     await call(store)
     assert front.seen[command] == 2, front.seen
+
+
+# --- a timeout is not a replay: a code exchange Redis interrupted is finished by its retry
+
+# (fault, command, skip): the exchange sends its consume (EVALSHA, with the grant's MGET),
+# then the tokens (two SET NX), then the settle that marks the code used (EVALSHA)
+INTERRUPTIONS = {
+    "the consume's reply is lost": ("drop", "EVALSHA", 0),
+    "Redis stalls on the consume": ("delay", "EVALSHA", 0),
+    "Redis stalls on the token writes": ("delay", "SET", 0),
+    "the token writes never reach Redis": ("lose", "SET", 0),
+    "the settle never reaches Redis": ("lose", "EVALSHA", 1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INTERRUPTIONS))
+async def test_a_code_exchange_redis_interrupted_is_finished_by_its_retry(
+    world_factory: WorldFactory, front: RedisFront, store_prefix: str, clock: Clock, case: str
+) -> None:
+    """RFC 6749 §4.1.2 revokes on a code "used more than once"; a code whose exchange
+    answered 503 gave no tokens, so the client's retry (after Retry-After) gets them, and
+    only a use after that is the replay that revokes."""
+    world: World = await world_factory(store=StoreSettings(url=front.url, prefix=store_prefix))
+    proxy = world.proxy
+    await proxy.tokens()  # scripts loaded and connections open: only the exchange's fail
+    login = await proxy.login()
+    fault, command, skip = INTERRUPTIONS[case]
+    if fault == "drop":
+        front.drop_reply_to(command, skip=skip)
+    elif fault == "delay":
+        front.delay_reply_to(command, 1.0, skip=skip)  # twice the store's socket timeout
+    else:
+        front.lose(command, skip=skip)
+    started = time.monotonic()
+    first = await proxy.exchange(login)
+    assert first.status == 503, await first.text()
+    assert (await first.json())["error"] == "temporarily_unavailable"
+    assert time.monotonic() - started < OUTAGE_BOUND
+
+    clock.advance(IN_FLIGHT + 1)
+    retry = await proxy.exchange(login)
+    assert retry.status == 200, await retry.text()
+    tokens = await retry.json()
+    assert (await proxy.introspect(tokens["access_token"]))["active"] is True
+    assert (await proxy.refresh(tokens["refresh_token"])).status == 200
+
+    replay = await proxy.exchange(login)
+    assert replay.status == 400
+    assert (await replay.json())["error"] == "invalid_grant"
+    assert await proxy.introspect(tokens["access_token"]) == {"active": False}
 
 
 # --- Redis refused or blackholed: every endpoint that needs it answers 503 within 1 s

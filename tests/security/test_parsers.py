@@ -34,7 +34,7 @@ from federation.oidc_params import positive_int, usable_deep_link
 from proxy.config import ConfigError, load_config
 from proxy.config.env import UNRESOLVED, Protected, substitute
 from proxy.config.errors import Problems
-from proxy.config.settings import ClientSettings
+from proxy.config.settings import ClientSettings, Subject
 from proxy.oauth.authorize_checks import (
     check_dpop_jkt,
     check_native_callback_uri,
@@ -48,10 +48,12 @@ from proxy.oauth.errors import OAuthError
 from proxy.oauth.grants import _check_pkce
 from proxy.oauth.par import REQUEST_URI_PREFIX, push, resolve
 from proxy.oauth.services import Services
+from proxy.oauth.subject import merchant_subject
 from proxy.ops.keys import generate_signing_key
 from proxy.store.memory import MemoryStore
 from proxy.web.forms import single_values
 
+LAST_SECOND = 253402300799  # 9999-12-31T23:59:59Z
 FAST = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 SOME = settings(max_examples=60, deadline=None, derandomize=True, database=None,
@@ -652,16 +654,20 @@ def test_an_unsigned_or_malformed_assertion_is_invalid_client(assertion: str) ->
                  st.from_regex(r"[0-9]{1,12}", fullmatch=True),
                  st.sampled_from(["٣", "²", "1.0", " 1", "+1", "0", "00", "1e3"]),
                  st.lists(st.integers(), max_size=2)))
+@example("9" * 5000)  # int() refuses more than 4300 digits
+@example(10**400)
+@example(float("inf"))
 def test_positive_int_takes_positive_whole_numbers_only(value: Any) -> None:
-    """A positive integer from a JSON number or an ASCII digit string; None otherwise."""
+    """A positive integer up to the year 9999 in seconds, from a JSON number or an ASCII
+    digit string; None otherwise."""
     if isinstance(value, bool):
         expected = None
     elif isinstance(value, int):
-        expected = value if value > 0 else None
+        expected = value if 0 < value <= LAST_SECOND else None
     elif isinstance(value, float):
-        expected = int(value) if value.is_integer() and value > 0 else None
-    elif isinstance(value, str) and re.fullmatch(r"[0-9]+", value):
-        expected = int(value) if int(value) > 0 else None
+        expected = int(value) if value.is_integer() and 0 < value <= LAST_SECOND else None
+    elif isinstance(value, str) and re.fullmatch(r"[0-9]{1,12}", value):
+        expected = int(value) if 0 < int(value) <= LAST_SECOND else None
     else:
         expected = None
     assert positive_int(value) == expected
@@ -724,6 +730,7 @@ def fake_services() -> Services:
         store=MemoryStore(),
         now=lambda: int(time.time()),
         config=SimpleNamespace(lifetimes=SimpleNamespace(request_uri=60)),
+        clients=SimpleNamespace(get=lambda client_id: client()),  # "app": default profile
     ))
 
 
@@ -817,3 +824,36 @@ def test_a_pushed_request_is_bound_to_its_client() -> None:
     request_uri = asyncio.run(push(svc, client(), PUSHED))
     err = _resolve(svc, {"client_id": "other", "request_uri": request_uri})
     assert isinstance(err, OAuthError) and err.error == "invalid_request_uri"
+
+
+# -- proxy.oauth.subject.merchant_subject ----------------------------------------------
+
+SECTORS = st.sampled_from(["app.merchant.example", "partner.example", None])
+
+
+@FAST
+@given(st.text(min_size=1, max_size=20), SECTORS, SECTORS, st.sampled_from(["a", "b"]))
+def test_a_pairwise_sub_is_one_per_sector(bank_sub: str, first: str | None,
+                                          second: str | None, client_id: str) -> None:
+    """OIDC Core §8.1: "a unique sub (subject) value for each Sector Identifier": two
+    clients get the same sub exactly when they share a sector (a client with none is a
+    sector of its own); never the bank's sub; ``bank`` subjects are the bank's sub."""
+    rule = Subject(type="pairwise", salt="pepper")
+
+    def sub(sector: str | None, name: str) -> str:
+        settings = client(client_id=name, sector_identifier=sector,
+                          redirect_uris=("com.example.app:/cb",))
+        return merchant_subject(rule, settings, name, "bank-a", bank_sub)
+
+    one, other = sub(first, client_id), sub(second, client_id + "2")
+    assert (one == other) == (first is not None and first == second)
+    assert bank_sub not in (one, other)
+    # a client gone from the config (a reload mid-login) gets a sub of its own
+    assert merchant_subject(rule, None, "gone-1", "bank-a", bank_sub) != merchant_subject(
+        rule, None, "gone-2", "bank-a", bank_sub)
+    # another bank's user with the same sub is another person
+    assert sub(first, client_id) != merchant_subject(
+        rule, client(client_id=client_id, sector_identifier=first,
+                     redirect_uris=("com.example.app:/cb",)), client_id, "bank-b", bank_sub)
+    bank_rule = Subject(type="bank")
+    assert merchant_subject(bank_rule, None, client_id, "bank-a", bank_sub) == bank_sub

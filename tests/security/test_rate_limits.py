@@ -18,11 +18,12 @@ from aiohttp.test_utils import make_mocked_request, unused_port
 from jwcrypto import jwk
 
 from proxy.config.settings import RateLimits, StoreSettings
-from proxy.web.ratelimit import source_address
+from proxy.web.ratelimit import limit_of, source_address
 from tests.conftest import RedisServer
 from tests.flows.harness import (
     APP,
     CONFIDENTIAL,
+    CONFIDENTIAL_SECRET,
     JWT_CLIENT,
     PUBLIC,
     RS_BANK,
@@ -65,11 +66,14 @@ async def test_per_address_limit_on_token(world: World) -> None:
         assert resp.status == 400 and (await resp.json())["error"] == "invalid_grant"
     # every client from this address shares the count
     await assert_refused(await proxy.post("/token", {**BAD_GRANT, "client_id": CONFIDENTIAL}))
-    # endpoints without a limit are untouched
+    # so do /par and /revoke, where clients authenticate too (their limit: token's)
+    await assert_refused(await proxy.post("/revoke", {"token": "x", "client_id": PUBLIC}))
+    await assert_refused(await proxy.post("/par", {"client_id": PUBLIC}))
+    # endpoints of other groups are untouched
     for _ in range(5):
-        assert (await proxy.post("/revoke", {"token": "x", "client_id": PUBLIC})).status == 200
         resp, _ = await proxy.authorize()
         assert resp.status == 302
+        assert (await proxy.introspect("a2a_at_unknown"))["active"] is False
     # framework errors pass through (405 on a limited path, 404)
     for path, status in (("/token", 405), ("/nope", 404)):
         resp = await proxy.http.get(f"{proxy.issuer}{path}")
@@ -94,6 +98,55 @@ async def test_per_client_limit_keys_on_the_claimed_client(world: World) -> None
     # unregistered ids get no counter at all
     for _ in range(4):
         assert (await proxy.post("/token", {**BAD_GRANT, "client_id": "nobody"})).status == 401
+
+
+async def test_guesses_spread_over_token_par_and_revoke_share_one_count(world: World) -> None:
+    """RFC 6749 §10.10: "The authorization server MUST prevent attackers from guessing
+    ... client credentials." A client secret is checked at /token, /par and /revoke: an
+    attacker who moves to another of them when one answers 429 gets no new allowance.
+    (Before /revoke was limited, it answered 401 and 200 to wrong and right secrets
+    forever while /token answered 429.)"""
+    proxy = await limited(world, per_client={"token": 3}, per_address={"token": 100})
+    wrong = (CONFIDENTIAL, "guess-" + "g" * 30)
+    basic = {k: v for k, v in BAD_GRANT.items() if k != "client_id"}
+    assert (await proxy.post("/token", basic, auth=wrong)).status == 401
+    assert (await proxy.post("/par", {"response_type": "code"}, auth=wrong)).status == 401
+    assert (await proxy.post("/revoke", {"token": "x"}, auth=wrong)).status == 401
+    for path, form in (("/revoke", {"token": "x"}), ("/par", {"response_type": "code"}),
+                       ("/token", basic)):  # fmt: skip
+        await assert_refused(await proxy.post(path, form, auth=wrong))
+        # the right secret is refused alike: a 429 confirms no guess
+        await assert_refused(await proxy.post(path, form, auth=(CONFIDENTIAL,
+                                                                CONFIDENTIAL_SECRET)))
+    # the same client by client_id and client_secret in the form: the same count
+    form = {"token": "x", "client_id": CONFIDENTIAL, "client_secret": CONFIDENTIAL_SECRET}
+    await assert_refused(await proxy.post("/revoke", form))
+    # another client keeps its own count
+    assert (await proxy.post("/revoke", {"token": "x", "client_id": PUBLIC})).status == 200
+
+
+async def test_each_endpoint_keeps_its_own_limit_on_the_shared_count(world: World) -> None:
+    """Named limits stay each endpoint's own; the count they apply to is shared."""
+    proxy = await limited(world, per_client={"token": 2, "revoke": 4})
+    form = {"token": "x", "client_id": PUBLIC}
+    for _ in range(2):
+        assert (await proxy.post("/revoke", form)).status == 200
+    await assert_refused(await proxy.post("/token", BAD_GRANT))  # 3 > 2
+    assert (await proxy.post("/revoke", form)).status == 200  # 4 <= 4
+    await assert_refused(await proxy.post("/revoke", form))  # 5 > 4
+    # /par is left out: it takes the smallest limit given to the others (2)
+    await assert_refused(await proxy.post("/par", {"client_id": PUBLIC}))
+
+
+def test_limit_of() -> None:
+    assert limit_of({}, "revoke") is None
+    assert limit_of({"token": 30, "par": 10}, "revoke") == 10
+    assert limit_of({"token": 30, "par": 10}, "token") == 30
+    assert limit_of({"revoke": 5}, "token") == 5
+    # other groups lend nothing
+    assert limit_of({"introspect": 600, "authorize": 60}, "revoke") is None
+    assert limit_of({"token": 30}, "introspect") is None
+    assert limit_of({"token": 30}, "authorize") is None
 
 
 async def test_per_client_limit_reads_the_assertion_issuer_unverified(world: World) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 
 from tests.flows.harness import (
@@ -13,6 +14,8 @@ from tests.flows.harness import (
     RS_CAL,
     RS_PAY,
     RS_PLAIN,
+    DPoPKey,
+    Proxy,
     World,
     new_request,
     query_of,
@@ -104,3 +107,41 @@ async def test_token_request_resource_must_match_the_grant(world: World) -> None
     plain = await proxy.login()
     refused = await proxy.exchange(plain, resource=CAL_AUDIENCE)
     assert (await refused.json())["error"] == "invalid_target"
+
+
+async def userinfo(proxy: Proxy, token: str, scheme: str = "Bearer",
+                   proof: str | None = None) -> aiohttp.ClientResponse:
+    headers = {"Authorization": f"{scheme} {token}"}
+    if proof is not None:
+        headers["DPoP"] = proof
+    resp = await proxy.http.get(f"{proxy.issuer}/userinfo", headers=headers)
+    await resp.read()
+    return resp
+
+
+async def test_a_token_for_an_api_is_refused_at_userinfo(world: World) -> None:
+    """RFC 8707 §2: the token is "audience-restricted ... to the resource(s) indicated";
+    the userinfo endpoint is not that resource: RFC 6750 §3.1 invalid_token, "invalid for
+    other reasons", with the challenge."""
+    proxy = world.proxy
+    for tokens in (await proxy.tokens(resource=CAL_AUDIENCE),
+                   await (await proxy.exchange(await proxy.login(client_id=PAY_CLIENT),
+                                               client_id=PAY_CLIENT)).json()):
+        resp = await userinfo(proxy, tokens["access_token"])
+        assert resp.status == 401, await resp.text()
+        assert (await resp.json())["error"] == "invalid_token"
+        assert 'error="invalid_token"' in resp.headers["WWW-Authenticate"]
+        assert resp.headers["WWW-Authenticate"].startswith("Bearer ")
+    # a token issued without a resource is the userinfo endpoint's to serve
+    plain = await proxy.tokens()
+    assert (await userinfo(proxy, plain["access_token"])).status == 200
+
+
+async def test_a_dpop_bound_token_for_an_api_is_refused_at_userinfo(world: World) -> None:
+    proxy, key = world.proxy, DPoPKey.generate()
+    at = (await proxy.dpop_tokens(key, resource=CAL_AUDIENCE))["access_token"]
+    proof = key.proof("GET", f"{proxy.issuer}/userinfo", access_token=at)
+    resp = await userinfo(proxy, at, "DPoP", proof)
+    assert resp.status == 401, await resp.text()
+    assert (await resp.json())["error"] == "invalid_token"
+    assert resp.headers["WWW-Authenticate"].startswith('DPoP error="invalid_token"')
