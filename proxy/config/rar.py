@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Collection, Iterable
 from pathlib import Path
+from urllib.parse import unquote
 
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
@@ -71,7 +72,39 @@ def _schema(s: Section, path: Path) -> dict[str, object] | None:
         where = "/".join(str(p) for p in exc.path) or "the top"
         s.report("schema", f"{path} is not a valid JSON Schema (at {where}: {exc.message})")
         return None
+    for ref in _refs(schema):
+        # a request is never checked against a schema the proxy would have to fetch, nor
+        # one whose reference leads nowhere (it would fail the request, not the start-up)
+        if not ref.startswith("#") or (ref.startswith("#/") and not _points(schema, ref)):
+            s.report("schema", f"{path}: $ref {ref[:80]!r} must point into this file "
+                     "(#/...)")  # fmt: skip
+            return None
     return schema
+
+
+def _refs(node: object) -> list[str]:
+    """Every ``$ref`` and ``$dynamicRef`` in a schema."""
+    if isinstance(node, dict):
+        found = [v for k, v in node.items() if k in ("$ref", "$dynamicRef") and
+                 isinstance(v, str)]
+        return found + [ref for v in node.values() for ref in _refs(v)]
+    if isinstance(node, list):
+        return [ref for v in node for ref in _refs(v)]
+    return []
+
+
+def _points(schema: object, ref: str) -> bool:
+    """``ref`` (``#/a/b``, RFC 6901 JSON Pointer) names a part of ``schema``."""
+    node = schema
+    for raw in ref[2:].split("/"):
+        part = unquote(raw).replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    return True
 
 
 def declared_names(top: Section) -> set[str]:

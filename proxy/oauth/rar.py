@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from jsonschema.exceptions import best_match
+from referencing.exceptions import Unresolvable
 
 from federation.protocol import BankResult, Details
 from proxy.config.settings import ClientSettings, Config, ResourceServer
@@ -78,7 +79,12 @@ def check_request(config: Config, client: ClientSettings, params: Mapping[str, s
             _refuse(f"{PARAMETER} names a type this server does not know")
         if declared.name not in client.authorization_details_types:
             _refuse(f"this client may not use an {PARAMETER} type it names")
-        error = best_match(declared.validator.iter_errors(detail))
+        try:
+            error = best_match(declared.validator.iter_errors(detail))
+        except Unresolvable as exc:  # a reference the config check could not follow
+            raise OAuthError("server_error", "the authorization_details schema could not "
+                             "be applied", detail=f"{declared.name}: {type(exc).__name__}"
+                             ) from exc  # fmt: skip
         if error is not None:
             # the log says where in the schema, never the request's value
             where = "/".join(str(p) for p in error.schema_path)

@@ -193,6 +193,11 @@ def test_an_oidc_bank_names_permission_types(folder: Path) -> None:
     ('{"type": "objekt"}', "is not a valid JSON Schema (at type: "),
     ('{"properties": {"a": {"minLength": -1}}}', "is not a valid JSON Schema (at "
      "properties/a/minLength: "),
+    # a schema the proxy would have to fetch, or a reference that leads nowhere
+    ('{"$ref": "https://schemas.example/payment.json"}', "$ref 'https://schemas.example/"
+     "payment.json' must point into this file (#/...)"),
+    ('{"properties": {"a": {"$ref": "#/$defs/amount"}}}', "$ref '#/$defs/amount' must "
+     "point into this file (#/...)"),
 ])  # fmt: skip
 def test_a_schema_that_is_not_one(folder: Path, content: str | None, problem: str) -> None:
     target = folder / "schemas" / "payment_initiation.json"
@@ -203,6 +208,15 @@ def test_a_schema_that_is_not_one(folder: Path, content: str | None, problem: st
     (found,) = errors(folder, data())
     assert found.startswith("authorization_details_types.payment_initiation.schema: ")
     assert problem in found
+
+
+def test_local_references_are_followed(folder: Path) -> None:
+    schema = {"$defs": {"amount": {"type": "string", "pattern": "^[0-9]+$"}},
+              "type": "object", "properties": {"amount": {"$ref": "#/$defs/amount"}}}
+    (folder / "schemas" / "payment_initiation.json").write_text(json.dumps(schema))
+    (declared,) = parse_config(data(), folder, ENV).authorization_details_types
+    assert declared.validator.is_valid({"amount": "12"})
+    assert not declared.validator.is_valid({"amount": "1.2"})
 
 
 def test_id_token_and_the_schema_key(folder: Path) -> None:
