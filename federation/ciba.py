@@ -6,12 +6,19 @@ returns the bank's ``auth_req_id``; ``poll`` asks the token endpoint once (§10.
 and answers Pending until the user has approved. BankID's "app-authorize"
 App2App extension may add a universal link to the acknowledgement (the field
 ``settings.deep_link_field``); the proxy sends the user's app there.
+The start endpoint is the discovery key ``settings.start_endpoint`` (CIBA's
+``backchannel_authentication_endpoint`` by default). RFC 9396 ``authorization_details``
+go with the backchannel request ("backchannel authentication requests as defined in
+[OID-CIBA]", §3) to a bank whose metadata lists their types.
+A bank that wants its logins registered upfront as permissions (BankID with
+biometrics) has its own adapter on top of this one: :mod:`federation.bankid`.
 Every failure is a BankError; discovery, client authentication, ID token
 checks, userinfo and refresh are those of :class:`federation.oidc_base.OidcBankBase`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from collections.abc import Mapping
 from typing import Any
@@ -19,7 +26,14 @@ from typing import Any
 from federation.idtoken import DESCRIPTION as ID_TOKEN_DESCRIPTION
 from federation.oidc_base import OidcBankBase
 from federation.oidc_params import positive_int, usable_deep_link
-from federation.protocol import BankError, BankResult, DecoupledRequest, DecoupledStart, Pending
+from federation.protocol import (
+    BankError,
+    BankResult,
+    DecoupledRequest,
+    DecoupledStart,
+    Pending,
+)
+from federation.rar import cannot_carry, encoded, granted, listed, types_of
 
 GRANT_TYPE = "urn:openid:params:grant-type:ciba"
 AUTH_REQ_ID_CLAIM = "urn:openid:params:jwt:claim:auth_req_id"
@@ -64,8 +78,12 @@ RESERVED_FIELDS = frozenset(
         "client_notification_token",
         "grant_type",
         "auth_req_id",
+        "authorization_details",
     }
 )
+# DecoupledStart.context: the types of the authorization_details sent, to judge the
+# bank's answer
+DETAILS = "authorization_details"
 
 
 class CibaAdapter(OidcBankBase):
@@ -77,14 +95,21 @@ class CibaAdapter(OidcBankBase):
                 "backchannel: no login_hint or login_hint_token",
             )
         doc = await self._doc()
-        endpoint = self._endpoint(doc, "backchannel_authentication_endpoint")
+        endpoint = self._endpoint(doc, self.settings.start_endpoint)
+        form = self._form(request)
+        context: dict[str, Any] = {}
+        if request.authorization_details:
+            if not listed(doc, request.authorization_details):
+                raise cannot_carry(self.settings, "metadata does not list the types")
+            form["authorization_details"] = encoded(request.authorization_details)
+            context[DETAILS] = sorted(types_of(request.authorization_details))
         # CIBA §7.1: "When JWT client assertion based authentication is employed, the
         # Issuer Identifier of the OP SHOULD be used as the value of the audience. To
         # facilitate interoperability, the OP MUST accept its Issuer Identifier, Token
         # Endpoint URL, or Backchannel Authentication Endpoint URL as values that
         # identify it as an intended audience." The issuer alone also satisfies the
         # errata set 1 draft, which makes it the sole accepted audience.
-        reply = await self._send(doc, endpoint, self._form(request), audience=self.settings.issuer,
+        reply = await self._send(doc, endpoint, form, audience=self.settings.issuer,
                                  operation="backchannel")
         where = f"backchannel: HTTP {reply.status}, error {reply.error_code()}"
         if reply.status != 200:
@@ -92,10 +117,12 @@ class CibaAdapter(OidcBankBase):
         body = reply.json_object()
         if body is None:
             raise _malformed("backchannel: HTTP 200, body is not a JSON object")
-        return self._acknowledgement(body)
+        return dataclasses.replace(self._acknowledgement(body), context=context)
 
-    async def poll(self, auth_req_id: str, interval: int) -> BankResult | Pending:
+    async def poll(self, auth_req_id: str, interval: int,
+                   context: Mapping[str, Any] | None = None) -> BankResult | Pending:
         doc = await self._doc()
+        context = context or {}
         # CIBA §10.1: grant_type "REQUIRED. Value MUST be
         # urn:openid:params:grant-type:ciba"; auth_req_id "REQUIRED".
         reply = await self._token_request(
@@ -113,13 +140,17 @@ class CibaAdapter(OidcBankBase):
             # (OIDC Core §3.1.3.7), but without a nonce: the backchannel request has
             # none. That issue also records OPs that answer with an ID token alone;
             # for a login that is complete, so no access token is required here.
-            return await self._login_result(
+            result = await self._login_result(
                 doc,
                 body,
                 nonce=None,
                 access_token_required=False,
-                check=lambda claims: _check_auth_req_id(claims, auth_req_id),
+                check=lambda claims: self._check_claims(claims, auth_req_id, context),
             )
+            kinds = context.get(DETAILS)
+            if not kinds:
+                return result
+            return dataclasses.replace(result, authorization_details=granted(body, kinds))
         if reply.status >= 500:
             raise BankError("temporarily_unavailable", "the bank is temporarily unavailable", where)
         # CIBA §11 (Token Error Response)
@@ -138,6 +169,11 @@ class CibaAdapter(OidcBankBase):
         raise BankError("server_error", "the bank could not complete the login", where)
 
     # -- helpers ---------------------------------------------------------
+
+    def _check_claims(self, claims: Mapping[str, Any], auth_req_id: str,
+                      context: Mapping[str, Any]) -> None:  # fmt: skip
+        """The flow's own checks of the validated ID token (a subclass adds its own)."""
+        _check_auth_req_id(claims, auth_req_id)
 
     def _form(self, request: DecoupledRequest) -> dict[str, str]:
         """The backchannel authentication request (CIBA §7.1) plus pass_through fields."""

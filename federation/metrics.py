@@ -13,9 +13,11 @@ from typing import Literal
 from prometheus_client import Counter, Histogram
 
 # session and code: a session bank's REST API (creating and reading sessions; validating
-# the code its app brought back at the session's token-request URL)
+# the code its app brought back at the session's token-request URL); permission: BankID's
+# permissions API (registering a login's permission)
 Operation = Literal[
-    "metadata", "jwks", "token", "par", "userinfo", "backchannel", "session", "code", "other"
+    "metadata", "jwks", "token", "par", "userinfo", "backchannel", "session", "code",
+    "permission", "other",
 ]
 # timeout / connection / body_too_large: call_bank raised BankUnreachable;
 # http_5xx: the bank answered, with a server error. A 4xx is an OAuth answer

@@ -4,10 +4,16 @@
 request to its ``native_authorization_endpoint`` for browser-less App2App;
 ``finish`` checks the callback, exchanges the code and validates the ID token;
 ``refresh`` uses the bank's refresh token. Every failure is a BankError.
+
+RFC 9396 ``authorization_details`` go to a bank whose metadata lists their types, as
+they are (pushed when the bank takes PAR); to a bank that names a permission type for
+them (``permissions.types``: BankID's OIDC provider) as its ``[{type, permission}]``,
+always pushed (BankID takes it "only in PAR requests"); to no other bank.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -16,7 +22,14 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from federation.oidc_base import OidcBankBase
 from federation.oidc_params import authorization_url, bank_error, check_callback_iss
-from federation.protocol import BankError, BankResult, RedirectStart, StartRequest
+from federation.permissions import check_digest, statement_of
+from federation.protocol import BankError, BankResult, Details, RedirectStart, StartRequest
+from federation.rar import cannot_carry, encoded, granted, listed, types_of
+
+# conn_data: the types of the details sent as they are (to judge the bank's answer), or
+# the digests of the permission sent (to check the ID token's permission_digest)
+DETAILS = "authorization_details_types"
+DIGESTS = "permission_digests"
 
 
 class OidcRedirectAdapter(OidcBankBase):
@@ -49,11 +62,16 @@ class OidcRedirectAdapter(OidcBankBase):
             endpoint = native
         par = doc.get("pushed_authorization_request_endpoint")
         use_par = self.settings.use_par or doc.get("require_pushed_authorization_requests") is True
+        conn_data: dict[str, Any] = {"nonce": nonce, "code_verifier": verifier}
+        if request.authorization_details:
+            # a permission goes in PAR only; details as they are wherever the rest goes
+            use_par |= self._details(doc, request.authorization_details, params, conn_data)
+            if use_par and not isinstance(par, str):
+                raise cannot_carry(self.settings, "permission: the bank has no PAR endpoint")
         if use_par and isinstance(par, str):
             request_uri = await self._push(doc, params)
             params = {"client_id": self.settings.client_id, "request_uri": request_uri}
         url = authorization_url(endpoint, params)
-        conn_data = {"nonce": nonce, "code_verifier": verifier}
         return RedirectStart(url=url, conn_data=conn_data, native=native is not None)
 
     async def finish(
@@ -86,9 +104,41 @@ class OidcRedirectAdapter(OidcBankBase):
                 f"token endpoint: HTTP {reply.status}, error {reply.error_code()}",
             )
         # RFC 6749 §5.1: access_token is REQUIRED in the token response of the code flow.
-        return await self._login_result(doc, body, nonce=nonce, access_token_required=True)
+        digests = [str(d) for d in conn_data.get(DIGESTS) or ()]
+        result = await self._login_result(
+            doc, body, nonce=nonce, access_token_required=True,
+            check=(lambda claims: check_digest(claims, digests)) if digests else None,
+        )  # fmt: skip
+        kinds = conn_data.get(DETAILS)
+        if not kinds:
+            return result
+        return dataclasses.replace(result, authorization_details=granted(body, kinds))
 
     # -- helpers ---------------------------------------------------------
+
+    def _details(self, doc: Mapping[str, Any], details: Details, params: dict[str, str],
+                 conn_data: dict[str, Any]) -> bool:  # fmt: skip
+        """Add ``details`` to the request as this bank takes them; True when they must be
+        pushed. BankError invalid_authorization_details when it takes them in no form."""
+        if listed(doc, details):
+            params["authorization_details"] = encoded(details)
+            conn_data[DETAILS] = sorted(types_of(details))
+            return False
+        mapping = self.settings.permissions.types if self.settings.permissions else {}
+        kinds = {mapping.get(str(d["type"])) for d in details}
+        kind = kinds.pop() if len(kinds) == 1 else None
+        if kind is None:
+            raise cannot_carry(self.settings, "metadata does not list the types, and no "
+                               "permission type takes them")  # fmt: skip
+        statement = statement_of(self.settings, kind, details)
+        # BankID's OIDC provider: "a URL-encoded JSON array containing a single permission
+        # item: [{"type": "payment.v1", "permission": "<base64url-encoded permission
+        # statement>"}]"; the ID token then has "a permission_digest claim, a SHA-256 hash
+        # of the permission statement".
+        params["authorization_details"] = encoded(
+            ({"type": statement.type, "permission": statement.permission},))
+        conn_data[DIGESTS] = statement.digests()
+        return True
 
     def _native_endpoint(self, doc: Mapping[str, Any], request: StartRequest) -> str | None:
         """The bank's ``native_authorization_endpoint`` when this login goes browser-less:

@@ -111,6 +111,11 @@ class OidcBankBase:
             data,
             supported_algs=algs if isinstance(algs, list) else None,
         )
+        return await self._post(url, form, headers, operation)
+
+    async def _post(self, url: str, form: Mapping[str, str], headers: Mapping[str, str],
+                    operation: Operation) -> BankReply:  # fmt: skip
+        """One form POST to the bank, authenticated as ``form`` and ``headers`` say."""
         try:
             return await call_bank(
                 self._session,

@@ -17,6 +17,9 @@ from typing import Any, Literal, Protocol, TypeGuard, runtime_checkable
 
 from federation.settings import BankSettings
 
+# RFC 9396 authorization_details: JSON objects, each with its "type"
+Details = tuple[dict[str, Any], ...]
+
 
 class BankError(Exception):
     """A login that failed at or because of the bank.
@@ -84,12 +87,16 @@ class Identity:
 class BankResult:
     identity: Identity
     tokens: BankTokens
+    # RFC 9396 §7: the authorization_details the bank says the user granted, where it
+    # answered them (in the types the merchant asked for); None: it did not, and the
+    # login granted what was asked (a BankID permission, bound by its token and digest)
+    authorization_details: Details | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable; the proxy keeps it encrypted between a decoupled bank's
         answer and the user's return."""
         identity = self.identity
-        return {
+        data: dict[str, Any] = {
             "identity": {
                 "sub": identity.sub,
                 "claims": dict(identity.claims),
@@ -100,10 +107,14 @@ class BankResult:
             },
             "tokens": self.tokens.to_dict(),
         }
+        if self.authorization_details is not None:
+            data["authorization_details"] = [dict(d) for d in self.authorization_details]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BankResult:
         identity = data["identity"]
+        details = data.get("authorization_details")
         return cls(
             Identity(
                 sub=str(identity["sub"]),
@@ -114,6 +125,7 @@ class BankResult:
                 authentication_level=identity.get("authentication_level"),
             ),
             BankTokens.from_dict(data["tokens"]),
+            tuple(dict(d) for d in details) if isinstance(details, list) else None,
         )
 
 
@@ -138,6 +150,9 @@ class StartRequest:
     # browser-less App2App: the merchant app's deep link, forwarded to a bank that
     # advertises ``native_authorization_endpoint``
     native_callback_uri: str | None = None
+    # RFC 9396: what the merchant asks the user to approve (validated against the
+    # operator's schemas); a bank that cannot carry them raises invalid_authorization_details
+    authorization_details: Details = ()
 
 
 @runtime_checkable
@@ -174,6 +189,7 @@ class DecoupledRequest:
     login_hint_token: str | None = None
     binding_message: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)  # the bank's pass_through fields
+    authorization_details: Details = ()  # RFC 9396, as in StartRequest
 
 
 @dataclass(frozen=True)
@@ -182,6 +198,9 @@ class DecoupledStart:
     expires_in: int  # seconds, as the bank answered
     interval: int  # seconds between polls (CIBA: 5 when the bank names none)
     deep_link: str | None = None  # the App2App universal link, when the bank sent one
+    # JSON-serialisable; kept with the transaction and handed back to every poll (a
+    # BankID login: the digests of the permission it registered)
+    context: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -200,9 +219,11 @@ class DecoupledAdapter(Protocol):
         """Send the backchannel authentication request; BankError if the bank refuses."""
         ...
 
-    async def poll(self, auth_req_id: str, interval: int) -> BankResult | Pending:
-        """One token request for ``auth_req_id``. ``access_denied`` / ``expired_token``
-        and every other failure raise BankError with that error code."""
+    async def poll(self, auth_req_id: str, interval: int,
+                   context: Mapping[str, Any] | None = None) -> BankResult | Pending:
+        """One token request for ``auth_req_id`` (``context``: the DecoupledStart's).
+        ``access_denied`` / ``expired_token`` and every other failure raise BankError
+        with that error code."""
         ...
 
     async def refresh(self, tokens: BankTokens) -> BankTokens:

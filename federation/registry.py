@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 
 import aiohttp
 
+from federation.bankid import BankIdAdapter
 from federation.ciba import CibaAdapter
 from federation.oidc import OidcRedirectAdapter
 from federation.protocol import BankAdapter
@@ -14,12 +15,20 @@ from federation.settings import BankSettings
 
 AdapterFactory = Callable[[BankSettings, aiohttp.ClientSession], BankAdapter]
 
+
+def decoupled(settings: BankSettings, session: aiohttp.ClientSession) -> BankAdapter:
+    """CIBA poll mode; BankID with biometrics when the bank registers permissions."""
+    if settings.permissions is not None:
+        return BankIdAdapter(settings, session)
+    return CibaAdapter(settings, session)
+
+
 # "oidc": redirect (authorization code + PKCE, optionally PAR or browser-less App2App);
-# "ciba": decoupled (CIBA poll mode, with BankID's app-authorize deep link);
+# "ciba": decoupled (CIBA poll mode; with permissions:, BankID's app-authorize);
 # "session": a redirect to an eID app through a broker's REST session API (itsme).
 ADAPTERS: dict[str, AdapterFactory] = {
     "oidc": OidcRedirectAdapter,
-    "ciba": CibaAdapter,
+    "ciba": decoupled,
     "session": SessionAdapter,
 }
 

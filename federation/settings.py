@@ -13,6 +13,9 @@ ClientAuth = Literal[
     "client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth"
 ]
 BankKind = Literal["oidc", "ciba", "session"]
+# kind ciba: how the start and poll calls authenticate; "access_token": the API token of
+# the permissions API as client_assertion (BankID's app-authorize)
+Assertion = Literal["access_token"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,26 @@ class SessionApi:
     # one of its keys is refused (access_denied)
     loa: Mapping[str, str] = field(default_factory=dict)
     poll_interval: float = 2.0  # seconds between reads of a session not yet finished
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """BankID's permissions API, where a ``kind: ciba`` bank wants each login registered
+    upfront as a permission whose token is the start call's ``login_hint_token``
+    (docs/configuration.md, ``permissions:``)."""
+
+    # POST the permission here (Bearer: the API token); "" for an oidc bank, which only
+    # names the permission types of its RFC 9396 items (BankID's OIDC provider)
+    endpoint: str = ""
+    scopes: tuple[str, ...] = ()  # of the client-credentials API token
+    # where the API token comes from; None: the bank's discovered token_endpoint
+    token_endpoint: str | None = None
+    login_hint_scheme: str = "nnin"  # login_hint -> loginHint: [{scheme, value}]
+    intents: tuple[str, ...] = ("app2app",)
+    login_type: str = "authentication.v1"  # the permission of a login without details
+    # merchant authorization_details type -> permission type (payment.v1, text.v1)
+    types: Mapping[str, str] = field(default_factory=dict)
+    loa: str = "sub"  # the permission's loa
 
 
 @dataclass(frozen=True)
@@ -78,6 +101,13 @@ class BankSettings:
     # kind: ciba: merchant authorization request fields sent on to the bank as they are
     # (e.g. BankID's ``device_info``)
     pass_through: tuple[str, ...] = ()
+    # kind: ciba: the discovery key naming the start endpoint (BankID's app-authorize is
+    # ``app_authentication_endpoint``)
+    start_endpoint: str = "backchannel_authentication_endpoint"
+    # kind: ciba with permissions: the start and poll calls send the permissions API token
+    # as client_assertion instead of client_auth
+    assertion: Assertion | None = None
+    permissions: Permissions | None = None
     # kind: session (a headless REST session API, Signicat's Authentication REST API);
     # such a bank has no OpenID ``issuer`` (it is ""): the keys below say where it is
     session: SessionApi | None = None

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from federation.sandbox import ciba, ciba_app, native
+from federation.sandbox import bankid, ciba, ciba_app, native
 from federation.sandbox.appkeys import BANK
-from federation.sandbox.authorize import authorize, decide
+from federation.sandbox.authorize import authorize, decide, par
 from federation.sandbox.bank import ACR_VALUES, SandboxBank
 from federation.sandbox.broker import SandboxBroker
 from federation.sandbox.broker_app import add_broker_routes
@@ -20,6 +20,8 @@ from federation.sandbox.token_endpoint import token
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 ID_TOKEN_CLAIMS = ("sub", "iss", "aud", "azp", "exp", "iat", "nonce", "acr", "amr", "auth_time")
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# RFC 6749 §4.4 (the proxy's API token at BankID) beside the user's grants
+GRANT_TYPES = ["authorization_code", "refresh_token", ciba.CIBA_GRANT_TYPE, "client_credentials"]
 
 
 @web.middleware
@@ -52,7 +54,7 @@ async def metadata(request: web.Request) -> web.Response:
         "introspection_endpoint": f"{iss}/introspect",
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", ciba.CIBA_GRANT_TYPE],
+        "grant_types_supported": GRANT_TYPES,
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
@@ -70,7 +72,14 @@ async def metadata(request: web.Request) -> web.Response:
         "backchannel_authentication_endpoint": ciba.endpoint(bank),
         "backchannel_token_delivery_modes_supported": ["poll"],
         "backchannel_user_code_parameter_supported": False,
+        # BankID with biometrics: "You can find the endpoint in the BankID with
+        # biometrics' OIDC-configuration under the app_authentication_endpoint key."
+        "app_authentication_endpoint": bankid.app_authorize_endpoint(bank),
     }
+    if bank.rar_types:  # RFC 9396 §10
+        body["authorization_details_types_supported"] = list(bank.rar_types)
+    if bank.par_endpoint:  # RFC 9126 §5
+        body["pushed_authorization_request_endpoint"] = f"{iss}/par"
     if bank.native_endpoint:  # draft-zehavi-oauth-app2app-browserless-07 §3.2
         body["native_authorization_endpoint"] = native.endpoint(bank)
     return web.json_response(body)
@@ -97,6 +106,9 @@ def create_app(bank: SandboxBank, broker: SandboxBroker | None = None) -> web.Ap
     app.router.add_post("/introspect", introspect)
     app.router.add_post("/bc-authorize", ciba.bc_authorize)
     app.router.add_post("/ciba/decide", ciba.decide)
+    app.router.add_post(bankid.PERMISSIONS_PATH, bankid.permissions)
+    app.router.add_post(bankid.APP_AUTHORIZE_PATH, bankid.app_authorize)
+    app.router.add_post("/par", par)
     app.router.add_get("/native/authorize", native.native_authorize)
     # the bank app: browser-less App2App pages first, then CIBA's (/app2app/{handle})
     app.router.add_get("/app2app/authorize/{handle}", native.app_page)

@@ -11,12 +11,14 @@ from typing import Any
 from federation.sandbox.keys import SigningKey, generate_key
 from federation.sandbox.models import (
     AccessGrant,
+    ApiGrant,
     AuthRequest,
     CibaRequest,
     CibaRequestClosed,
     CodeGrant,
     NativeRequest,
     NoRecordedRequest,
+    Permission,
     RecordedRequest,
     RefreshGrant,
     SandboxClient,
@@ -38,6 +40,9 @@ ID_TOKEN_FAULTS = (
     "unknown_kid",
 )
 DECISIONS = ("approve", "deny")
+# how the ID token of a login with a BankID permission names it (permission_digest):
+# SHA-256 of the statement as registered, of the JSON it encodes, none, or another's
+DIGEST_FORMS = ("statement", "json", "absent", "wrong")
 
 
 def new_token() -> str:
@@ -79,6 +84,21 @@ class SandboxBank:
         self._ciba_decision: str | None = None
         # knobs: browser-less App2App (federation/sandbox/native.py)
         self.native_endpoint = False
+        # knobs: BankID with biometrics (federation/sandbox/bankid.py): the permissions API
+        # and app-authorize answer these error codes; authorize_uri with this scheme
+        # instead of a universal link; how the ID token names the permission
+        self.permission_refuse: str | None = None
+        self.app_authorize_refuse: str | None = None
+        self.app_link_scheme: str | None = None
+        self._permission_digest = "statement"
+        self.api_token_lifetime = 300
+        # knobs: RFC 9396 (federation/sandbox/rar.py): the authorization_details types the
+        # bank takes as they are (its metadata lists them; "payment.v1": BankID's
+        # permission items, in PAR only); its PAR endpoint; a token-response answer of
+        # its own instead of what the user approved
+        self.rar_types: tuple[str, ...] = ()
+        self.par_endpoint = False
+        self.rar_answer: list[Any] | None = None
         # observations
         self.requests: list[RecordedRequest] = []
         # state
@@ -91,6 +111,10 @@ class SandboxBank:
         self.refresh_tokens: dict[str, RefreshGrant] = {}
         self.seen_assertion_ids: set[str] = set()
         self.ciba_requests: dict[str, CibaRequest] = {}  # by auth_req_id
+        self.api_tokens: dict[str, ApiGrant] = {}  # client-credentials tokens
+        self.permissions: dict[str, Permission] = {}  # by permissionToken
+        self.permission_nonces: set[str] = set()
+        self.pushed: dict[str, tuple[str, dict[str, str], float]] = {}  # PAR, by request_uri
         self.native_requests: dict[str, NativeRequest] = {}  # by bank app page handle
 
     @property
@@ -114,6 +138,31 @@ class SandboxBank:
         if decision is not None and decision not in DECISIONS:
             raise ValueError(f"unknown ciba_decision {decision!r}; use one of {DECISIONS}")
         self._ciba_decision = decision
+
+    @property
+    def permission_digest(self) -> str:
+        """How the next ID tokens name the login's permission (one of ``DIGEST_FORMS``)."""
+        return self._permission_digest
+
+    @permission_digest.setter
+    def permission_digest(self, form: str) -> None:
+        if form not in DIGEST_FORMS:
+            raise ValueError(f"unknown permission_digest {form!r}; use one of {DIGEST_FORMS}")
+        self._permission_digest = form
+
+    def issue_api_token(self, client_id: str, scope: str) -> str:
+        token = new_token()
+        self.api_tokens[token] = ApiGrant(client_id, scope, time.time() + self.api_token_lifetime)
+        return token
+
+    def api_grant(self, token: str | None) -> ApiGrant | None:
+        """The client-credentials token ``token``, while it lives."""
+        grant = self.api_tokens.get(token or "")
+        return grant if grant is not None and grant.expires_at > time.time() else None
+
+    def expire_api_tokens(self) -> None:
+        """Every API token lapses at once (a client must fetch a new one)."""
+        self.api_tokens.clear()
 
     @property
     def token_endpoint(self) -> str:

@@ -161,7 +161,9 @@ def ciba_grant(bank: SandboxBank, client: SandboxClient, form: Mapping[str, str]
     assert req.sub is not None and req.decided_at is not None  # set with status approved
     req.consumed = True
     grant = RefreshGrant(
-        client_id=req.client_id, sub=req.sub, scope=req.scope, acr=req.acr, auth_time=req.decided_at
+        client_id=req.client_id, sub=req.sub, scope=req.scope, acr=req.acr,
+        auth_time=req.decided_at,
+        permission=req.permission.permission if req.permission is not None else None,
     )
     if bank.ciba_id_token_only:
         return id_token_only_response(bank, grant)

@@ -1,5 +1,6 @@
 """The bank app for CIBA with the BankID App2App extension: GET /app2app/{handle} shows
-the binding message with Approve / Deny; POST /app2app/{handle}/decide records the
+the binding message, or what the BankID permission asks (the payment: amount, currency,
+creditor), with Approve / Deny; POST /app2app/{handle}/decide records the
 answer, then returns to the client's app (its ``app_callback_uri``) if it sent one."""
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ async def app_page(request: web.Request) -> web.Response:
     if not req.takes_decision():
         return error_page("This sign-in request has expired.", 410)
     body = sign_in_question(bank, req.client_id)
+    if req.permission is not None and req.permission.describe():
+        body += f"<p><strong>{html.escape(req.permission.describe())}</strong></p>"
     if req.binding_message:
         body += (
             "<p>Go on only if the other device shows this message: "

@@ -25,6 +25,7 @@ class IdTokenRequest:
     auth_time: int
     access_token: str | None  # None: an ID token alone (no at_hash)
     nonce: str | None = None  # None on refresh and CIBA: no nonce in those requests
+    permission: str | None = None  # a BankID permission the login approved (its statement)
 
 
 def at_hash(access_token: str) -> str:
@@ -51,7 +52,25 @@ def mint_id_token(bank: SandboxBank, req: IdTokenRequest) -> str:
         claims["at_hash"] = at_hash(req.access_token)
     if req.nonce is not None:
         claims["nonce"] = req.nonce
+    digest = permission_digest(bank, req.permission)
+    if digest is not None:
+        claims["permission_digest"] = digest
     return _sign(bank, _apply_claim_fault(bank, claims))
+
+
+def permission_digest(bank: SandboxBank, permission: str | None) -> str | None:
+    """BankID: "a permission_digest claim, a SHA-256 hash of the permission statement"
+    (padded standard base64, as its example shows), per ``bank.permission_digest``."""
+    form = bank.permission_digest
+    if permission is None or form == "absent":
+        return None
+    if form == "json":
+        data = base64.urlsafe_b64decode(permission + "=" * (-len(permission) % 4))
+    elif form == "wrong":
+        data = b"another statement"
+    else:
+        data = permission.encode("ascii")
+    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
 
 
 def _apply_claim_fault(bank: SandboxBank, claims: dict[str, Any]) -> dict[str, Any]:

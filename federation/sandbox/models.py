@@ -33,6 +33,11 @@ class SandboxClient:
 class SandboxUser:
     sub: str = "sandbox-user-1"
     claims: dict[str, Any] = field(default_factory=_default_claims)
+    # BankID: the national identity number the permissions API knows the user by, and the
+    # phone their BankID app runs on (device_info: p, ma, mo)
+    nnin: str = "12345678910"
+    device: dict[str, str] = field(
+        default_factory=lambda: {"p": "ios", "ma": "Apple", "mo": "iPhone11,2"})
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,9 @@ class NoRecordedRequest(AssertionError, LookupError):
 
 @dataclass(frozen=True)
 class AuthRequest:
-    """A validated authorization request, waiting for the user's decision."""
+    """A validated authorization request, waiting for the user's decision. With RFC 9396
+    ``authorization_details`` (of a type in ``rar_types``, or a BankID permission item
+    pushed to /par)."""
 
     client_id: str
     redirect_uri: str
@@ -63,6 +70,7 @@ class AuthRequest:
     code_challenge: str
     acr: str
     login_hint: str | None
+    authorization_details: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,12 +91,48 @@ class AccessGrant:
 
 
 @dataclass(frozen=True)
+class ApiGrant:
+    """A client-credentials access token (the proxy's API token at BankID)."""
+
+    client_id: str
+    scope: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class Permission:
+    """A permission registered at the permissions API (BankID, the seed's step 5)."""
+
+    client_id: str
+    type: str  # authentication.v1 | payment.v1 | text.v1
+    permission: str  # the statement, URL-safe base64, as registered
+    statement: dict[str, Any]  # decoded
+    login_hint: str  # the nnin
+    app_callback_uri: str | None
+    expires_at: float
+
+    def describe(self) -> str:
+        """What the bank app shows the user: each payment, or the text."""
+        if self.type == "payment.v1":
+            return "; ".join(
+                f"Pay {p['amount']} {p['currency']} to {p['creditorName']}"
+                for p in self.statement.get("payments", ()))
+        if self.type == "text.v1":
+            return str(self.statement.get("text", ""))
+        return ""
+
+
+@dataclass(frozen=True)
 class RefreshGrant:
     client_id: str
     sub: str
     scope: str
     acr: str
     auth_time: int
+    # RFC 9396: what the user approved, answered in the token response (§7)
+    authorization_details: tuple[dict[str, Any], ...] = ()
+    # a BankID permission the login approved: its digest goes into the ID token
+    permission: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +161,8 @@ class CibaRequest:
     sub: str | None = None  # set when decided
     decided_at: int | None = None
     consumed: bool = False  # tokens were issued; kept (not deleted) so a replay is seen
+    # BankID app-authorize: the permission the login_hint_token named
+    permission: Permission | None = field(default=None, repr=False)
 
     def expired(self, now: float | None = None) -> bool:
         return self.expires_at <= (time.time() if now is None else now)

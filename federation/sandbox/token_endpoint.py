@@ -1,4 +1,4 @@
-"""POST /token: the authorization_code, refresh_token and CIBA grants."""
+"""POST /token: the authorization_code, refresh_token, CIBA and client_credentials grants."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from aiohttp import web
 
 from federation.sandbox.appkeys import BANK
 from federation.sandbox.bank import SandboxBank
+from federation.sandbox.bankid import authenticate
 from federation.sandbox.ciba import CIBA_GRANT_TYPE, ciba_grant
-from federation.sandbox.client_auth import authenticate_client
 from federation.sandbox.errors import OAuthError
 from federation.sandbox.models import RefreshGrant, SandboxClient
+from federation.sandbox.rar import passed, permission_of
 from federation.sandbox.token_response import NO_STORE, token_response
 
 
@@ -51,8 +52,20 @@ def authorization_code(
         scope=req.scope,
         acr=req.acr,
         auth_time=code.auth_time,
+        authorization_details=passed(req.authorization_details),
+        permission=permission_of(req.authorization_details),
     )
     return token_response(bank, grant, req.nonce)
+
+
+def client_credentials(
+    bank: SandboxBank, client: SandboxClient, form: Mapping[str, str]
+) -> dict[str, Any]:
+    """RFC 6749 §4.4: an access token for the client itself (BankID: the permissions API
+    token, also the client_assertion of app-authorize and of the CIBA polls)."""
+    scope = form.get("scope", "")
+    return {"access_token": bank.issue_api_token(client.client_id, scope),
+            "token_type": "Bearer", "expires_in": bank.api_token_lifetime, "scope": scope}
 
 
 def refresh_token(
@@ -75,6 +88,7 @@ GRANTS: dict[str, Grant] = {
     "authorization_code": authorization_code,
     "refresh_token": refresh_token,
     CIBA_GRANT_TYPE: ciba_grant,
+    "client_credentials": client_credentials,
 }
 
 
@@ -84,7 +98,7 @@ async def token(request: web.Request) -> web.Response:
         await asyncio.sleep(bank.token_delay)
     form = {k: str(v) for k, v in (await request.post()).items()}
     try:
-        client = authenticate_client(bank, request, form, [bank.token_endpoint, bank.issuer])
+        client = authenticate(bank, request, form, [bank.token_endpoint, bank.issuer])
         grant_type = form.get("grant_type", "")
         handler = GRANTS.get(grant_type)
         if handler is None:

@@ -24,6 +24,12 @@ def token_response(bank: SandboxBank, grant: RefreshGrant, nonce: str | None) ->
     }
     if bank.issue_refresh_tokens:
         body["refresh_token"] = bank.issue_refresh_token(grant)
+    # RFC 9396 §7: "the authorization server MUST also return the authorization_details as
+    # granted by the resource owner and assigned to the respective access token"
+    if bank.rar_answer is not None:
+        body["authorization_details"] = bank.rar_answer
+    elif grant.authorization_details:
+        body["authorization_details"] = [dict(d) for d in grant.authorization_details]
     return body
 
 
@@ -44,4 +50,5 @@ def _id_token_request(
         auth_time=grant.auth_time,
         access_token=access_token,
         nonce=nonce,
+        permission=grant.permission,
     )

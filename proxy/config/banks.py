@@ -11,6 +11,7 @@ from federation.registry import ADAPTERS
 from federation.settings import BankKind, BankSettings, ClientAuth, TlsSettings
 from proxy.config.errors import Problems
 from proxy.config.keys import KeyFileError, check_tls_files, read_private_key, resolve
+from proxy.config.permissions import BANKID_KEYS, read_permissions, read_start_endpoint
 from proxy.config.reader import Section
 from proxy.config.session_banks import SESSION_KEYS, read_session_api
 from proxy.config.urls import check_issuer
@@ -20,6 +21,7 @@ BANK_KEYS = (
     "client_auth", "client_secret", "private_key", "tls", "userinfo", "scopes", "use_par",
     "authentication_level", "claims", "interstitial", "fallback_acr", "jwks_cooldown",
     "native", "leeway", "name", "description", "deep_link_field", "pass_through", *SESSION_KEYS,
+    *BANKID_KEYS,
 )  # fmt: skip
 # only the kinds that have an adapter (federation.registry.ADAPTERS)
 KINDS: tuple[BankKind, ...] = tuple(k for k in get_args(BankKind) if k in ADAPTERS)
@@ -29,7 +31,8 @@ SECRET_AUTHS = ("client_secret_basic", "client_secret_post")
 _BANK_ID = re.compile(r"[a-z0-9-]+")
 
 
-def read_banks(top: Section, base_dir: Path) -> tuple[BankSettings, ...]:
+def read_banks(top: Section, base_dir: Path) -> list[tuple[str, BankSettings]]:
+    """Each bank with its key path."""
     entries = top.items("banks")
     if not entries and top.raw("banks") in (None, []) and not top.broken:
         top.report("banks", "at least one bank is needed (without one no client can log in)")
@@ -39,7 +42,7 @@ def read_banks(top: Section, base_dir: Path) -> tuple[BankSettings, ...]:
         if read is not None:
             banks.append(read)
     _check_across(banks, top.problems)
-    return tuple(read.bank for read in banks)
+    return [(read.path, read.bank) for read in banks]
 
 
 class _Read(NamedTuple):
@@ -69,6 +72,7 @@ def _read_bank(s: Section, base_dir: Path) -> _Read | None:
         s.report("scopes", f"must contain openid (got {list(scopes)})")
     timeout = s.number("timeout", 10.0, exclusive=True)
     claims = s.text_map("claims")
+    permissions, assertion = read_permissions(s, kind)
     bank = BankSettings(
         id=bank_id,
         kind=kind,
@@ -96,6 +100,9 @@ def _read_bank(s: Section, base_dir: Path) -> _Read | None:
         deep_link_field=s.opt_text("deep_link_field") or "authorize_uri",
         pass_through=s.texts("pass_through"),
         session=read_session_api(s, kind, timeout, claims),
+        start_endpoint=read_start_endpoint(s, kind),
+        assertion=assertion,
+        permissions=permissions,
     )
     _check_decoupled(s, bank)
     return None if s.broken else _Read(s.path, bank, acr_paths)

@@ -29,6 +29,7 @@ CLIENT_KEYS = (
     "native_callback_uris", "client_secret", "jwks", "fallback_acr", "client_secret_sha256",
     "profile", "require_dpop", "default_resource", "sector_identifier", "client_name",
     "client_uri", "approve_for", "native_sso", "share_bank_tokens",
+    "authorization_details_types",
 )  # fmt: skip
 CLIENT_TYPES: tuple[Literal["public", "confidential"], ...] = ("public", "confidential")
 RESOURCE_SERVER_KEYS = (
@@ -120,6 +121,7 @@ def _read_client(s: Section, routes: Mapping[str, str]) -> ClientSettings | None
         approve_for=s.texts("approve_for"),
         native_sso=s.flag("native_sso", False),
         share_bank_tokens=s.texts("share_bank_tokens"),
+        authorization_details_types=s.texts("authorization_details_types"),
     )
     return None if s.broken else client
 

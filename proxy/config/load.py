@@ -24,6 +24,7 @@ from proxy.config.env import Protected, RecursiveAlias, substitute
 from proxy.config.errors import ConfigError, Problems
 from proxy.config.keys import pem_ok, read_signing_keys, read_token_encryption
 from proxy.config.limits import read_login_hint_limit, read_rate_limits
+from proxy.config.rar import check_types, declared_names, read_types
 from proxy.config.reader import Section
 from proxy.config.sentinel import SENTINEL_SCHEMES, read_sentinel_url
 from proxy.config.settings import (
@@ -40,6 +41,7 @@ from proxy.config.urls import check_issuer
 TOP_KEYS = (
     "issuer", "listen", "store", "keys", "lifetimes", "subject", "banks", "clients", "apps",
     "resource_servers", "rate_limits", "metrics", "login_hint_limit",
+    "authorization_details_types",
 )  # fmt: skip
 STORE_SCHEMES = ("redis", "rediss", "redis+sentinel", "rediss+sentinel", "unix", "memory")
 LIFETIMES = tuple(Lifetimes.__dataclass_fields__)
@@ -103,13 +105,16 @@ def parse_config(data: object, base_dir: Path, environ: Mapping[str, str]) -> Co
     keys = _keys(top, base_dir)
     lifetimes = _lifetimes(top)
     subject = _subject(top)
-    banks = read_banks(top, base_dir)
+    bank_paths = read_banks(top, base_dir)
+    banks = tuple(bank for _, bank in bank_paths)
     clients = read_clients(top, acr_routes(banks))
     apps = read_apps(top)
     servers = read_resource_servers(top)
     rate_limits = read_rate_limits(top)
     metrics = _metrics(top)
     login_hint_limit = read_login_hint_limit(top)
+    detail_types = read_types(top, base_dir)
+    check_types(declared_names(top), clients, bank_paths, problems)
     check_client_ids(clients, servers, problems)
     check_across(clients, servers, lifetimes, keys.signing, problems)
     check_sectors(clients, subject, problems)
@@ -129,6 +134,7 @@ def parse_config(data: object, base_dir: Path, environ: Mapping[str, str]) -> Co
         rate_limits=rate_limits,
         metrics=metrics,
         login_hint_limit=login_hint_limit,
+        authorization_details_types=detail_types,
     )
 
 

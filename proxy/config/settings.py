@@ -6,10 +6,12 @@ only these.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from jsonschema.protocols import Validator
 from jwcrypto import jwk
 
 from federation.settings import BankSettings
@@ -117,6 +119,8 @@ class ClientSettings:
     require_dpop: bool = False
     # RFC 8707: the audience of this client's tokens when the request names no resource
     default_resource: str | None = None
+    # RFC 9396: the authorization_details types this client may ask for
+    authorization_details_types: tuple[str, ...] = ()
     # OIDC Core §8.1: the host whose clients share a pairwise sub (docs/security.md);
     # None: the one https host of redirect_uris (see ``sector``)
     sector_identifier: str | None = None
@@ -149,6 +153,18 @@ class ClientSettings:
         hosts = {https_host(uri) for uri in self.redirect_uris}
         host = hosts.pop() if len(hosts) == 1 else None
         return host or None
+
+
+@dataclass(frozen=True)
+class AuthorizationDetailsType:
+    """``authorization_details_types.<name>``: an RFC 9396 type the operator declares, the
+    JSON Schema each object of the type must match, and whether merchant ID tokens carry
+    the approved objects of the type."""
+
+    name: str
+    schema: Mapping[str, Any]
+    validator: Validator = field(compare=False, repr=False)  # the schema, compiled once
+    id_token: bool = False
 
 
 @dataclass(frozen=True)
@@ -230,6 +246,7 @@ class Config:
     rate_limits: RateLimits | None = None  # None: no limits
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     login_hint_limit: LoginHintLimit = field(default_factory=LoginHintLimit)
+    authorization_details_types: tuple[AuthorizationDetailsType, ...] = ()
 
     @property
     def approvals(self) -> bool:

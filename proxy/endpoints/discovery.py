@@ -86,6 +86,7 @@ def metadata(svc: Services) -> dict[str, Any]:
         # request_uri_parameter_supported"
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
+        **_authorization_details(svc),
     }
 
 
@@ -98,6 +99,14 @@ def grant_types(svc: Services) -> list[str]:
     if svc.config.native_sso:
         types.append(TOKEN_EXCHANGE)
     return types
+
+
+def _authorization_details(svc: Services) -> dict[str, Any]:
+    """RFC 9396 §10: "the supported list of authorization details types is included in
+    the AS metadata response [RFC8414] using the metadata parameter
+    authorization_details_types_supported, which is a JSON array"."""
+    types = [t.name for t in svc.config.authorization_details_types]
+    return {"authorization_details_types_supported": types} if types else {}
 
 
 async def openid_configuration(request: web.Request) -> web.StreamResponse:

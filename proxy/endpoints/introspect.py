@@ -9,6 +9,7 @@ from aiohttp import web
 from proxy.config.settings import ResourceServer
 from proxy.endpoints.token import NO_STORE
 from proxy.model.records import AccessToken, Grant
+from proxy.oauth import rar
 from proxy.oauth.errors import OAuthError
 from proxy.oauth.grants import active_access_token
 from proxy.oauth.jose import Unreadable
@@ -58,7 +59,20 @@ def _introspection(svc: Services, at: AccessToken, grant: Grant, server: Resourc
             return {"active": False}
         if bank_access_token is not None:
             body["bank_access_token"] = bank_access_token
+    body.update(_authorization_details(at, grant, server))
     return body
+
+
+def _authorization_details(at: AccessToken, grant: Grant, server: ResourceServer
+                           ) -> dict[str, Any]:  # fmt: skip
+    """RFC 9396 §9.2: "If the AS includes authorization detail information for the token
+    in its response, the information MUST be conveyed with authorization_details as a
+    top-level member of the introspection response JSON object", the token's (fewer
+    than the grant's after a narrowing token request), filtered for this server."""
+    details = at.authorization_details or grant.authorization_details
+    if details is None:
+        return {}
+    return {"authorization_details": rar.for_server(details, server)}
 
 
 async def introspect(request: web.Request) -> web.StreamResponse:

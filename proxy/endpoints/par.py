@@ -6,7 +6,7 @@ from aiohttp import web
 
 from proxy.config.settings import ClientSettings
 from proxy.endpoints.token import NO_STORE
-from proxy.oauth import dpop
+from proxy.oauth import dpop, rar
 from proxy.oauth.authorize_checks import (
     REDIRECTED_CHECKS,
     check_redirect_uri,
@@ -51,6 +51,7 @@ async def par(request: web.Request) -> web.StreamResponse:
     for check in REDIRECTED_CHECKS:
         check(client, params)
     check_resource_known(svc.config.resource_servers, params)
+    rar.check_request(svc.config, client, params)
     headers = dict(NO_STORE)
     if "DPoP" in request.headers:
         params = {**params, "dpop_jkt": await _proof_key(svc, request, client, params)}

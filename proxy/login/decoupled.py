@@ -61,6 +61,8 @@ class Poll:
     # what the bank's app shows the user (CIBA binding_message): the waiting page shows
     # it too, so the user can compare the two
     binding_message: str | None = None
+    # what the bank's adapter keeps for its polls (DecoupledStart.context)
+    context: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, txn: Transaction) -> Poll:
@@ -88,11 +90,13 @@ async def start(
             login_hint_token=params.get("login_hint_token"),
             binding_message=params.get("binding_message"),
             extra={name: params[name] for name in bank.pass_through if name in params},
+            authorization_details=tuple(txn.authorization_details or ()),
         )
     )
     expires_in = min(started.expires_in, lifetime)
     poll = Poll(started.auth_req_id, started.interval, svc.now() + expires_in,
-                binding_message=params.get("binding_message"))
+                binding_message=params.get("binding_message"),
+                context=dict(started.context) or None)
     record = dataclasses.replace(txn, poll=dataclasses.asdict(poll))
     await svc.store.upsert(Transaction.kind, handle, stored(svc, record),
                            expires_in + REPORT_GRACE)
@@ -161,7 +165,7 @@ async def advance(svc: Services, handle: str, txn: Transaction) -> tuple[Transac
     if not await svc.store.add(POLL_LOCK, handle, {}, busy):
         return txn, "pending"
     try:
-        answer = await adapter.poll(poll.auth_req_id, poll.interval)
+        answer = await adapter.poll(poll.auth_req_id, poll.interval, poll.context)
     except BankError as exc:
         if exc.error == "temporarily_unavailable":
             # the bank did not answer: still pending as far as anyone knows

@@ -17,8 +17,10 @@ its id, so the hint itself is never in a key.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
+from federation.settings import BankSettings
 from proxy.oauth.errors import OAuthError
 from proxy.oauth.services import Services
 from proxy.observability.logs import logger
@@ -41,6 +43,27 @@ def check_may_name_user(params: Mapping[str, str], *, authenticated: bool) -> No
             "login_hint, login_hint_token and binding_message reach a decoupled bank only "
             "in a request pushed to /par by a confidential client",
         )
+
+
+# a Norwegian national identity number (fødselsnummer): 11 digits
+_NNIN = re.compile(r"[0-9]{11}")
+
+
+def check_hint_form(bank: BankSettings, params: Mapping[str, str]) -> None:
+    """A bank that registers its logins as permissions (BankID) takes the user as
+    ``login_hint`` in its scheme and writes the ``login_hint_token`` (the permission's
+    token) itself; what the user approves is the permission, not a ``binding_message``.
+    Refused before the bank is called."""
+    permissions = bank.permissions
+    if permissions is None:
+        return
+    if "login_hint_token" in params or "binding_message" in params:
+        raise OAuthError("invalid_request", "this bank takes login_hint (and "
+                         "authorization_details), not login_hint_token or binding_message")
+    hint = params.get("login_hint")
+    if hint is not None and permissions.login_hint_scheme == "nnin" and not _NNIN.fullmatch(hint):
+        raise OAuthError("invalid_request", "login_hint must be the user's national identity "
+                         "number (11 digits) at this bank")  # fmt: skip
 
 
 async def count_login(svc: Services, bank_id: str, params: Mapping[str, str]) -> None:

@@ -21,10 +21,11 @@ from federation.routing import bank_choices, pick_bank
 from federation.settings import BankSettings
 from proxy.config.settings import ClientSettings
 from proxy.login import browser, decoupled, picker, sessions
-from proxy.login.hints import check_may_name_user, count_login
+from proxy.login.hints import check_hint_form, check_may_name_user, count_login
 from proxy.login.transactions import stored
 from proxy.model.records import PendingChoice, Transaction
 from proxy.model.tokens import new_value
+from proxy.oauth import rar
 from proxy.oauth.authorize_checks import (
     REDIRECTED_CHECKS,
     check_client,
@@ -128,6 +129,7 @@ def check(svc: Services, request: AuthorizationRequest, *, native: bool) -> Logi
         for check in REDIRECTED_CHECKS:
             check(client, params)
         check_resource_known(svc.config.resource_servers, params)
+        rar.check_request(svc.config, client, params)
     except OAuthError as err:
         err.redirect = err.redirect or target
         raise
@@ -181,7 +183,9 @@ async def _start_with_fallback(
     try:
         return await _start(svc, login, bank, acr)
     except BankError as exc:
-        fallback = _fallback(svc, login.client, bank)
+        # a bank that cannot take the request's authorization_details is no failure of
+        # App2App: the login is refused as it is, not sent elsewhere
+        fallback = None if exc.error == rar.ERROR else _fallback(svc, login.client, bank)
         if fallback is None:
             raise _bank_failure(svc, login, bank, exc) from exc
         log.warning(
@@ -229,10 +233,16 @@ async def _start(svc: Services, login: LoginRequest, bank: BankSettings, acr: st
         )
     adapter = svc.adapters[bank.id]
     params = login.params
+    details = rar.requested(params)
+    if details and bank.kind == "session":
+        # RFC 9396 §5; a session broker's API has no place for them
+        raise OAuthError(rar.ERROR, f"{bank.display_name} cannot take these "
+                         "authorization_details")  # fmt: skip
     if is_decoupled(adapter):
         # CIBA §7.1 trusts the initiator to name the user because it authenticated:
-        # proxy.login.hints; both refusals come before the bank is called
+        # proxy.login.hints; the refusals come before the bank is called
         check_may_name_user(params, authenticated=login.authenticated)
+        check_hint_form(bank, params)
         await count_login(svc, bank.id, params)
         txn = _transaction(login, bank, acr)
         handle, deep_link = await decoupled.start(svc, adapter, txn, params)
@@ -246,6 +256,7 @@ async def _start(svc: Services, login: LoginRequest, bank: BankSettings, acr: st
             callback_uri(svc, bank.id),
             params.get("login_hint"),
             native_callback_uri=params.get("native_callback_uri") if login.native else None,
+            authorization_details=details,
         )
     )
     txn = _transaction(login, bank, acr, conn_data=dict(start.conn_data))
@@ -281,6 +292,7 @@ def _transaction(
         # resource or by using a predefined default resource value."
         resource=params.get("resource", login.client.default_resource),
         dpop_jkt=params.get("dpop_jkt"),
+        authorization_details=rar.requested(params) or None,
     )
 
 

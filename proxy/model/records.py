@@ -92,6 +92,8 @@ class Transaction(Record):
     dpop_jkt: str | None = None
     # session banks only: the handle of the login's SessionWatch (/authorize/status)
     watch: str | None = None
+    # RFC 9396: the request's authorization_details, as checked (None: it had none)
+    authorization_details: tuple[dict[str, Any], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,9 @@ class Grant(Record):
     # its device_secret; both go into every ID token of the grant
     sid: str | None = None
     ds_hash: str | None = None
+    # RFC 9396: what the user approved (the bank's answer where it gave one); None: the
+    # login asked for no authorization_details
+    authorization_details: tuple[dict[str, Any], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +214,9 @@ class AccessToken(Record):
     scope: tuple[str, ...] | None = None
     aud: str | None = None  # RFC 8707: the one resource server that sees it active
     jkt: str | None = None  # RFC 9449: DPoP-bound to the key with this thumbprint
+    # RFC 9396 §6: fewer of the grant's authorization_details, when the token request
+    # asked for fewer; None: the grant's
+    authorization_details: tuple[dict[str, Any], ...] | None = None
 
 
 @dataclass(frozen=True)

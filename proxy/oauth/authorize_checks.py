@@ -13,6 +13,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Mapping
 
+from federation.bankid import device_info_problem
 from federation.settings import BankSettings
 from proxy.config.settings import ClientSettings, ResourceServer
 from proxy.oauth.errors import OAuthError
@@ -46,6 +47,10 @@ PARAMETER_LIMITS: Mapping[str, int] = {
     "login_hint": 256,
     "login_hint_token": 2048,
     "binding_message": 64,
+    # RFC 9396: a JSON array of objects; a payment is a few hundred characters
+    "authorization_details": 2048,
+    # BankID: URL-safe base64 of {"p", "ma", "mo"}, some 80 characters
+    "device_info": 256,
     # refused by check_no_request_object; kept so that they are refused, not ignored
     "request": 8192,
     "request_uri": 512,
@@ -173,6 +178,16 @@ def _binding_character(char: str) -> bool:
     return char in BINDING_MESSAGE_PUNCTUATION or unicodedata.category(char)[0] in "LN"
 
 
+def check_device_info(client: ClientSettings, params: Params) -> None:
+    """BankID's ``device_info`` (the seed, step 6): "a JSON-document, that will further be
+    encoded in a URL-safe Base64 encoding", with the fields p, ma and mo; anything else is
+    refused before a bank is called."""
+    value = params.get("device_info")
+    problem = device_info_problem(value) if value is not None else None
+    if problem is not None:
+        raise OAuthError("invalid_request", problem)
+
+
 def check_response_type(client: ClientSettings, params: Params) -> None:
     if "response_type" not in params:
         raise OAuthError("invalid_request", "response_type is missing")
@@ -272,6 +287,7 @@ def check_dpop_jkt(client: ClientSettings, params: Params) -> None:
 REDIRECTED_CHECKS: tuple[Check, ...] = (
     check_binding_message,
     check_parameter_lengths,
+    check_device_info,
     check_response_type,
     check_response_mode,
     check_no_request_object,

@@ -33,7 +33,7 @@ _SCOPE_OF = {claim: scope for scope, claims in SCOPE_CLAIMS.items() for claim in
 PROTOCOL = frozenset({
     "iss", "sub", "aud", "exp", "iat", "nbf", "jti", "nonce", "acr", "amr", "auth_time",
     "at_hash", "c_hash", "azp", "sid", "authentication_level", "cnf", "scope", "client_id",
-    "token_type", "active", "bank_id",
+    "token_type", "active", "bank_id", "authorization_details",
 })
 # scope values of the protocol: never the name of a custom claim's scope
 PROTOCOL_SCOPES = frozenset({"openid", "offline_access"})

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from federation.protocol import BankError, BankResult, BankTokens
+from federation.protocol import BankError, BankResult, BankTokens, Details
 from proxy.config.settings import ClientSettings
 from proxy.model.records import (
     AccessToken,
@@ -40,6 +40,7 @@ from proxy.model.tokens import (
     new_grant_value,
     new_value,
 )
+from proxy.oauth import rar
 from proxy.oauth.claims import released
 from proxy.oauth.device_key import DEVICE_KEY_JWT, SETUP, DeviceProof, check_device_jwt
 from proxy.oauth.errors import OAuthError
@@ -98,6 +99,7 @@ async def issue_code(svc: Services, txn: Transaction, result: BankResult) -> str
         bank_tokens=svc.cipher.encrypt(result.tokens.to_dict()),
         resource=txn.resource,
         subject_space=subject_space(svc.config.subject, client, txn.client_id),
+        authorization_details=rar.granted(txn, result),
     )
     return await new_code(svc, grant, Code(grant.grant_id, txn.client_id, txn.redirect_uri,
                                            txn.code_challenge, dpop_jkt=txn.dpop_jkt,
@@ -256,7 +258,8 @@ async def exchange_code(
     _check_resource(form, grant)
     grant = await _bind(svc, grant, chosen, device)
     response = await mint(svc, grant, grant.scope, nonce=record.nonce, jkt=jkt,
-                           refresh_jkt=refresh_binding(client, jkt), chosen=chosen)
+                           refresh_jkt=refresh_binding(client, jkt), chosen=chosen,
+                          details=rar.for_token(form, grant))
     if grant.sid is not None:
         # Native SSO §3.4: "If the authorization request included the device_sso scope
         # then the authorization server MUST return a device_secret in the response."
@@ -387,15 +390,18 @@ async def mint(
     jkt: str | None,
     refresh_jkt: str | None,
     chosen: Chosen | None = None,
+    details: Details | None = None,
 ) -> dict[str, Any]:
     """Mint an access token (and a refresh token under offline_access) for ``grant``; the
-    access token is DPoP-bound to ``jkt``, the refresh token to ``refresh_jkt``.
+    access token is DPoP-bound to ``jkt``, the refresh token to ``refresh_jkt``; it carries
+    ``details`` of the grant's authorization_details (None: all of them).
 
     ``chosen``: the values (and issue time) a code exchange chose before it consumed the
     code. Each is written only where nothing is (SET NX): the retry that finishes an
     interrupted exchange never overwrites what the first attempt wrote, nor the marker a
     refresh token leaves once used. (Until the exchange settles, no answer has carried
     these tokens, so none can have been revoked.)"""
+    details = grant.authorization_details if details is None else details
     lifetimes = svc.config.lifetimes
     now = svc.now()
     if chosen is None:
@@ -413,6 +419,7 @@ async def mint(
         exp=iat + lifetimes.access_token,
         aud=grant.resource,
         jkt=jkt,
+        authorization_details=None if details == grant.authorization_details else details,
     )
     writes: list[tuple[str, str, dict[str, Any], int]] = [
         (AccessToken.kind, access_token, at.to_json(), max(1, at.exp - now))]
@@ -424,6 +431,11 @@ async def mint(
         "expires_in": max(1, at.exp - now),
         "scope": " ".join(scope),
     }
+    if details is not None:
+        # RFC 9396 §7: "the authorization server MUST also return the
+        # authorization_details as granted by the resource owner and assigned to the
+        # respective access token"
+        response["authorization_details"] = [dict(d) for d in details]
     if "openid" in grant.scope:
         response["id_token"] = id_token(svc, grant, access_token, nonce=nonce, scope=scope)
     if OFFLINE_ACCESS in grant.scope:
@@ -456,6 +468,7 @@ def _check_refresh(form: Mapping[str, str], client: ClientSettings, grant: Grant
     check_refresh_binding(bound, jkt)
     scope = _requested_scope(form, grant.scope)
     _check_resource(form, grant)
+    rar.for_token(form, grant)  # RFC 9396 §6: never more than granted
     return scope
 
 
@@ -518,7 +531,8 @@ async def refresh(
         raise invalid_grant("the grant was revoked")
     # RFC 9449 §5: the refreshed access token is bound to this request's proof key
     response = await mint(svc, grant, scope, nonce=None, jkt=jkt,
-                           refresh_jkt=refresh_binding(client, jkt))
+                          refresh_jkt=refresh_binding(client, jkt),
+                          details=rar.for_token(form, grant))
     issued(grant, response)
     pair = {**response, "exp": svc.now() + int(response["expires_in"])}
     rotated = RotatedPair(grant.grant_id, client.client_id, svc.cipher.encrypt(pair), jkt=jkt)

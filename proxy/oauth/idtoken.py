@@ -7,6 +7,7 @@ from typing import Any
 
 from proxy.model.records import Grant
 from proxy.oauth.claims import released
+from proxy.oauth.rar import for_id_token
 from proxy.oauth.services import Services
 
 
@@ -50,4 +51,9 @@ def id_token(svc: Services, grant: Grant, access_token: str, *, nonce: str | Non
         # of the device_secret), which the token exchange checks (proxy.oauth.own_apps)
         claims["sid"] = grant.sid
         claims["ds_hash"] = grant.ds_hash
+    # RFC 9396 in the ID token only where the operator asks (authorization_details_types
+    # .<type>.id_token)
+    details = for_id_token(svc.config, grant)
+    if details:
+        claims["authorization_details"] = details
     return key.sign(claims)

@@ -96,6 +96,8 @@ def _sandbox_for(config: Config) -> SandboxBank:
     sandbox = SandboxBank(issuer, clients.values(), auto_approve=False)
     # a decoupled bank shows its "app" page (the deep link) in the demo
     sandbox.ciba_deep_link = any(b.kind == "ciba" for b in banks)
+    # a payment that falls back from BankID to the redirect login goes along
+    sandbox.rar_types = tuple(t.name for t in config.authorization_details_types)
     return sandbox
 
 

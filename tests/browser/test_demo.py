@@ -32,6 +32,7 @@ async def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
         monkeypatch.setenv(name, "")
         monkeypatch.delenv(name)
     shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    shutil.copytree(ROOT / "docs" / "schemas", tmp_path / "docs" / "schemas")
     use_ports(unused_port(), unused_port(), unused_port())
     _prepare(tmp_path / "config.yaml")
     async with demo_servers(load_config(tmp_path / "config.yaml")) as start_url:

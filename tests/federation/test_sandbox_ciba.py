@@ -116,7 +116,9 @@ async def test_metadata(bank: SandboxBank, http: aiohttp.ClientSession) -> None:
     assert meta["backchannel_token_delivery_modes_supported"] == ["poll"]
     assert meta["backchannel_user_code_parameter_supported"] is False
     assert CIBA_GRANT_TYPE == CIBA_GRANT
-    assert meta["grant_types_supported"] == ["authorization_code", "refresh_token", CIBA_GRANT]
+    assert meta["grant_types_supported"] == ["authorization_code", "refresh_token", CIBA_GRANT,
+                                             "client_credentials"]
+    assert meta["app_authentication_endpoint"] == f"{bank.issuer}/oidc/v1/app-authorize"
 
 
 async def test_acknowledgement(bank: SandboxBank, http: aiohttp.ClientSession) -> None:

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 import pytest
 
 from proxy.observability.logs import configure_logging, reset_logging
+from tests.flows.bankid_world import bankid_world
 from tests.flows.harness import world, world_factory
 from tests.flows.session_world import session_world
 
-__all__ = ["log_buffer", "session_world", "world", "world_factory"]
+__all__ = ["bankid_world", "log_buffer", "session_world", "world", "world_factory"]
 
 
 @pytest.fixture

@@ -25,6 +25,8 @@ from tests.flows.harness import (
 )
 
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
+# BankID's device_info: URL-safe base64 of {"p":"ios","ma":"Apple","mo":"iPhone11,2"}
+DEVICE_INFO = "eyJwIjoiaW9zIiwibWEiOiJBcHBsZSIsIm1vIjoiaVBob25lMTEsMiJ9"
 
 
 async def ciba_world(world_factory: WorldFactory, interval: int = 1, **bank_c: Any) -> World:
@@ -148,11 +150,11 @@ async def test_ciba_slow_down_raises_the_interval(world_factory: WorldFactory) -
 async def test_bankid_deep_link_and_resume(world_factory: WorldFactory) -> None:
     world = await ciba_world(world_factory, pass_through=("device_info",))
     world.ciba.ciba_deep_link = True
-    url, login = await start(world, device_info="eyJwIjoiaW9zIn0", login_hint=None,
+    url, login = await start(world, device_info=DEVICE_INFO, login_hint=None,
                              login_hint_token="permission-token")
     assert url.startswith(world.ciba.issuer + "/app2app/")
     sent = world.ciba.last("/bc-authorize").form
-    assert sent["device_info"] == "eyJwIjoiaW9zIn0"
+    assert sent["device_info"] == DEVICE_INFO
     assert sent["login_hint_token"] == "permission-token"
     assert "login_hint" not in sent
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,7 @@ def test_check_config_lists_every_problem_and_fails(
 def test_check_config_ok(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
                          tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text((ROOT / "config.yaml").read_text())
+    shutil.copytree(ROOT / "docs" / "schemas", tmp_path / "docs" / "schemas")  # RFC 9396 types
     (tmp_path / "keys").mkdir()
     assert main(["keys", "generate"]) == 0
     (tmp_path / "keys" / "signing.jwk").write_text(capsys.readouterr().out)

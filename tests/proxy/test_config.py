@@ -363,7 +363,8 @@ FAPI2_CLIENT: Mutations = {"clients[1].profile": "fapi2", "clients[1].client_sec
 BAD: list[tuple[Mutations, str]] = [
     # top level
     ({"isuer": "https://x.example"}, "isuer: unknown key; did you mean 'issuer'?"),
-    ({"whatever": 1}, "whatever: unknown key (known keys: apps, banks, clients,"),
+    ({"whatever": 1},
+     "whatever: unknown key (known keys: apps, authorization_details_types, banks,"),
     ({"issuer": DELETE}, "issuer: is required"),
     ({"issuer": 5}, "issuer: must be a string (got 5)"),
     ({"issuer": "http://login.example.com"}, "issuer: must use https"),

@@ -46,6 +46,7 @@ def demo_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tup
     ports = Ports(unused_port(), unused_port(), unused_port())
     clean_environment(monkeypatch)
     shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    shutil.copytree(ROOT / "docs" / "schemas", tmp_path / "docs" / "schemas")
     use_ports(ports.proxy, ports.bank, ports.app)
     _prepare(tmp_path / "config.yaml")
     yield load_config(tmp_path / "config.yaml"), ports
@@ -145,6 +146,26 @@ async def test_the_second_app_logs_in_through_demo_shop_without_the_bank(
         assert f"127.0.0.1:{ports.bank}" not in text
 
 
+async def test_pay_with_bankid_carries_the_payment_into_the_tokens(
+    demo_config: tuple[Config, Ports],
+) -> None:
+    """Issue 16 in the playground: demo-pay pushes the NNIN, the phone and the payment;
+    the sandbox's BankID app shows it; the tokens and introspection carry it."""
+    config, ports = demo_config
+    async with running(config) as (start_url, http):
+        landing = await (await http.get(start_url)).text()
+        assert 'href="/pay"' in landing
+        bankid_app = await http.get(start_url + "pay")
+        page = await bankid_app.text()
+        assert str(bankid_app.url).startswith(f"http://127.0.0.1:{ports.bank}/app2app/"), page
+        assert "Pay 123.45 NOK to Scrooge McDuck" in page
+        done = await http.post(str(bankid_app.url) + "/decide", data={"decision": "approve"})
+        text = html.unescape(await done.text())
+        assert done.status == 200 and str(done.url).startswith(start_url + "logins/"), text
+        assert '"authorization_details"' in text and "Scrooge McDuck" in text
+        assert '"123.45"' in text
+
+
 async def test_a_denied_login_shows_the_error(demo_config: tuple[Config, Ports]) -> None:
     config, ports = demo_config
     async with running(config) as (start_url, http):
@@ -188,6 +209,7 @@ def test_a_port_in_use_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     # (the demo sets up logging to stdout, which pytest captures and later closes)
     monkeypatch.setattr("proxy.ops.demo.configure_logging", lambda level: None)
     shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    shutil.copytree(ROOT / "docs" / "schemas", tmp_path / "docs" / "schemas")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -49,6 +49,8 @@ ALLOWED = {
     ("proxy/login/start.py", "bank.display_name"),  # the config's bank name
     ("proxy/web/ratelimit.py", "reset_in"),  # seconds, counted by the store
     ("federation/ciba.py", "code"),  # one of DENIED_ERRORS, a fixed set
+    ("federation/bankid.py", "code"),  # one of DENIED_ERRORS, a fixed set
+    ("federation/rar.py", "bank.display_name"),  # the config's bank name
     # a parameter name from PARAMETER_LIMITS or a bank's pass_through (the config): the
     # request's parameters are filtered by known_parameters before any check reads them
     ("proxy/oauth/authorize_checks.py", "name"),

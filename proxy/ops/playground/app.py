@@ -9,6 +9,8 @@ to /par as a confidential client (PKCE, and for a decoupled bank the user's
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -22,7 +24,7 @@ from aiohttp import web
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from federation.sandbox import SandboxBank
-from proxy.config.settings import Config, ResourceServer
+from proxy.config.settings import ClientSettings, Config, ResourceServer
 from proxy.ops.playground import native, own_apps, views
 from proxy.ops.playground.backend import APP, JWT_INTROSPECTION, Backend, Decoded
 from proxy.ops.playground.html import see_other
@@ -30,6 +32,15 @@ from proxy.ops.playground.trace import Hop, ProxyRecorder, bank_hops, in_order
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 LOGIN_HINT = "alice@sandbox.example"
+# the pay button: the sandbox user's NNIN and phone (federation.sandbox SandboxUser), and
+# the payment to approve
+PAY_CLIENT = "demo-pay"
+PAY_ACR = "urn:merchant:acr:bankid"
+PAY_NNIN = "12345678910"
+PAY_DEVICE = base64.urlsafe_b64encode(json.dumps(
+    {"p": "ios", "ma": "Apple", "mo": "iPhone11,2"}).encode()).rstrip(b"=").decode()
+PAYMENT = {"type": "payment_initiation", "creditorName": "Scrooge McDuck",
+           "instructedAmount": {"currency": "NOK", "amount": "123.45"}}
 BACKEND_KEY = web.AppKey("backend", Backend)
 
 
@@ -42,6 +53,7 @@ class Login:
     verifier: str
     nonce: str
     binding_message: str
+    client: ClientSettings  # Demo Shop, or its payments client (the pay button)
     started: float = field(default_factory=time.time)
     hops: list[Hop] = field(default_factory=list)  # the playground's own calls
     finished: float | None = None
@@ -68,6 +80,8 @@ class Playground:
         self.logins: dict[str, Login] = {}
         self.by_state: dict[str, str] = {}
         self.runs: dict[str, native.Run] = {}
+        # the same backend's payments: a BankID login with a payment (the pay button)
+        self.payments = next((c for c in config.clients if c.client_id == PAY_CLIENT), None)
         self.device_key = own_apps.DeviceKey()  # the app's key, bound at its code exchange
         self.second_app = own_apps.second_app(config, self.client)
 
@@ -86,22 +100,38 @@ class Playground:
         """The app's "Log in" (GET /login[?acr=...]): the backend pushes the request, the
         app opens /authorize with its request_uri."""
         acr = request.query.get("acr")
+        return await self.push(request, self.client, {"acr_values": acr} if acr else {})
+
+    async def pay(self, request: web.Request) -> web.StreamResponse:
+        """"Pay 123.45 NOK with BankID" (GET /pay): the payments client pushes a BankID
+        login with the user's NNIN, their phone (device_info) and the payment
+        (authorization_details, RFC 9396) that the user approves in the BankID app."""
+        if self.payments is None:
+            return views.not_found()
+        payment = {**PAYMENT, "endToEndIdentification": f"demo-{secrets.token_hex(4)}"}
+        return await self.push(request, self.payments, {
+            "acr_values": PAY_ACR, "login_hint": PAY_NNIN, "device_info": PAY_DEVICE,
+            "authorization_details": json.dumps([payment])})
+
+    async def push(self, request: web.Request, client: ClientSettings,
+                   extra: dict[str, str]) -> web.StreamResponse:  # fmt: skip
         login = Login(secrets.token_urlsafe(16), secrets.token_urlsafe(16),
                       secrets.token_urlsafe(48), secrets.token_urlsafe(16),
-                      f"DEMO-{secrets.randbelow(10_000):04d}")
+                      f"DEMO-{secrets.randbelow(10_000):04d}", client)
         form = {
-            "response_type": "code", "client_id": self.client.client_id,
-            "redirect_uri": self.redirect_uri, "scope": " ".join(self.client.scopes),
+            "response_type": "code", "client_id": client.client_id,
+            "redirect_uri": self.redirect_uri, "scope": " ".join(client.scopes),
             "state": login.state, "nonce": login.nonce,
             # a decoupled bank needs to know who logs in: named in a pushed request only
             "login_hint": LOGIN_HINT, "binding_message": login.binding_message,
             "code_challenge": create_s256_code_challenge(login.verifier),
-            "code_challenge_method": "S256",
+            "code_challenge_method": "S256", **extra,
         }
-        if acr:
-            form["acr_values"] = acr
+        if "device_info" in extra:  # BankID: a login hint (the NNIN), no binding message
+            del form["binding_message"]
         backend = self.backend(request)
-        status, pushed = await backend.call(login.hops, "POST", "/par", form, auth=backend.basic,
+        status, pushed = await backend.call(login.hops, "POST", "/par", form,
+                                            auth=self.auth(client),
                                             note="RFC 9126: the backend pushes the request")
         self.logins[login.id] = login
         if status != 201 or not isinstance(pushed, dict):
@@ -109,9 +139,13 @@ class Playground:
             login.callback = {"error": "push_failed", "error_description": str(pushed)}
             return see_other(f"/logins/{login.id}")
         self.by_state[login.state] = login.id
-        query = urlencode({"client_id": self.client.client_id,
+        query = urlencode({"client_id": client.client_id,
                            "request_uri": pushed["request_uri"]})
         raise web.HTTPFound(f"{self.config.issuer}/authorize?{query}")
+
+    @staticmethod
+    def auth(client: ClientSettings) -> tuple[str, str]:
+        return (client.client_id, client.client_secret or "")
 
     async def finish(self, request: web.Request) -> web.StreamResponse:
         """The redirect URI: redeem the code, read userinfo, introspect as each API; then
@@ -127,14 +161,15 @@ class Playground:
         if "code" in query:
             form = {"grant_type": "authorization_code", "code": query["code"],
                     "redirect_uri": self.redirect_uri, "code_verifier": login.verifier}
-            if self.second_app is not None:  # it will approve the second app's logins
+            if self.second_app is not None and login.client == self.client:
+                # it will approve the second app's logins
                 await own_apps.bind(self.device_key, backend, login.hops, form)
             status, tokens = await backend.call(login.hops, "POST", "/token", form,
-                                                auth=backend.basic)
+                                                auth=self.auth(login.client))
             if status == 200 and isinstance(tokens, dict):
                 login.tokens = tokens
                 login.id_token = await backend.decode(tokens["id_token"],
-                                                      self.client.client_id)
+                                                      login.client.client_id)
                 _, login.userinfo = await backend.call(
                     login.hops, "GET", "/userinfo", who=APP, bearer=tokens["access_token"])
                 await self.introspect_all(backend, login, login.hops)
@@ -182,19 +217,19 @@ class Playground:
         action = request.match_info["action"]
         if action == "refresh" and "refresh_token" in login.tokens:
             status, tokens = await backend.call(
-                login.events, "POST", "/token", auth=backend.basic,
+                login.events, "POST", "/token", auth=self.auth(login.client),
                 form={"grant_type": "refresh_token",
                       "refresh_token": login.tokens["refresh_token"]})
             if status == 200 and isinstance(tokens, dict):
                 login.tokens = tokens
                 if "id_token" in tokens:
                     login.id_token = await backend.decode(tokens["id_token"],
-                                                          self.client.client_id)
+                                                          login.client.client_id)
         elif action == "revoke":
             # RFC 7009: revoking the refresh token ends the grant, and its access tokens
             token = login.tokens.get("refresh_token") or login.tokens["access_token"]
             await backend.call(login.events, "POST", "/revoke", {"token": token},
-                               auth=backend.basic)
+                               auth=self.auth(login.client))
         await self.introspect_all(backend, login, login.events)
         return see_other(f"/logins/{login.id}#after")
 
@@ -245,6 +280,7 @@ def merchant_app(config: Config, playground: Playground | None = None) -> web.Ap
     app.cleanup_ctx.append(session)
     app.router.add_get("/", play.landing)
     app.router.add_get("/login", play.start)
+    app.router.add_get("/pay", play.pay)
     app.router.add_get(urlsplit(play.redirect_uri).path, play.finish)
     app.router.add_get("/logins/{login_id}", play.show)
     app.router.add_post("/logins/{login_id}/{action:refresh|revoke|introspect}", play.act)

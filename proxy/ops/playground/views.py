@@ -36,7 +36,18 @@ def landing(config: Config, bank_issuer: str) -> web.Response:
         f'<a class="button" href="/login?acr={esc(b.acr_values[0])}">'
         f"Log in with {esc(b.display_name)} ({esc(KINDS[b.kind][0])})</a></li>"
         for b in config.banks
+        if not client.acr_values or set(b.acr_values) & set(client.acr_values)
     )
+    pay = next((c for c in config.clients if "payment_initiation"
+                in c.authorization_details_types), None)
+    payment = "" if pay is None else f"""
+<h2>Approve a payment</h2>
+<p>Demo Shop's payments client (<code>{esc(pay.client_id)}</code>) pushes a BankID login
+with the user's national identity number, their phone and a payment
+(<code>authorization_details</code>, RFC 9396); the user approves the payment in the
+sandbox's BankID app, and the tokens carry what they approved.</p>
+<div class="actions"><a class="button" href="/pay">Pay 123.45 NOK to Scrooge McDuck with
+BankID</a></div>"""
     kinds = "".join(f"<dt>{esc(name)}</dt><dd>{esc(text)}</dd>" for name, text in KINDS.values())
     servers = "".join(
         f"<tr><td><code>{esc(rs.client_id)}</code></td><td><code>{esc(rs.client_secret)}"
@@ -72,7 +83,7 @@ Provider and its app (and, beside it, an itsme broker). Its user is Alice Sandbo
 <dt>browser-less</dt><dd>the merchant app drives every step itself and gets JSON back
 (draft-zehavi-oauth-app2app-browserless)</dd></dl>
 <h2>Log in with one bank</h2>
-<ul class="cards">{banks}</ul>
+<ul class="cards">{banks}</ul>{payment}
 <h2>Look inside</h2>
 <ul>
 <li><a href="{esc(issuer)}/.well-known/openid-configuration">Discovery document</a>
