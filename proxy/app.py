@@ -10,8 +10,9 @@ from aiohttp import web
 
 from federation.registry import build_adapters
 from proxy.config.settings import Config
-from proxy.endpoints import authorize, discovery, health, resume
+from proxy.endpoints import authorize, discovery, gateway, health, resume
 from proxy.endpoints.callback import callback
+from proxy.endpoints.gateway import gateway_check
 from proxy.endpoints.introspect import introspect
 from proxy.endpoints.metrics import metrics_endpoint
 from proxy.endpoints.par import par
@@ -140,6 +141,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/revoke", revoke_endpoint)
     app.router.add_route("GET", "/userinfo", userinfo)
     app.router.add_route("POST", "/userinfo", userinfo)
+    for method in gateway.METHODS:  # a gateway's check keeps the checked request's method
+        app.router.add_route(method, gateway.ROUTE, gateway_check)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", metrics_endpoint)

@@ -85,6 +85,10 @@ class Lifetimes:
     refresh_grace: int = 10
     # RFC 9126 pushed authorization requests; at most 600 (config check)
     request_uri: int = 60
+    # GET /gateway/check: the JWT it hands the gateway (never past the access token's
+    # exp), and how long the gateway may cache a Bearer check (below gateway_jwt)
+    gateway_jwt: int = 60
+    gateway_cache: int = 5
 
 
 @dataclass(frozen=True)

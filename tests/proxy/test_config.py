@@ -530,6 +530,11 @@ BAD: list[tuple[Mutations, str]] = [
         {"lifetimes.request_uri": 601},
         "lifetimes.request_uri: must be at most 600 seconds (got 601)",
     ),
+    (  # a cached gateway check hands out its JWT: it must outlive the cache entry
+        {"lifetimes.gateway_jwt": 30, "lifetimes.gateway_cache": 30},
+        "lifetimes.gateway_cache: must be below lifetimes.gateway_jwt (30; got 30)",
+    ),
+    ({"lifetimes.gateway_jwt": 0}, "lifetimes.gateway_jwt: must be a positive integer (got 0)"),
     ({"banks[0].kind": DELETE}, "banks[0].kind: is required"),
     ({"banks[0].issuer": "http://auth.bank-a.example"}, "banks[0].issuer: must use https"),
     ({"banks[0].issuer": DELETE}, "banks[0].issuer: is required"),
