@@ -87,6 +87,9 @@ class Transaction(Record):
     dpop_jkt: str | None = None
     # session banks only: the handle of the login's SessionWatch (/authorize/status)
     watch: str | None = None
+    # traces on: the W3C traceparent of the request that started the login, whose trace
+    # the callback or resume continues (proxy.observability.tracing)
+    trace: str | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,9 @@ class Code(Record):
     # OIDC Core §3.1.3.6: the first ID token carries the authorization request's nonce;
     # kept here, not in the grant, which outlives the code by days
     nonce: str | None = None
+    # traces on: the traceparent of the request that issued the code, whose trace the
+    # code exchange continues (proxy.observability.tracing)
+    trace: str | None = None
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from proxy.oauth.services import Services
 from proxy.oauth.subject import merchant_subject
 from proxy.observability import audit
 from proxy.observability.logs import logger
+from proxy.observability.tracing import continue_trace, current_traceparent
 
 log = logger("proxy.grants")
 
@@ -86,7 +87,7 @@ async def issue_code(svc: Services, txn: Transaction, result: BankResult) -> str
     # the code names its grant: the exchange consumes it and reads the grant together
     code = new_grant_value(AUTHORIZATION_CODE, grant.grant_id)
     record = Code(grant.grant_id, txn.client_id, txn.redirect_uri, txn.code_challenge,
-                  dpop_jkt=txn.dpop_jkt, nonce=txn.nonce)
+                  dpop_jkt=txn.dpop_jkt, nonce=txn.nonce, trace=current_traceparent())
     await svc.store.upsert_many([
         (Grant.kind, grant.grant_id, grant.to_json(), _grant_ttl(svc, txn.scope)),
         (Code.kind, code, record.to_json(), svc.config.lifetimes.authorization_code),
@@ -216,6 +217,7 @@ async def exchange_code(
         if record.grant_id != grant_id:  # cannot be: the store's key hashes the whole code
             raise invalid_grant("the authorization code is unknown or expired")
         _check_code(record, client, form, jkt)
+    continue_trace(record.trace)  # traces on: the exchange is a step of the login's trace
     grant = _alive(grant_data)
     _check_resource(form, grant)
     response = await _mint(svc, grant, grant.scope, nonce=record.nonce, jkt=jkt,

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from jwcrypto import jwk
 
+from proxy.observability.logs import reset_logging
 from proxy.ops.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,3 +76,23 @@ def test_serve_timeout_defaults() -> None:
 
     args = _parser().parse_args(["serve", "--config", "config.yaml"])
     assert (args.keepalive_timeout, args.body_timeout) == (75.0, 10.0)
+
+
+def test_serve_refuses_an_otel_exporter_it_does_not_have(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """docs/observability.md: an exporter or protocol named in OTEL_* that the proxy lacks
+    stops serve at start-up, before it listens."""
+    (tmp_path / "config.yaml").write_text((ROOT / "config.yaml").read_text())
+    (tmp_path / "keys").mkdir()
+    assert main(["keys", "generate"]) == 0
+    (tmp_path / "keys" / "signing.jwk").write_text(capsys.readouterr().out)
+    monkeypatch.setenv("TOKEN_ENCRYPTION_KEY", "A" * 43)
+    for name in ("SUBJECT_SALT", "SANDBOX_BANK_SECRET", "DEMO_API_SECRET", "DEMO_APP_SECRET"):
+        monkeypatch.setenv(name, f"value-{name}-" + "v" * 32)
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "zipkin")
+    try:
+        assert main(["serve", "--config", str(tmp_path / "config.yaml"), "--port", "1"]) == 2
+    finally:
+        reset_logging()  # serve configured the logs for this test's captured stdout
+    assert "tracing_not_started" in capsys.readouterr().out

@@ -99,6 +99,7 @@ banks:
     jwks_cooldown: 0
     native: false
     leeway: 5
+    trace_context: false
 clients:
   - client_id: merchant-ios
     type: public
@@ -258,6 +259,7 @@ def test_good_config_round_trip(
             jwks_cooldown=0.0,
             native=False,
             leeway=5.0,
+            trace_context=False,
         ),
     )
     assert config.clients == (
@@ -588,6 +590,7 @@ BAD: list[tuple[Mutations, str]] = [
     ({"banks[0].use_par": 2}, "banks[0].use_par: must be true or false (got 2)"),
     ({"banks[0].interstitial": "x"}, "banks[0].interstitial: must be true or false"),
     ({"banks[0].native": "x"}, "banks[0].native: must be true or false"),
+    ({"banks[0].trace_context": "x"}, "banks[0].trace_context: must be true or false"),
     ({"banks[0].scopes": ["profile"]}, "banks[0].scopes: must contain openid (got ['profile'])"),
     ({"banks[0].scopes": []}, "banks[0].scopes: must contain openid"),
     (
