@@ -81,7 +81,13 @@ def _original(request: web.Request) -> tuple[str, str]:
 async def _checked(svc: Services, request: web.Request, server: ResourceServer
                    ) -> tuple[AccessToken, Grant, str]:  # fmt: skip
     """The caller's token, its grant and its scheme, or the challenge to answer."""
-    presented = header_token(request)
+    try:
+        presented = header_token(request)
+    except OAuthError as exc:
+        # RFC 6750 §3.1: a client that "attempted using an unsupported authentication
+        # method" gets the challenge without an error code. At /userinfo a malformed
+        # header is a 400; a gateway would make that its own error, not its caller's
+        raise no_token() from exc
     if presented is None:
         raise no_token()
     scheme, token = presented

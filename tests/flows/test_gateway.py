@@ -109,8 +109,12 @@ async def test_tokens_that_are_not_active_are_refused_with_the_bearer_challenge(
     assert revoked.status == 200
     assert await error(await check(proxy, f"Bearer {tokens['access_token']}")) == (
         401, "invalid_token")
-    malformed = await check(proxy, "Basic abc")
-    assert await error(malformed) == (400, "invalid_request")
+    # another scheme, or none at all: the challenge without an error code (RFC 6750 §3.1),
+    # never a 400 (which a gateway turns into an error of its own)
+    for malformed in ("Basic abc", "Bearer", "Bearer  ", "DPoP", "a2a_at_x"):
+        resp = await check(proxy, malformed)
+        assert await error(resp) == (401, "invalid_token"), malformed
+        assert "error=" not in resp.headers["WWW-Authenticate"], malformed
 
 
 async def test_a_token_for_another_audience_is_refused(world: World) -> None:

@@ -130,6 +130,8 @@ async def test_nginx_lets_through_only_what_the_proxy_allows(
         no_token = await http.get(f"{orders}/orders/7")
         assert no_token.status == 401
         assert no_token.headers["WWW-Authenticate"].startswith("Bearer realm=")
+        # another scheme is the caller's mistake: 401, never the 500 of a gateway error
+        assert (await call(http, f"{orders}/orders/7", "Basic b3JkZXJzOng=")).status == 401
         assert len(api.seen) == before
 
         # a DPoP-bound token: refused as Bearer and without a proof; with a proof for the
