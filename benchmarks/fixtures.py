@@ -23,6 +23,7 @@ from typing import Any
 
 import aiohttp
 import redis
+from aiohttp import web
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from federation.protocol import BankResult, BankTokens, Identity
@@ -223,14 +224,46 @@ async def sandbox(port_of_proxy: int) -> AsyncIterator[SandboxBank]:
         yield bank
 
 
+@dataclass
+class OtlpSink:
+    """What a local OTLP/HTTP collector received: export requests and their bytes."""
+
+    port: int
+    requests: int = 0
+    bytes: int = 0
+
+
 @asynccontextmanager
-async def process(command: list[str], url: str, log: Path) -> AsyncIterator[None]:
+async def otlp_sink() -> AsyncIterator[OtlpSink]:
+    """A collector's traces endpoint in this process that keeps nothing but counts: the
+    cheapest place a traced proxy can export to (POST /v1/traces, answered empty)."""
+    sink = OtlpSink(free_port())
+
+    async def traces(request: web.Request) -> web.Response:
+        sink.requests += 1
+        sink.bytes += len(await request.read())
+        return web.Response(body=b"", content_type="application/x-protobuf")
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/v1/traces", traces)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", sink.port).start()
+    try:
+        yield sink
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def process(command: list[str], url: str, log: Path,
+                  env: dict[str, str] | None = None) -> AsyncIterator[None]:  # fmt: skip
     """A server subprocess, ready once ``url`` answers; killed (with its children: the
-    workers of ``serve --workers``) at the end."""
+    workers of ``serve --workers``) at the end. ``env``: variables added to ours."""
     with log.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(
             *command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, start_new_session=True,
         )
     try:
         async with aiohttp.ClientSession() as http:

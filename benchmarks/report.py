@@ -67,6 +67,13 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         add("introspection req/s, --workers 2", f"{two['rps']:.0f} "
             f"({_ratio(two['rps'], one['rps']):.2f}x of 1 worker)", f"{bare_two['rps']:.0f}",
             f"{ratio:.2f}x", "(none)", True)
+    traced, untraced = r.get("traced traced"), r.get("traced proxy")
+    if traced and untraced:
+        # compare() gives the untraced proxy's req/s over the traced one's, round by round
+        ratio = _ratio(1.0, r.get("traced ratio to traced", 0.0))
+        add("introspection req/s with traces on (OTLP to a local sink) / off",
+            f"{traced['rps']:.0f}", f"{untraced['rps']:.0f} (traces off)", f"{ratio:.2f}x",
+            "(none)", True)
     login = r.get("login")
     if login:
         ratio = _ratio(login["proxy"]["p50_ms"], login["direct"]["p50_ms"])

@@ -53,7 +53,7 @@ SETTLE_SECONDS = 20  # after the scale case's bulk load, before it is measured
 # paced: p99 at half peak), with it (bank), of a DPoP-bound token (dpop), as an RFC 9701
 # JWT (jwt); /userinfo; the code exchange (token); the refresh grant (refresh); ...
 RUNS = ("introspect", "bank", "dpop", "jwt", "userinfo", "token", "refresh", "authorize",
-        "workers", "login", "scale")
+        "workers", "login", "scale", "traced")
 # the runs in which the peer (node oidc-provider) takes its turn
 PEER_RUNS = ("introspect", "bank")
 # a DPoP key's thumbprint (RFC 7638: base64url SHA-256) the DPoP-bound tokens are bound to
@@ -350,6 +350,8 @@ async def phases(suite: Suite, setup: fx.Setup, rs: fx.RedisServer, minter: fx.M
                             None)
                 await suite.compare("introspect RFC 9701 JWT", pair(
                     "/introspect", "/introspect/jwt", intro_lines, JWT_HEADERS))
+            if suite.wants("traced"):
+                await traced(suite, setup, intro_lines, log)
             if suite.wants("userinfo"):
                 lines = suite.lines("userinfo", tokens)
                 await suite.compare("userinfo", pair("/userinfo", "/userinfo", lines, {},
@@ -428,6 +430,26 @@ async def check(http: aiohttp.ClientSession, url: str, body: str, headers: dict[
             return
         answer = await resp.json()
         assert answer.get("active") is True and member in answer, answer
+
+
+async def traced(suite: Suite, setup: fx.Setup, lines: Path, log: Path) -> None:
+    """Introspection with OpenTelemetry traces on (docs/observability.md): a second proxy,
+    the same but for OTEL_EXPORTER_OTLP_ENDPOINT, exporting OTLP/HTTP to a local sink
+    that only counts, in alternating runs beside the untraced one (``traced ratio to
+    traced``: untraced req/s over traced)."""
+    async with fx.otlp_sink() as sink:
+        port = fx.free_port()
+        command = [*fx.proxy_command(setup, workers=1, cpus=fx_cpu(SERVER_CPU),
+                                     log_level=suite.args.log_level), "--port", str(port)]
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.port}",
+               "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
+        url = f"http://127.0.0.1:{port}"
+        async with fx.process(command, f"{url}/healthz", log, env=env):
+            await suite.compare("traced", {
+                "proxy": Side(f"{setup.issuer}/introspect", [lines], "POST", INTROSPECT_HEADERS),
+                "traced": Side(f"{url}/introspect", [lines], "POST", INTROSPECT_HEADERS)})
+        suite.results["traced export"] = {"requests": sink.requests, "bytes": sink.bytes}
+        suite.say(f"  traced: {sink.requests} OTLP exports, {sink.bytes} bytes")
 
 
 async def two_workers(suite: Suite, setup: fx.Setup, intro_lines: Path, bare_port: int,

@@ -33,6 +33,16 @@ class BankUnreachable(Exception):
 
 
 @dataclass(frozen=True)
+class BankCall:
+    """Which bank a request goes to and why: handed to the HTTP session's trace configs
+    (aiohttp's ``trace_request_ctx``), so a trace of the call names them and knows whether
+    the bank takes a ``traceparent`` (its ``trace_context``), and nothing of the URL."""
+
+    bank_id: str
+    operation: Operation
+
+
+@dataclass(frozen=True)
 class BankReply:
     status: int
     body: Any  # the parsed JSON body; None when the body was not JSON
@@ -71,7 +81,7 @@ async def call_bank(
     start = time.perf_counter()
     try:
         reply = await _exchange(session, method, url, time_limit, data, headers, ssl_context,
-                                json_body)
+                                json_body, bank_id, operation)
     except BankUnreachable as exc:
         observe_bank_call(bank_id, operation, time.perf_counter() - start, exc.reason)
         raise
@@ -89,6 +99,8 @@ async def _exchange(
     headers: Mapping[str, str] | None,
     ssl_context: ssl.SSLContext | None,
     json_body: Mapping[str, Any] | None = None,
+    bank_id: str = "-",
+    operation: Operation = "other",
 ) -> BankReply:
     try:
         async with session.request(
@@ -100,6 +112,9 @@ async def _exchange(
             timeout=aiohttp.ClientTimeout(total=time_limit),
             ssl=ssl_context if ssl_context is not None else True,
             allow_redirects=False,
+            # what a trace of the call (docs/observability.md) may name: the session's
+            # trace configs read it; without any (traces off) aiohttp never looks at it
+            trace_request_ctx=BankCall(bank_id, operation),
         ) as resp:
             chunks: list[bytes] = []
             size = 0

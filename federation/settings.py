@@ -111,6 +111,8 @@ class BankSettings:
     # kind: session (a headless REST session API, Signicat's Authentication REST API);
     # such a bank has no OpenID ``issuer`` (it is ""): the keys below say where it is
     session: SessionApi | None = None
+    # with traces on (docs/observability.md): send W3C traceparent on calls to this bank
+    trace_context: bool = True
 
     @property
     def display_name(self) -> str:

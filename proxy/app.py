@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -10,8 +11,9 @@ from aiohttp import web
 
 from federation.registry import build_adapters
 from proxy.config.settings import Config
-from proxy.endpoints import authorize, discovery, health, resume
+from proxy.endpoints import authorize, discovery, gateway, health, resume
 from proxy.endpoints.callback import callback
+from proxy.endpoints.gateway import gateway_check
 from proxy.endpoints.introspect import introspect
 from proxy.endpoints.metrics import metrics_endpoint
 from proxy.endpoints.par import par
@@ -22,7 +24,9 @@ from proxy.oauth.clients import ClientRegistry
 from proxy.oauth.jose import Cipher, Signer
 from proxy.oauth.services import SERVICES, Services, State
 from proxy.observability.logs import request_done, request_started
+from proxy.observability.tracing import TRACING, Tracing
 from proxy.store import Store, open_store
+from proxy.store.redis import RedisStore
 from proxy.web.errors import Handler, error_response
 from proxy.web.forms import read_body
 from proxy.web.ratelimit import enforce_rate_limits
@@ -33,17 +37,30 @@ from proxy.web.responses import default_headers
 MAX_BODY = 64 * 1024
 
 
-def create_app(config: Config) -> web.Application:
+def create_app(config: Config, *, tracing: Tracing | None = None) -> web.Application:
+    """``tracing``: traces to this instead of what the ``OTEL_*`` variables say (tests)."""
     app = web.Application(
         middlewares=[request_middleware],
         client_max_size=MAX_BODY,
     )
 
+    if tracing is None:
+        tracing = Tracing.from_environment()
+    if tracing is not None:
+        app[TRACING] = tracing
+
     async def resources(app: web.Application) -> AsyncIterator[None]:
         store = open_store(config.store)
+        traces = []
+        if tracing is not None:
+            # traces on (docs/observability.md): spans of bank calls and Redis batches
+            traces.append(tracing.client_trace_config(lambda bank_id: _propagates(app, bank_id)))
+            if isinstance(store, RedisStore):
+                store.trace_batches(tracing.batch_tracer())
         http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=30),
             headers={"User-Agent": "app2app-proxy"},
+            trace_configs=traces or None,
         )
         app[SERVICES] = Services(build_state(config, store=store, http=http),
                                  store=store, http=http)
@@ -52,6 +69,8 @@ def create_app(config: Config) -> web.Application:
         finally:
             await http.close()
             await store.close()
+            if tracing is not None:
+                await asyncio.to_thread(tracing.shutdown)  # exports what is left
 
     app.cleanup_ctx.append(resources)
     add_routes(app)
@@ -78,6 +97,9 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
     request_started()
     start = time.perf_counter()
     status = 500
+    # traces on: the request's server span (docs/observability.md); off, one dict read
+    tracing = request.app.get(TRACING)
+    span = tracing.start_request(request) if tracing is not None else None
     try:
         try:
             await read_body(request)
@@ -101,8 +123,17 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
         default_headers(exc)
         raise
     finally:
+        if span is not None:
+            span.end(status)
         request_done(request, status, time.perf_counter() - start)
         svc.unpin(pin)
+
+
+def _propagates(app: web.Application, bank_id: str) -> bool:
+    """Whether a call to ``bank_id`` carries W3C traceparent: unless the bank's config
+    says ``trace_context: false``."""
+    bank = app[SERVICES].bank(bank_id)
+    return bank is None or bank.trace_context
 
 
 def build_state(config: Config, *, store: Store, http: aiohttp.ClientSession) -> State:
@@ -144,6 +175,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/revoke", revoke_endpoint)
     app.router.add_route("GET", "/userinfo", userinfo)
     app.router.add_route("POST", "/userinfo", userinfo)
+    for method in gateway.METHODS:  # a gateway's check keeps the checked request's method
+        app.router.add_route(method, gateway.ROUTE, gateway_check)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", metrics_endpoint)

@@ -20,8 +20,8 @@ BANK_KEYS = (
     "id", "acr_values", "upstream_acr_values", "kind", "issuer", "timeout", "client_id",
     "client_auth", "client_secret", "private_key", "tls", "userinfo", "scopes", "use_par",
     "authentication_level", "claims", "interstitial", "fallback_acr", "jwks_cooldown",
-    "native", "leeway", "name", "description", "deep_link_field", "pass_through", *SESSION_KEYS,
-    *BANKID_KEYS,
+    "native", "leeway", "name", "description", "deep_link_field", "pass_through",
+    "trace_context", *SESSION_KEYS, *BANKID_KEYS,
 )  # fmt: skip
 # only the kinds that have an adapter (federation.registry.ADAPTERS)
 KINDS: tuple[BankKind, ...] = tuple(k for k in get_args(BankKind) if k in ADAPTERS)
@@ -99,6 +99,7 @@ def _read_bank(s: Section, base_dir: Path) -> _Read | None:
         description=s.opt_text("description"),
         deep_link_field=s.opt_text("deep_link_field") or "authorize_uri",
         pass_through=s.texts("pass_through"),
+        trace_context=s.flag("trace_context", True),
         session=read_session_api(s, kind, timeout, claims),
         start_endpoint=read_start_endpoint(s, kind),
         assertion=assertion,

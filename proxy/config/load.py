@@ -205,6 +205,11 @@ def _lifetimes(top: Section) -> Lifetimes:
         # reference to the whole authorization request, so it must not live long.
         s.report("request_uri", f"must be at most {MAX_REQUEST_URI_LIFETIME} seconds "
                  f"(got {values['request_uri']})")  # fmt: skip
+    if values["gateway_cache"] >= values["gateway_jwt"]:
+        # a cached check hands out its JWT until the cache entry ends: it must still be
+        # valid then, at the services behind the gateway
+        s.report("gateway_cache", f"must be below lifetimes.gateway_jwt "
+                 f"({values['gateway_jwt']}; got {values['gateway_cache']})")  # fmt: skip
     return Lifetimes(**values)
 
 

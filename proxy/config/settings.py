@@ -89,6 +89,10 @@ class Lifetimes:
     request_uri: int = 60
     # a POST /challenge answer: how long it may be signed into a device-key JWT
     challenge: int = 60
+    # GET /gateway/check: the JWT it hands the gateway (never past the access token's
+    # exp), and how long the gateway may cache a Bearer check (below gateway_jwt)
+    gateway_jwt: int = 60
+    gateway_cache: int = 5
 
 
 @dataclass(frozen=True)

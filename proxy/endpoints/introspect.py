@@ -21,8 +21,10 @@ from proxy.web.responses import json_response
 JWT_RESPONSE = "application/token-introspection+jwt"
 
 
-def _introspection(svc: Services, at: AccessToken, grant: Grant, server: ResourceServer
-                   ) -> dict[str, Any]:  # fmt: skip
+def introspection_claims(svc: Services, at: AccessToken, grant: Grant,
+                         server: ResourceServer) -> dict[str, Any]:  # fmt: skip
+    """The RFC 7662 answer for an active token, as ``server`` may see it (also the claims
+    of /gateway/check's JWT); ``{"active": false}`` when its bank token cannot be read."""
     body: dict[str, Any] = {
         "active": True,
         "scope": " ".join(at.scope or grant.scope),
@@ -93,7 +95,7 @@ async def introspect(request: web.Request) -> web.StreamResponse:
     # RFC 7662 §2.2: for a token that is not active "the authorization server MUST
     # return an introspection response with the "active" field set to "false"" and
     # "SHOULD NOT include any additional information about an inactive token".
-    body = {"active": False} if active is None else _introspection(svc, *active, server)
+    body = {"active": False} if active is None else introspection_claims(svc, *active, server)
     if JWT_RESPONSE in request.headers.get("Accept", ""):
         # RFC 9701 §5: typ "token-introspection+jwt"; iss, aud, iat, token_introspection
         claims = {"iss": svc.issuer, "aud": server.client_id, "iat": svc.now(),

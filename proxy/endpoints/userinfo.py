@@ -26,21 +26,27 @@ DPOP_CHALLENGE = f'DPoP algs="{" ".join(dpop.ALGS)}"'
 CHALLENGES = f"{REALM}, {DPOP_CHALLENGE}"
 
 
+def header_token(request: web.Request) -> tuple[str, str] | None:
+    """The scheme ("bearer" or "dpop") and the token of the ``Authorization`` header, or
+    None without one. RFC 6750 §2.1; RFC 9449 §7.1: a DPoP-bound token is sent "using the
+    Authorization request header field ... with an authentication scheme of DPoP"."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    scheme = scheme.lower()
+    if scheme not in ("bearer", "dpop") or not value.strip():
+        raise OAuthError("invalid_request", "use Authorization: Bearer or DPoP <token>",
+                         status=400, headers={"WWW-Authenticate": CHALLENGES})
+    return scheme, value.strip()
+
+
 async def _access_token(request: web.Request) -> tuple[str, str]:
     """The scheme ("bearer" or "dpop") and the token. RFC 6750 §2.1 header, or §2.2 form
     body on POST; "Clients MUST NOT use more than one method to transmit the token in
-    each request." RFC 9449 §7.1: a DPoP-bound token is sent "using the Authorization
-    request header field ... with an authentication scheme of DPoP"."""
-    header = request.headers.get("Authorization")
-    from_header = None
-    scheme = "bearer"
-    if header is not None:
-        scheme, _, value = header.partition(" ")
-        scheme = scheme.lower()
-        if scheme not in ("bearer", "dpop") or not value.strip():
-            raise OAuthError("invalid_request", "use Authorization: Bearer or DPoP <token>",
-                             status=400, headers={"WWW-Authenticate": CHALLENGES})
-        from_header = value.strip()
+    each request." """
+    presented = header_token(request)
+    scheme, from_header = presented if presented is not None else ("bearer", None)
     from_body = None
     if request.method == "POST" and request.content_type == FORM:
         try:
@@ -54,31 +60,39 @@ async def _access_token(request: web.Request) -> tuple[str, str]:
                          headers={"WWW-Authenticate": CHALLENGES})
     token = from_header or from_body
     if token is None:
-        # RFC 6750 §3.1: without authentication information the error code is omitted
-        raise OAuthError("invalid_token", "an access token is required", status=401,
-                         headers={"WWW-Authenticate": CHALLENGES})
+        raise no_token()
     return scheme, token
 
 
-def _invalid_token(description: str = "the access token is invalid or expired") -> OAuthError:
+def no_token() -> OAuthError:
+    """RFC 6750 §3.1: "If the request lacks any authentication information (e.g., the
+    client was unaware that authentication is necessary ...), the resource server SHOULD
+    NOT include an error code or other error information" in the challenge."""
+    return OAuthError("invalid_token", "an access token is required", status=401,
+                      headers={"WWW-Authenticate": CHALLENGES})
+
+
+def invalid_token(description: str = "the access token is invalid or expired") -> OAuthError:
     return OAuthError("invalid_token", description, status=401,
                       headers={"WWW-Authenticate": REALM + ', error="invalid_token", '
                                + DPOP_CHALLENGE})
 
 
-async def _dpop_bound(svc: Services, request: web.Request, token: str
-                      ) -> tuple[AccessToken, Grant]:  # fmt: skip
+
+async def dpop_bound(svc: Services, request: web.Request, token: str, *, path: str = PATH,
+                     target: tuple[str, str] | None = None) -> tuple[AccessToken, Grant]:
     """RFC 9449 §7.1: "a resource server MUST check that a DPoP proof was also received in
     the DPoP header field of the HTTP request, check the DPoP proof according to the
     rules in Section 4.3, and check that the public key of the DPoP proof matches the
-    public key to which the access token is bound"."""
+    public key to which the access token is bound". ``target``: the method and URL the
+    proof must name, when they are not this request's (:func:`proxy.oauth.dpop.verify`)."""
     active = await active_access_token(svc, token)
     algs = dpop.algs_for(svc.clients.get(active[1].client_id) if active else None)
     if active is None:
         raise dpop.error(svc, "invalid_token", "the access token is invalid or expired",
                          resource=True, algs=algs)
-    jkt = await dpop.verify(svc, request, path=PATH, algs=algs, access_token=token,
-                            resource=True)
+    jkt = await dpop.verify(svc, request, path=path, algs=algs, access_token=token,
+                            resource=True, target=target)
     if jkt is None:
         raise dpop.error(svc, "invalid_dpop_proof", "a DPoP proof is required",
                          resource=True, algs=algs)
@@ -104,7 +118,7 @@ async def userinfo(request: web.Request) -> web.StreamResponse:
     scheme, token = await _access_token(request)
     headers = dict(NO_STORE)
     if scheme == "dpop":
-        active: tuple[AccessToken, Grant] | None = await _dpop_bound(svc, request, token)
+        active: tuple[AccessToken, Grant] | None = await dpop_bound(svc, request, token)
         # RFC 9449 §9: resource servers "provide the nonce using the DPoP-Nonce header in
         # the same way that authorization servers do as described in Sections 8 and 8.2"
         headers["DPoP-Nonce"] = dpop.new_nonce(svc)
@@ -113,16 +127,16 @@ async def userinfo(request: web.Request) -> web.StreamResponse:
         if active is not None and active[0].jkt is not None:
             # RFC 9449 §7.2: "such a protected resource MUST reject a DPoP-bound access
             # token received as a bearer token per [RFC6750]"
-            raise _invalid_token("this access token is DPoP-bound: use the DPoP scheme")
+            raise invalid_token("this access token is DPoP-bound: use the DPoP scheme")
     if active is None:
-        raise _invalid_token()
+        raise invalid_token()
     at, grant = active
     if not serves(svc, at):
         description = "this access token is for another resource (RFC 8707)"
         if scheme == "dpop":
             raise dpop.error(svc, "invalid_token", description, resource=True,
                              algs=dpop.algs_for(svc.clients.get(grant.client_id)))
-        raise _invalid_token(description)
+        raise invalid_token(description)
     scope = at.scope or grant.scope
     if "openid" not in scope:
         challenge = "DPoP" if scheme == "dpop" else REALM + ","

@@ -41,6 +41,7 @@ from proxy.oauth.par import AuthorizationRequest, resolve
 from proxy.oauth.services import Services
 from proxy.observability import audit, metrics
 from proxy.observability.logs import bind_context, logger
+from proxy.observability.tracing import current_traceparent
 from proxy.web import pages
 from proxy.web.errors import next_step
 from proxy.web.responses import json_response
@@ -293,6 +294,8 @@ def _transaction(
         resource=params.get("resource", login.client.default_resource),
         dpop_jkt=params.get("dpop_jkt"),
         authorization_details=rar.requested(params) or None,
+        # traces on: the login's later requests continue this request's trace
+        trace=current_traceparent(),
     )
 
 

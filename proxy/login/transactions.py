@@ -19,6 +19,7 @@ from proxy.oauth.authorize_checks import check_client, check_redirect_uri
 from proxy.oauth.errors import OAuthError, RedirectTarget
 from proxy.oauth.jose import Unreadable
 from proxy.oauth.services import Services
+from proxy.observability.tracing import continue_trace
 
 SEALED = "sealed"
 
@@ -65,7 +66,9 @@ async def take_transaction(svc: Services, key: str) -> Transaction:
         raise unknown_login()
     if consumed.replay:
         raise OAuthError("invalid_request", "this login was already completed; start again")
-    return loaded(svc, consumed.payload)
+    txn = loaded(svc, consumed.payload)
+    continue_trace(txn.trace)  # traces on: this request is a step of the login's trace
+    return txn
 
 
 def answer_target(svc: Services, txn: Transaction) -> RedirectTarget:

@@ -94,6 +94,9 @@ class Transaction(Record):
     watch: str | None = None
     # RFC 9396: the request's authorization_details, as checked (None: it had none)
     authorization_details: tuple[dict[str, Any], ...] | None = None
+    # traces on: the W3C traceparent of the request that started the login, whose trace
+    # the callback or resume continues (proxy.observability.tracing)
+    trace: str | None = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,9 @@ class Code(Record):
     # OIDC Core §3.1.3.6: the first ID token carries the authorization request's nonce;
     # kept here, not in the grant, which outlives the code by days
     nonce: str | None = None
+    # traces on: the traceparent of the request that issued the code, whose trace the
+    # code exchange continues (proxy.observability.tracing)
+    trace: str | None = None
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,18 @@ class BasicCredentials:
     secret: str
 
 
-def basic_credentials(request: web.Request) -> BasicCredentials | None:
+# A gateway's check (GET /gateway/check) carries its caller's Authorization header; the
+# gateway itself authenticates as a resource server with HTTP Basic in this one
+GATEWAY_CREDENTIALS = "Gateway-Authorization"
+
+
+def basic_credentials(request: web.Request, header_name: str = "Authorization"
+                      ) -> BasicCredentials | None:  # fmt: skip
     """RFC 6749 §2.3.1: "The client identifier is encoded using the
     application/x-www-form-urlencoded encoding algorithm ..., and the encoded value
     is used as the username; the client password is encoded using the same
     algorithm and used as the password." Malformed headers are invalid_client."""
-    header = request.headers.get("Authorization", "")
+    header = request.headers.get(header_name, "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic":
         return None
@@ -160,6 +166,27 @@ class ClientRegistry:
         server = self._resource_servers.get(basic.client_id)
         if server is None or not _secret_matches(server, basic.secret):
             raise invalid_client("unknown resource server or wrong credentials", basic=True)
+        return server
+
+    def authenticate_gateway(self, request: web.Request) -> ResourceServer:
+        """A gateway checking its caller's token (GET /gateway/check) authenticates as a
+        resource server with HTTP Basic in ``Gateway-Authorization`` (its caller's token
+        takes ``Authorization``; nginx and Envoy send a fixed header, so no single-use
+        client assertion). A failure is 400 ``invalid_client``, not 401: the gateway
+        would pass a 401 on to its caller as a verdict on the caller's token (RFC 6749
+        §5.2 demands 401 only of a client that authenticated "via the "Authorization"
+        request header field"); any other status is an error of the gateway's own."""
+        try:
+            basic = basic_credentials(request, GATEWAY_CREDENTIALS)
+        except OAuthError as exc:
+            raise OAuthError("invalid_client", "malformed Gateway-Authorization header"
+                             ) from exc  # fmt: skip
+        if basic is None:
+            raise OAuthError("invalid_client",
+                             "authenticate with HTTP Basic in the Gateway-Authorization header")
+        server = self._resource_servers.get(basic.client_id)
+        if server is None or not _secret_matches(server, basic.secret):
+            raise OAuthError("invalid_client", "unknown resource server or wrong credentials")
         return server
 
     def _audiences(self, request: web.Request, *, fapi2: bool) -> list[str]:

@@ -176,10 +176,14 @@ async def verify(
     algs: Sequence[str],
     access_token: str | None = None,
     resource: bool = False,
+    target: tuple[str, str] | None = None,
 ) -> str | None:
     """Check the request's DPoP proof for ``{issuer}{path}``: the key's jkt, or None
     when the request has no ``DPoP`` header. The server requires its nonce in every
-    proof; ``access_token``: the proof must carry its ``ath``."""
+    proof; ``access_token``: the proof must carry its ``ath``. ``target``: the method and
+    URL the proof must name instead of this request's (a gateway's check of the request
+    it forwards, :mod:`proxy.endpoints.gateway`)."""
+    method, url = target if target is not None else (request.method, svc.issuer + path)
     values = request.headers.getall("DPoP", [])
     if not values:
         return None
@@ -224,12 +228,13 @@ async def verify(
     if any(name in claims and numeric_date(claims[name]) is None for name in DATE_CLAIMS):
         raise invalid("the proof's iat, exp and nbf must be numbers of seconds (NumericDate)")
     # check 8: "The htm claim matches the HTTP method of the current request."
-    if claims["htm"] != request.method:
+    if claims["htm"] != method:
         raise invalid("the proof's htm is not this request's method")
     # check 9: htu "matches the HTTP URI ... ignoring any query and fragment parts"; the
-    # URI is the configured issuer's, never built from the Host header
+    # URI is the configured issuer's, never built from the Host header (a gateway's
+    # check: the URI of the request the authenticated gateway forwards)
     if not isinstance(claims["htu"], str) or (
-        _normalized(claims["htu"]) != _normalized(svc.issuer + path)
+        _normalized(claims["htu"]) != _normalized(url)
     ):
         raise invalid("the proof's htu is not this endpoint's URL")
     # check 11: "The creation time of the JWT ... is within an acceptable window"
@@ -258,7 +263,7 @@ async def verify(
     # which the respective DPoP proof JWT would be accepted ... HTTP requests to the same
     # URI for which the jti value has been seen before would be declined."
     ttl = max(1, int(iat) + IAT_WINDOW - svc.now() + 1)
-    seen = f"{jkt}\x00{path}\x00{jti}"
+    seen = f"{jkt}\x00{path if target is None else url}\x00{jti}"
     if not await svc.store.add(JTI_KIND, seen, {"iat": int(iat)}, ttl):
         raise invalid("this DPoP proof was already used (jti)")
     return jkt

@@ -50,6 +50,7 @@ from proxy.oauth.services import Services
 from proxy.oauth.subject import merchant_subject, subject_space
 from proxy.observability import audit
 from proxy.observability.logs import logger
+from proxy.observability.tracing import continue_trace, current_traceparent
 
 log = logger("proxy.grants")
 
@@ -111,6 +112,8 @@ async def new_code(svc: Services, grant: Grant, record: Code) -> str:
     end of a bank login, or of an App2App approval (proxy.oauth.own_apps)."""
     # the code names its grant: the exchange consumes it and reads the grant together
     code = new_grant_value(AUTHORIZATION_CODE, grant.grant_id)
+    # traces on: the exchange continues the login's trace
+    record = dataclasses.replace(record, trace=current_traceparent())
     await svc.store.upsert_many([
         (Grant.kind, grant.grant_id, grant.to_json(), grant_ttl(svc, grant.scope)),
         (Code.kind, code, record.to_json(), svc.config.lifetimes.authorization_code),
@@ -254,6 +257,7 @@ async def exchange_code(
         if record.grant_id != grant_id:  # cannot be: the store's key hashes the whole code
             raise invalid_grant("the authorization code is unknown or expired")
         _check_code(record, client, form, jkt)
+    continue_trace(record.trace)  # traces on: the exchange is a step of the login's trace
     grant = _alive(grant_data)
     _check_resource(form, grant)
     grant = await _bind(svc, grant, chosen, device)

@@ -149,6 +149,12 @@ def request_started() -> None:
     _FIELDS.set({"request_id": os.urandom(16).hex()})
 
 
+def current_request_id() -> str | None:
+    """The ``request_id`` of the request being served (None outside one)."""
+    value = _FIELDS.get().get("request_id")
+    return None if value is None else str(value)
+
+
 def request_done(request: web.Request, status: int, seconds: float) -> None:
     """The request's access line and its HTTP metrics."""
     route = _route(request)

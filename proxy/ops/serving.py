@@ -62,9 +62,14 @@ def run_server(
         if config is None:
             return 2
     configure_logging(options.log_level, worker=worker)
+    try:
+        app = create_app(config)
+    except ValueError as exc:  # OTEL_* names an exporter or protocol we do not have
+        log.error("tracing_not_started", detail=str(exc))
+        return 2
     with asyncio.Runner(loop_factory=event_loop) as runner:
         runner.run(serve(
-            create_app(config),
+            app,
             host=options.host or config.listen.host,
             port=options.port or config.listen.port,
             drain_delay=options.drain_delay,

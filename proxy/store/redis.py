@@ -37,9 +37,9 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import aclosing, contextmanager
+from contextlib import AbstractContextManager, aclosing, contextmanager
 from contextvars import ContextVar
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
 import orjson
@@ -230,6 +230,20 @@ def _fail_fast(max_connections: int) -> dict[str, Any]:
 Entry = tuple[tuple[Any, ...], "asyncio.Future[Any]", bool]  # command, its caller, resendable
 
 
+class BatchTracer(Protocol):
+    """Gives each batch a span, when traces are on (:mod:`proxy.observability.tracing`
+    builds it; the store imports nothing of tracing). Off, the Batcher has none and pays
+    one attribute check per command."""
+
+    def caller(self) -> object:
+        """What identifies the calling request's span (taken when a command joins)."""
+
+    def span(self, commands: Sequence[str], callers: Sequence[object]
+             ) -> AbstractContextManager[object]:  # fmt: skip
+        """The span of one batch sent: its commands' names (never keys or values), a link
+        to each calling request's span."""
+
+
 class Batcher:
     """Auto-pipelining: the commands asked for while the event loop runs one round of
     callbacks (under load, those of many requests) go to Redis as one pipeline, on one
@@ -249,12 +263,18 @@ class Batcher:
     def __init__(self, client: Redis) -> None:
         self._client = client
         self._waiting: list[Entry] = []  # the commands waiting for this round's batch
+        # traces on: the batch spans' maker, the callers of this round, script names by sha
+        self.tracer: BatchTracer | None = None
+        self._callers: list[object] = []
+        self.scripts: dict[str, str] = {}
 
     def send(self, *command: Any) -> asyncio.Future[Any]:
         """``command``: the arguments of redis-py's ``execute_command``."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._waiting.append((command, future, resendable(command)))
+        if self.tracer is not None:
+            self._callers.append(self.tracer.caller())
         if len(self._waiting) == 1:
             # after the callbacks already due: the commands of this round join the batch
             loop.call_soon(self._start)
@@ -262,19 +282,22 @@ class Batcher:
 
     def _start(self) -> None:
         batch, self._waiting = self._waiting, []
+        callers, self._callers = self._callers, []
         try:
-            task = asyncio.get_running_loop().create_task(self._send(batch, again=True))
+            task = asyncio.get_running_loop().create_task(
+                self._send(batch, again=True, callers=callers))
         except Exception as exc:  # never leave a caller waiting for ever
             _fail(batch, exc)
             return
         _BATCHES.add(task)
         task.add_done_callback(_BATCHES.discard)
 
-    async def _send(self, batch: list[Entry], *, again: bool) -> None:
+    async def _send(self, batch: list[Entry], *, again: bool, callers: Sequence[object] = ()
+                    ) -> None:  # fmt: skip
         """``again``: the resendable commands may be sent again if the connection breaks
-        (False: they already were)."""
+        (False: they already were). ``callers``: the requests' spans, with traces on."""
         try:
-            results = await self._execute([command for command, _, _ in batch])
+            results = await self._traced([command for command, _, _ in batch], callers)
         except ConnectionError as exc:
             if not again:
                 _fail(batch, exc)
@@ -283,7 +306,7 @@ class Batcher:
             _fail([entry for entry in batch if not entry[2]], exc)
             rest = [entry for entry in batch if entry[2]]
             if rest:
-                await self._send(rest, again=False)
+                await self._send(rest, again=False, callers=callers)
             return
         except BaseException as exc:  # a timeout, a cancellation
             _fail(batch, exc if isinstance(exc, Exception)
@@ -300,6 +323,21 @@ class Batcher:
                 future.set_result(result)
         # never leave a caller waiting for ever
         _fail(batch[len(results):], ConnectionError("Redis gave no answer to this command"))
+
+    async def _traced(self, commands: list[tuple[Any, ...]], callers: Sequence[object]
+                      ) -> list[Any]:  # fmt: skip
+        tracer = self.tracer
+        if tracer is None:
+            return await self._execute(commands)
+        with tracer.span([self._name(command) for command in commands], callers):
+            return await self._execute(commands)
+
+    def _name(self, command: tuple[Any, ...]) -> str:
+        """A command's name for its span: ``EVALSHA consume`` for one of the scripts."""
+        name = str(command[0]).upper()
+        if name == "EVALSHA" and len(command) > 1:
+            return f"{name} {self.scripts.get(str(command[1]), 'script')}"
+        return name
 
     async def _execute(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Every command on one pooled connection, written at once, the replies read in
@@ -398,6 +436,15 @@ class RedisStore:
             client = _Redis.from_pool(pool)
         name = f"Redis store {redacted(url)}"
         return cls(client, settings.prefix, name, also_close=sentinels)
+
+    def trace_batches(self, tracer: BatchTracer) -> None:
+        """Traces on: a span for each batch (on Redis Cluster, commands go as redis-py
+        sends them, in no batch, and have none)."""
+        if self._batch is not None:
+            self._batch.scripts = {script.sha: name for script, name in (
+                (self._consume, "consume"), (self._replace, "replace"),
+                (self._settle, "settle"), (self._hit, "hit"))}
+            self._batch.tracer = tracer
 
     async def upsert(self, kind: str, id: str, payload: Mapping[str, Any], ttl: int) -> None:
         await self.upsert_many([(kind, id, payload, ttl)])

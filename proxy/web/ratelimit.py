@@ -1,5 +1,6 @@
 """Rate limits on /authorize, /native/authorize and on every endpoint that authenticates a
-client or a resource server: /token, /par, /revoke, /introspect (``rate_limits:`` in config).
+client or a resource server: /token, /par, /revoke, /introspect, /gateway/check
+(``rate_limits:`` in config).
 
 Two counters per request, each a fixed window of ``window`` seconds kept in the
 store (so every instance shares them):
@@ -36,7 +37,7 @@ from aiohttp import web
 
 from proxy.config.settings import RateLimits
 from proxy.oauth.client_assertion import asserted_client_id
-from proxy.oauth.clients import basic_credentials
+from proxy.oauth.clients import GATEWAY_CREDENTIALS, basic_credentials
 from proxy.oauth.errors import OAuthError
 from proxy.oauth.services import Services
 from proxy.observability.metrics import RATE_LIMITED, series
@@ -54,6 +55,9 @@ LIMITED = {
     "/revoke": "revoke",
     "/challenge": "challenge",
     "/introspect": "introspect",
+    # a gateway checking a token authenticates as a resource server, as at /introspect
+    # (proxy.endpoints.gateway.ROUTE): the same limits and count
+    "/gateway/check{tail}": "introspect",
 }
 # endpoint name -> the count it adds to: endpoints of one group share their counts
 GROUPS = {
@@ -103,8 +107,11 @@ async def claimed_client_id(request: web.Request) -> str | None:
             params = await read_params(request)
         except OAuthError:
             params = {}
+    # a gateway's check carries its caller's token in Authorization, its own credentials
+    # in Gateway-Authorization (proxy.oauth.clients.ClientRegistry.authenticate_gateway)
+    header = GATEWAY_CREDENTIALS if request.path.startswith("/gateway/") else "Authorization"
     try:
-        basic = basic_credentials(request)
+        basic = basic_credentials(request, header)
         if basic is not None:
             return basic.client_id
         if "client_assertion" in params:

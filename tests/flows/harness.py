@@ -41,6 +41,7 @@ from proxy.config.settings import (
     StoreSettings,
     Subject,
 )
+from proxy.observability.tracing import Tracing
 from proxy.ops.keys import generate_signing_key
 from proxy.ops.reload import apply_config
 from proxy.web.server import ProxyRunner
@@ -385,8 +386,9 @@ def app_redirect_params(resp: aiohttp.ClientResponse) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def run_proxy(config: Config, port: int) -> AsyncIterator[web.Application]:
-    app = create_app(config)
+async def run_proxy(config: Config, port: int, tracing: Tracing | None = None
+                    ) -> AsyncIterator[web.Application]:  # fmt: skip
+    app = create_app(config, tracing=tracing)
     runner = ProxyRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -457,6 +459,7 @@ async def world_factory(redis_url: str, store_prefix: str) -> AsyncIterator[Worl
             bank_a_overrides: Mapping[str, Any] | None = None,
             ciba: bool = False,
             bank_c_overrides: Mapping[str, Any] | None = None,
+            tracing: Tracing | None = None,
         ) -> World:
             port = unused_port()
             issuer = f"http://127.0.0.1:{port}"
@@ -491,7 +494,7 @@ async def world_factory(redis_url: str, store_prefix: str) -> AsyncIterator[Worl
                 ))
             store_settings = store or StoreSettings(url=redis_url, prefix=store_prefix)
             config = make_config(issuer, store_settings, banks, lifetimes)
-            app = await stack.enter_async_context(run_proxy(config, port))
+            app = await stack.enter_async_context(run_proxy(config, port, tracing))
             return World(bank_a, bank_b, Proxy(issuer, config, http), store_settings, stack,
                          bank_c=bank_c, app=app)
 

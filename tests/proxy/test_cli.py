@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from jwcrypto import jwk
 
+from proxy.observability.logs import reset_logging
 from proxy.ops.cli import main
 from proxy.ops.demo import DEMO_ENV
 
@@ -30,17 +31,25 @@ def test_check_config_lists_every_problem_and_fails(
     assert "keys.signing[0].file" in err
 
 
-def test_check_config_ok(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-                         tmp_path: Path) -> None:
-    (tmp_path / "config.yaml").write_text((ROOT / "config.yaml").read_text())
-    shutil.copytree(ROOT / "docs" / "schemas", tmp_path / "docs" / "schemas")  # RFC 9396 types
-    (tmp_path / "keys").mkdir()
+def demo_config_in(folder: Path, capsys: pytest.CaptureFixture[str],
+                   monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The repository's config.yaml in ``folder``, with what it needs: a signing key, the
+    RFC 9396 schema it names, and its environment (secrets of 32 bytes or more)."""
+    (folder / "config.yaml").write_text((ROOT / "config.yaml").read_text())
+    shutil.copytree(ROOT / "docs" / "schemas", folder / "docs" / "schemas")
+    (folder / "keys").mkdir()
     assert main(["keys", "generate"]) == 0
-    (tmp_path / "keys" / "signing.jwk").write_text(capsys.readouterr().out)
+    (folder / "keys" / "signing.jwk").write_text(capsys.readouterr().out)
     for name in DEMO_ENV:
         monkeypatch.setenv(name, f"value-{name}-" + "v" * 32)
     monkeypatch.setenv("TOKEN_ENCRYPTION_KEY", "A" * 43)
-    assert main(["check-config", str(tmp_path / "config.yaml")]) == 0
+    return folder / "config.yaml"
+
+
+def test_check_config_ok(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                         tmp_path: Path) -> None:
+    config = demo_config_in(tmp_path, capsys, monkeypatch)
+    assert main(["check-config", str(config)]) == 0
     assert "OK" in capsys.readouterr().out
 
 
@@ -77,3 +86,17 @@ def test_serve_timeout_defaults() -> None:
 
     args = _parser().parse_args(["serve", "--config", "config.yaml"])
     assert (args.keepalive_timeout, args.body_timeout) == (75.0, 10.0)
+
+
+def test_serve_refuses_an_otel_exporter_it_does_not_have(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """docs/observability.md: an exporter or protocol named in OTEL_* that the proxy lacks
+    stops serve at start-up, before it listens."""
+    config = demo_config_in(tmp_path, capsys, monkeypatch)
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "zipkin")
+    try:
+        assert main(["serve", "--config", str(config), "--port", "1"]) == 2
+    finally:
+        reset_logging()  # serve configured the logs for this test's captured stdout
+    assert "tracing_not_started" in capsys.readouterr().out

@@ -99,6 +99,7 @@ banks:
     jwks_cooldown: 0
     native: false
     leeway: 5
+    trace_context: false
 clients:
   - client_id: merchant-ios
     type: public
@@ -258,6 +259,7 @@ def test_good_config_round_trip(
             jwks_cooldown=0.0,
             native=False,
             leeway=5.0,
+            trace_context=False,
         ),
     )
     assert config.clients == (
@@ -531,6 +533,11 @@ BAD: list[tuple[Mutations, str]] = [
         {"lifetimes.request_uri": 601},
         "lifetimes.request_uri: must be at most 600 seconds (got 601)",
     ),
+    (  # a cached gateway check hands out its JWT: it must outlive the cache entry
+        {"lifetimes.gateway_jwt": 30, "lifetimes.gateway_cache": 30},
+        "lifetimes.gateway_cache: must be below lifetimes.gateway_jwt (30; got 30)",
+    ),
+    ({"lifetimes.gateway_jwt": 0}, "lifetimes.gateway_jwt: must be a positive integer (got 0)"),
     ({"banks[0].kind": DELETE}, "banks[0].kind: is required"),
     ({"banks[0].issuer": "http://auth.bank-a.example"}, "banks[0].issuer: must use https"),
     ({"banks[0].issuer": DELETE}, "banks[0].issuer: is required"),
@@ -584,6 +591,7 @@ BAD: list[tuple[Mutations, str]] = [
     ({"banks[0].use_par": 2}, "banks[0].use_par: must be true or false (got 2)"),
     ({"banks[0].interstitial": "x"}, "banks[0].interstitial: must be true or false"),
     ({"banks[0].native": "x"}, "banks[0].native: must be true or false"),
+    ({"banks[0].trace_context": "x"}, "banks[0].trace_context: must be true or false"),
     ({"banks[0].scopes": ["profile"]}, "banks[0].scopes: must contain openid (got ['profile'])"),
     ({"banks[0].scopes": []}, "banks[0].scopes: must contain openid"),
     (

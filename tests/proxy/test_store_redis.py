@@ -274,9 +274,9 @@ async def batched(redis_url: str, store_prefix: str,
     sizes: list[int] = []
     send = Batcher._send
 
-    async def counted(self: Batcher, batch: list[Any], *, again: bool) -> None:
+    async def counted(self: Batcher, batch: list[Any], **options: Any) -> None:
         sizes.append(len(batch))
-        await send(self, batch, again=again)
+        await send(self, batch, **options)
 
     monkeypatch.setattr(Batcher, "_send", counted)
     yield store, sizes

@@ -26,7 +26,7 @@ SOURCES = sorted(ROOT.glob("proxy/**/*.py")) + sorted(ROOT.glob("federation/*.py
 BUILDERS = {
     "OAuthError": 1, "BankError": 1, "error": 2,  # proxy.oauth.dpop.error(svc, code, description)
     "invalid_grant": 0, "invalid_client": 0, "_invalid": 0, "invalid": 0, "_Refused": 0,
-    "_invalid_token": 0, "Refused": 0, "_required": 2,
+    "_invalid_token": 0, "Refused": 0, "_required": 2, "invalid_token": 0,
 }
 # (module, expression inside the formatted description): values that are not input
 ALLOWED = {

@@ -183,9 +183,12 @@ def check(req: Req, status: int, headers: dict[str, str], body: bytes) -> None:
             # RFC 6750 §3: "the resource server includes the HTTP WWW-Authenticate
             # response header field"
             assert "www-authenticate" in headers, (where, status, answer)
+        if req.path.startswith("/gateway/") and status in (401, 403):
+            # the challenge the gateway passes on to its caller; its own errors are 400
+            assert "www-authenticate" in headers, (where, status, answer)
         if status == 401 and req.headers.get("Authorization", "").lower().startswith(
             "basic "
-        ) and not req.path.startswith("/userinfo"):
+        ) and not req.path.startswith(("/userinfo", "/gateway/")):
             # RFC 6749 §5.2: a 401 "MUST ... include the WWW-Authenticate response header
             # field matching the authentication scheme used by the client"
             assert headers.get("www-authenticate", "").startswith("Basic"), (where, answer)
@@ -330,9 +333,20 @@ def _assertion(draw: st.DrawFn, req: Req) -> None:
     req.headers.pop("Authorization", None)
 
 
+def _gateway(draw: st.DrawFn, req: Req) -> None:
+    """The gateway's own headers: its credentials and the request it names."""
+    name = draw(st.sampled_from(["Gateway-Authorization", "X-Forwarded-Method",
+                                 "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Uri"]),
+                label="gateway header")
+    value = draw(st.sampled_from(AUTHORIZATIONS) | st.sampled_from([
+        MARK, f"/{MARK} x", f"{MARK}\u00e9", f"{MARK}:1,{MARK}", "", f"a{MARK}/b", "javascript",
+    ]), label="gateway value")
+    req.headers[name] = value
+
+
 HEADER_CHANGES: dict[str, Callable[[st.DrawFn, Req], None]] = {
     "Authorization": _authorization, "Accept": _accept, "DPoP": _dpop,
-    "client assertion": _assertion,
+    "client assertion": _assertion, "Gateway": _gateway,
 }
 
 
@@ -412,6 +426,17 @@ async def introspection(world: World) -> Req:
         body=pairs({"token": t["access_token"], "token_type_hint": "access_token"})))
 
 
+async def gateway_check(world: World) -> Req:
+    """A gateway's check (docs/gateways.md): the caller's token in Authorization, the
+    gateway's credentials and the original request in headers of their own."""
+    return await with_tokens(world, lambda t: Req(
+        "GET", "/gateway/check", headers={
+            "Authorization": f"Bearer {t['access_token']}",
+            "Gateway-Authorization": basic(*RS_BANK), "X-Forwarded-Method": "GET",
+            "X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.merchant.example",
+            "X-Forwarded-Uri": "/orders/7"}))
+
+
 async def revocation(world: World) -> Req:
     return await with_tokens(world, lambda t: Req(
         "POST", "/revoke", body=pairs({"token": t["refresh_token"], "client_id": PUBLIC,
@@ -472,6 +497,7 @@ ENDPOINTS: dict[str, tuple[Callable[[World], Awaitable[Req]], list[str]]] = {
     "POST /challenge": (challenge_request, CLIENT_AUTH),
     "POST /token app2app": (approval, [*CLIENT_AUTH, "DPoP"]),
     "POST /token token-exchange": (native_sso, [*CLIENT_AUTH, "DPoP"]),
+    "GET /gateway/check": (gateway_check, ["Authorization", "DPoP", "Gateway"]),
     "GET /userinfo": (userinfo_get, ["Authorization", "DPoP"]),
     "POST /userinfo": (userinfo_post, ["Authorization", "DPoP"]),
     "GET /callback/{bank_id}": (bank_callback, ["Accept"]),

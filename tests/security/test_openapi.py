@@ -261,6 +261,20 @@ async def known_values(world: World, label: str) -> Known:
                                   "Accept": "application/token-introspection+jwt"}})
     elif path == "/revoke":
         seeds = [{"body": {"token": token, "client_id": PUBLIC}} for token in (at, rt)]
+    elif path == "/gateway/check{tail}":
+        # nginx names the request in headers, Envoy appends its path (docs/gateways.md)
+        gateway = {"Gateway-Authorization": basic(*RS_PLAIN), "X-Forwarded-Proto": "https",
+                   "X-Forwarded-Host": "api.merchant.example"}
+        proof = key.proof(method, "https://api.merchant.example/orders/7", access_token=dpop_at)
+        seeds = [
+            {"path": {"tail": ""}, "headers": {**gateway, "Authorization": f"Bearer {at}",
+                                               "X-Forwarded-Method": method,
+                                               "X-Forwarded-Uri": "/orders/7"}},
+            {"path": {"tail": "/orders/7"},
+             "headers": {**gateway, "Authorization": f"DPoP {dpop_at}", "DPoP": proof}},
+            {"path": {"tail": ""}, "headers": {"Gateway-Authorization": basic(*RS_BANK),
+                                               "Authorization": f"Bearer {at}"}},
+        ]
     elif path == "/userinfo":
         proof = key.proof(method, f"{proxy.issuer}/userinfo", access_token=dpop_at)
         seeds = [{"headers": {"Authorization": f"Bearer {at}"}},

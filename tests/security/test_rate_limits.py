@@ -231,6 +231,26 @@ async def test_introspect_limited_per_resource_server(world: World) -> None:
     assert (await proxy.introspect("a2a_at_unknown", rs=RS_BANK))["active"] is False
 
 
+async def test_gateway_checks_count_with_the_resource_servers_introspections(world: World
+                                                                             ) -> None:  # fmt: skip
+    """A gateway authenticates as a resource server (Gateway-Authorization): its checks
+    and that server's introspections are one count (docs/gateways.md)."""
+    proxy = await limited(world, per_client={"introspect": 2})
+
+    async def check(rs: tuple[str, str]) -> aiohttp.ClientResponse:
+        resp = await proxy.http.get(f"{proxy.issuer}/gateway/check", headers={
+            "Gateway-Authorization": aiohttp.encode_basic_auth(*rs),
+            "Authorization": "Bearer a2a_at_unknown.x"})
+        await resp.read()
+        return resp
+
+    assert (await check(RS_PLAIN)).status == 401
+    assert (await proxy.introspect("a2a_at_unknown"))["active"] is False
+    await assert_refused(await check(RS_PLAIN))
+    await assert_refused(await proxy.post("/introspect", {"token": "x"}, auth=RS_PLAIN))
+    assert (await check(RS_BANK)).status == 401
+
+
 async def test_counts_are_shared_across_instances(world: World) -> None:
     first = await limited(world, per_address={"token": 2})
     second = await limited(world, per_address={"token": 2})
