@@ -12,6 +12,7 @@ from __future__ import annotations
 from proxy.model.records import PendingChoice
 from proxy.model.tokens import new_value
 from proxy.oauth.errors import OAuthError
+from proxy.oauth.once import take_once
 from proxy.oauth.services import Services
 
 
@@ -28,16 +29,10 @@ async def take(svc: Services, pick_id: str | None, *, native: bool) -> PendingCh
     """The request behind ``pick_id``, consumed. Refused: an unknown or expired id, one
     already picked, and a browser choice answered through the browser-less endpoint (or
     the other way round; the choice is used up all the same)."""
-    consumed = None
-    if pick_id:
-        consumed = await svc.store.consume(
-            PendingChoice.kind, pick_id, now=svc.now(), marker_ttl=None
-        )
-    if consumed is None:
-        raise OAuthError("invalid_request", "this choice is unknown or has expired; start again")
-    if consumed.replay:
-        raise OAuthError("invalid_request", "this choice was already made; start again")
-    choice = PendingChoice.from_json(consumed.payload)
+    choice = PendingChoice.from_json(await take_once(
+        svc, PendingChoice.kind, pick_id, marker_ttl=None,
+        unknown=OAuthError("invalid_request", "this choice is unknown or has expired; start again"),
+        used=OAuthError("invalid_request", "this choice was already made; start again")))
     if choice.native != native:
         raise OAuthError("invalid_request", "this choice is unknown or has expired; start again")
     return choice

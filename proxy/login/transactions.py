@@ -18,6 +18,7 @@ from proxy.model.records import Transaction
 from proxy.oauth.authorize_checks import check_client, check_redirect_uri
 from proxy.oauth.errors import OAuthError, RedirectTarget
 from proxy.oauth.jose import Unreadable
+from proxy.oauth.once import take_once
 from proxy.oauth.services import Services
 from proxy.observability.tracing import continue_trace
 
@@ -61,12 +62,9 @@ def loaded(svc: Services, data: Mapping[str, Any]) -> Transaction:
 async def take_transaction(svc: Services, key: str) -> Transaction:
     """The transaction under ``key`` (the proxy's state toward the bank, or a decoupled
     login's handle), consumed: a second attempt finds the marker and is refused."""
-    consumed = await svc.store.consume(Transaction.kind, key, now=svc.moment(), marker_ttl=None)
-    if consumed is None:
-        raise unknown_login()
-    if consumed.replay:
-        raise OAuthError("invalid_request", "this login was already completed; start again")
-    txn = loaded(svc, consumed.payload)
+    txn = loaded(svc, await take_once(
+        svc, Transaction.kind, key, marker_ttl=None, unknown=unknown_login(),
+        used=OAuthError("invalid_request", "this login was already completed; start again")))
     continue_trace(txn.trace)  # traces on: this request is a step of the login's trace
     return txn
 

@@ -13,6 +13,7 @@ from proxy.config.settings import ClientSettings
 from proxy.model.records import PushedRequest
 from proxy.model.tokens import new_value
 from proxy.oauth.errors import OAuthError
+from proxy.oauth.once import take_once
 from proxy.oauth.services import Services
 
 # RFC 9126 §2.2: "The format of the request_uri value is at the discretion of the
@@ -69,14 +70,10 @@ async def resolve(svc: Services, params: Mapping[str, str]) -> AuthorizationRequ
     # RFC 9126 §4: "Authorization servers SHOULD treat request_uri values as one-time use
     # but MAY allow for duplicate requests due to a user reloading/refreshing their user
     # agent. An expired request_uri MUST be rejected as invalid." One-time use here.
-    consumed = await svc.store.consume(
-        PushedRequest.kind, handle, now=svc.now(), marker_ttl=svc.config.lifetimes.request_uri
-    )
-    if consumed is None:
-        raise OAuthError("invalid_request_uri", "request_uri is unknown or has expired")
-    if consumed.replay:
-        raise OAuthError("invalid_request_uri", "request_uri was already used; push again")
-    pushed = PushedRequest.from_json(consumed.payload)
+    pushed = PushedRequest.from_json(await take_once(
+        svc, PushedRequest.kind, handle, marker_ttl=svc.config.lifetimes.request_uri,
+        unknown=OAuthError("invalid_request_uri", "request_uri is unknown or has expired"),
+        used=OAuthError("invalid_request_uri", "request_uri was already used; push again")))
     # a request_uri is bound to the client that pushed it: another client naming it
     # (a stolen or swapped request_uri) is refused
     if pushed.client_id != client_id:

@@ -729,6 +729,7 @@ def fake_services() -> Services:
     return cast(Services, SimpleNamespace(
         store=MemoryStore(),
         now=lambda: int(time.time()),
+        moment=lambda: round(time.time(), 3),
         config=SimpleNamespace(lifetimes=SimpleNamespace(request_uri=60)),
         clients=SimpleNamespace(get=lambda client_id: client()),  # "app": default profile
     ))
