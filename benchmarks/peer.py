@@ -1,9 +1,12 @@
 """The peer: node ``oidc-provider`` (pinned in benchmarks/peer/package-lock.json), its own
 introspection endpoint measured in the same rounds as the proxy's.
 
-``npm ci`` installs it once into benchmarks/peer/node_modules (git-ignored; again when the
-lock file changes); ``server.mjs`` configures a client-credentials client and a resource
-server that introspects. The suite mints the peer's opaque access tokens by client
+``npm ci`` installs it once into benchmarks/peer/node_modules (git-ignored; again when
+the lock file changes); ``server.mjs`` configures a client-credentials client and a
+resource server that introspects, its tokens kept in the run's Redis
+(``redis_adapter.mjs``, as a deployed oidc-provider keeps them: its in-memory adapter is
+for development only), so each introspection costs it one Redis round trip, as the
+proxy's costs the proxy. The suite mints the peer's opaque access tokens by client
 credentials and runs wrk against ``/token/introspection`` with the proxy's connections
 and duration, the server pinned to the proxy's core. Where node or npm is missing, the
 suite says how to install them and goes on without the peer.
@@ -31,9 +34,9 @@ INSTALL = "apt-get install -y nodejs npm"
 CLIENT = ("peer-client", "peer-client-secret-" + "c" * 20)
 RS = ("peer-api", "peer-api-secret-" + "p" * 20)
 INTROSPECT_PATH = "/token/introspection"
-# oidc-provider's default adapter keeps at most 1000 entries (an LRU): an evicted token
-# would answer active: false, fast, and pass for a good figure
-TOKENS = 800
+# as many live tokens as the proxy's introspection cycles over
+TOKENS = 2000
+PREFIX = "peer:"
 
 
 @dataclass
@@ -78,9 +81,10 @@ def version() -> str:
 
 @asynccontextmanager
 async def running(folder: Path, http: aiohttp.ClientSession, cpus: str | None,
-                  load_cpus: str, log: Path) -> AsyncIterator[Peer | None]:
-    """The peer on ``cpus``, holding ``TOKENS`` live access tokens and warmed up (wrk on
-    ``load_cpus``); None where node or npm is missing (said on stderr)."""
+                  load_cpus: str, log: Path, redis_url: str) -> AsyncIterator[Peer | None]:
+    """The peer on ``cpus``, its tokens in ``redis_url``, holding ``TOKENS`` live access
+    tokens and warmed up (wrk on ``load_cpus``); None where node or npm is missing (said
+    on stderr)."""
     why = missing()
     if why is not None:
         print(f"peer: {why}", file=sys.stderr, flush=True)
@@ -91,7 +95,8 @@ async def running(folder: Path, http: aiohttp.ClientSession, cpus: str | None,
     assert node is not None
     port = fx.free_port()
     base = f"http://127.0.0.1:{port}"
-    command = fx.pinned([node, str(FOLDER / "server.mjs"), str(port), CLIENT[1], RS[1]], cpus)
+    command = fx.pinned([node, str(FOLDER / "server.mjs"), str(port), CLIENT[1], RS[1],
+                         redis_url, PREFIX], cpus)
     async with fx.process(command, f"{base}/.well-known/openid-configuration", log):
         tokens = await mint(http, base, TOKENS)
         lines = folder / "peer-introspect.txt"

@@ -124,7 +124,8 @@ def markdown(r: dict[str, Any]) -> str:
     peer = r.get("peer")
     if peer:
         out += ["", f"The peer: {peer['name']} {peer['version']} on node {peer['node']}, its "
-                f"default in-memory adapter, {peer['tokens']} opaque access tokens minted by "
+                f"tokens in the run's Redis (benchmarks/peer/redis_adapter.mjs), {peer['tokens']} "
+                "opaque access tokens minted by "
                 "client credentials, introspected at /token/introspection."]
     login = r.get("login")
     if login:

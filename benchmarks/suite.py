@@ -302,7 +302,7 @@ async def phases(suite: Suite, setup: fx.Setup, rs: fx.RedisServer, minter: fx.M
         f"{rounds} rounds, each runs the proxy then the bare app" + (
         " (then the peer)" if with_peer else ""))
     async with fx.process(one_worker, f"{issuer}/healthz", log), \
-            peer_if(with_peer, setup.folder, http, log) as peer:
+            peer_if(with_peer, setup.folder, http, log, setup.redis_url) as peer:
         sizes = await response_sizes(http, issuer, client, at_text, template_rt, sealed_size)
         await sanity(http, issuer, probes["introspect"], probes["token"])
         async with fx.process(fx.bare_command(setup, bare_port, sizes, fx_cpu(SERVER_CPU)),
@@ -379,12 +379,13 @@ async def phases(suite: Suite, setup: fx.Setup, rs: fx.RedisServer, minter: fx.M
 
 
 @asynccontextmanager
-async def peer_if(wanted: bool, folder: Path, http: aiohttp.ClientSession, log: Path
-                  ) -> AsyncIterator[peers.Peer | None]:  # fmt: skip
+async def peer_if(wanted: bool, folder: Path, http: aiohttp.ClientSession, log: Path,
+                  redis_url: str) -> AsyncIterator[peers.Peer | None]:  # fmt: skip
     if not wanted:
         yield None
         return
-    async with peers.running(folder, http, fx_cpu(SERVER_CPU), LOAD_CPU, log) as peer:
+    async with peers.running(folder, http, fx_cpu(SERVER_CPU), LOAD_CPU, log,
+                             redis_url) as peer:
         yield peer
 
 

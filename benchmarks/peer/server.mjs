@@ -1,14 +1,18 @@
 // The benchmark's peer: node oidc-provider, configured only for what the suite measures
 // (benchmarks/peer.py starts it): a client that gets opaque access tokens by client
 // credentials, and a resource server that introspects them (RFC 7662). Its tokens are kept
-// in oidc-provider's default in-memory adapter (an LRU of 1000 entries: the suite mints
-// fewer). Usage: node server.mjs PORT CLIENT_SECRET RS_SECRET
+// in the run's Redis (redis_adapter.mjs), as a deployed oidc-provider keeps them.
+// Usage: node server.mjs PORT CLIENT_SECRET RS_SECRET REDIS_URL KEY_PREFIX
 import Provider from 'oidc-provider';
 
-const [port, clientSecret, rsSecret] = process.argv.slice(2);
+import { RedisAdapter, connect } from './redis_adapter.mjs';
+
+const [port, clientSecret, rsSecret, redisUrl, keyPrefix] = process.argv.slice(2);
+connect(redisUrl, keyPrefix);
 const issuer = `http://127.0.0.1:${port}`;
 
 const provider = new Provider(issuer, {
+  adapter: RedisAdapter,
   clients: [
     {
       client_id: 'peer-client',
