@@ -375,7 +375,8 @@ async def phases(suite: Suite, setup: fx.Setup, rs: fx.RedisServer, minter: fx.M
     if suite.wants("workers"):
         await two_workers(suite, setup, intro_lines, bare_port, sizes, log)
     if suite.wants("scale"):
-        await scale(suite, setup, rs, tokens[0])
+        # a fresh login for the template: the run so far may outlast the first ones' tokens
+        await scale(suite, setup, rs, (await minter.logins(1))[0])
 
 
 @asynccontextmanager

@@ -191,6 +191,11 @@ class Chosen:
     device_secret: str | None = None
     sid: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        # (dataclasses.asdict recurses and copies: a visible cost on every exchange)
+        return {"access_token": self.access_token, "refresh_token": self.refresh_token,
+                "iat": self.iat, "device_secret": self.device_secret, "sid": self.sid}
+
     @classmethod
     def new(cls, grant_id: str, now: int, *, device: bool = False) -> Chosen:
         """``device``: also a device_secret and a sid (a code exchange)."""
@@ -244,7 +249,7 @@ async def exchange_code(
     consumed, grant_data = await asyncio.gather(
         svc.store.consume(Code.kind, code, now=svc.moment(),
                           marker_ttl=max(lifetimes.authorization_code, lifetimes.access_token),
-                          note={PENDING: svc.cipher.encrypt(dataclasses.asdict(chosen))}),
+                          note={PENDING: svc.cipher.encrypt(chosen.to_dict())}),
         svc.store.find(Grant.kind, grant_id),
     )
     if consumed is None:
@@ -447,9 +452,8 @@ async def mint(
         writes.append((RefreshToken.kind, chosen.refresh_token, rt.to_json(),
                        max(1, rt.exp - now)))  # fmt: skip
         response["refresh_token"] = chosen.refresh_token
-    if write_once:
-        # concurrent SET NX of one round share one batch: still one round trip
-        await asyncio.gather(*(svc.store.add(*write) for write in writes))
+    if write_once:  # one round trip either way
+        await svc.store.add_many(writes)
     else:
         await svc.store.upsert_many(writes)
     return response

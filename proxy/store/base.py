@@ -67,6 +67,12 @@ class Store(Protocol):
         Not atomic: after an error, some may have been written."""
         ...
 
+    async def add_many(self, items: Sequence[tuple[str, str, Mapping[str, Any], int]]
+                       ) -> list[bool]:  # fmt: skip
+        """``add`` of each ``(kind, id, payload, ttl)`` in one round trip (a pipeline):
+        which were written. Not atomic."""
+        ...
+
     async def consume(
         self,
         kind: str,

@@ -87,6 +87,10 @@ class MemoryStore:
         for kind, id, payload, ttl in items:
             await self.upsert(kind, id, payload, ttl)
 
+    async def add_many(self, items: Sequence[tuple[str, str, Mapping[str, Any], int]]
+                       ) -> list[bool]:  # fmt: skip
+        return [await self.add(kind, id, payload, ttl) for kind, id, payload, ttl in items]
+
     async def consume(
         self,
         kind: str,

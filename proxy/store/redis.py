@@ -455,6 +455,21 @@ class RedisStore:
             done = await self._command("SET", self._key(kind, id), text, "EX", ttl, "NX")
         return bool(done)
 
+    async def add_many(self, items: Sequence[tuple[str, str, Mapping[str, Any], int]]
+                       ) -> list[bool]:  # fmt: skip
+        commands = [("SET", self._key(kind, id), encode_record(payload, ttl), "EX", ttl, "NX")
+                    for kind, id, payload, ttl in items]
+        if not commands:
+            return []
+        with self._translated():
+            if self._batch is not None:
+                # each SET NX joins the batch of this round (sent once, as add's); futures,
+                # not a task per command
+                done = await asyncio.gather(*(self._batch.send(*c) for c in commands))
+            else:
+                done = await asyncio.gather(*(self._command(*c) for c in commands))
+        return [bool(d) for d in done]
+
     async def replace(self, kind: str, id: str, payload: Mapping[str, Any], ttl: int) -> bool:
         text = encode_record(payload, ttl)
         with self._translated():

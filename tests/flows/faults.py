@@ -80,14 +80,20 @@ class FaultyStore:
         if not callable(target) or name == "scan":
             return target
 
+        # add_many is the adds of one round trip: armed and counted as add
+        method = "add" if name == "add_many" else name
+
         async def call(*args: Any, **kwargs: Any) -> Any:
-            self.calls[name] += 1
-            fault = self._take(name)
+            self.calls[method] += 1
+            fault = self._take(method)
             if fault is not None and fault.when == "before":
                 raise StoreUnavailable(f"test: {name} did not reach the store")
             result = await target(*args, **kwargs)
             if name == "add" and result:
                 self.added[args[0]] += 1
+            if name == "add_many":
+                for (kind, *_), written in zip(args[0], result, strict=True):
+                    self.added[kind] += written
             if fault is not None:
                 raise StoreUnavailable(f"test: the answer to {name} was lost")
             return result

@@ -111,6 +111,23 @@ async def test_upsert_many_writes_each_with_its_ttl(store: Store, peek: Peek) ->
     await store.upsert_many([])
 
 
+async def test_add_many_writes_where_nothing_is(store: Store) -> None:
+    """A code exchange's retry writes the tokens it chose once: what the first attempt
+    wrote (or a refresh token's marker since) is never overwritten."""
+    kept, used, fresh = new_id(), new_id(), new_id()
+    await store.upsert("code", kept, {"v": "first"}, 60)
+    await store.upsert("code", used, {"v": "first"}, 60)
+    await store.consume("code", used, now=NOW, marker_ttl=60)
+    assert await store.add_many([("code", kept, {"v": "again"}, 60),
+                                 ("code", used, {"v": "again"}, 60),
+                                 ("code", fresh, {"v": "new"}, 60)]) == [False, False, True]
+    assert await store.add_many([]) == []
+    assert await store.find_many([("code", kept), ("code", fresh)]) == [
+        {"v": "first"}, {"v": "new"}]
+    again = await store.consume("code", used, now=NOW, marker_ttl=60)
+    assert again is not None and again.replay  # the marker is still there
+
+
 async def test_upsert_replaces(store: Store) -> None:
     code = new_id()
     await store.upsert("code", code, {"v": 1}, 60)
