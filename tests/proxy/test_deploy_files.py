@@ -305,6 +305,8 @@ async def test_every_store_operation_runs_as_the_acl_user(acl_redis: str) -> Non
         "ping": lambda: store.ping(),
         "upsert": lambda: store.upsert("grant", grant, {"grant_id": grant}, 60),
         "add": lambda: store.add("code", grant, {"grant_id": grant}, 60),
+        "add_many": lambda: store.add_many([("at2", grant, {"grant_id": grant}, 60),
+                                            ("rt2", grant, {"grant_id": grant}, 60)]),
         "replace": lambda: store.replace("grant", grant, {"grant_id": grant, "n": 2}, 60),
         "find": lambda: store.find("grant", grant),
         "find_many": lambda: store.find_many([("grant", grant), ("code", grant)]),
