@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -45,6 +44,7 @@ from proxy.oauth.services import Services
 from proxy.ops.keys import generate_signing_key
 from proxy.store import open_store
 from proxy.store.keys import record_key
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_REDIRECT = "https://app.merchant.example/auth/callback"
@@ -64,12 +64,6 @@ PREFIX = "a2a:"  # the default store.prefix (its own redis-server: nothing share
 # one verifier for every minted code: the challenge is all the record keeps
 VERIFIER = "v" * 43
 CHALLENGE = create_s256_code_challenge(VERIFIER)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pinned(command: list[str], cpus: str | None) -> list[str]:

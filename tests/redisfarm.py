@@ -16,7 +16,6 @@ import datetime
 import ipaddress
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -33,17 +32,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.ports import HOST, free_port
+
 INSTALL_HINT = (
     "these tests start their own Redis servers from the redis-server binary, which is "
     "not on PATH: install it (Debian/Ubuntu: `apt-get install redis-server`, macOS: "
     "`brew install redis`), or run a Redis on 127.0.0.1:6379 for the tests that need "
     "only one"
 )
-HOST = "127.0.0.1"
 SLOTS = 16384
 SERVICE = "mymaster"
-# a port whose cluster bus port (port + 10000) is free too
-_BUS_OFFSET = 10000
 
 
 def redis_server_binary() -> str:
@@ -51,25 +49,6 @@ def redis_server_binary() -> str:
     if executable is None:
         pytest.fail(INSTALL_HINT)
     return executable
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-        return True
-
-
-def free_port(*, with_bus: bool = False) -> int:
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((HOST, 0))
-            port: int = sock.getsockname()[1]
-        if not with_bus or (port + _BUS_OFFSET <= 65535 and _bindable(port + _BUS_OFFSET)):
-            return port
-    raise RuntimeError("found no free port whose cluster bus port is free too")
 
 
 def wait_until(what: str, check: Callable[[], bool], timeout: float) -> None:

@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import unused_port
 
 from proxy.config import load_config
 from proxy.ops.demo import DEMO_ENV, _prepare, demo_servers, use_ports
 from tests.browser.conftest import SIZES, Chromium, Tab
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,7 @@ async def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
         monkeypatch.delenv(name)
     shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
     shutil.copytree(ROOT / "docs" / "schemas", tmp_path / "docs" / "schemas")
-    use_ports(unused_port(), unused_port(), unused_port())
+    use_ports(free_port(), free_port(), free_port())
     _prepare(tmp_path / "config.yaml")
     async with demo_servers(load_config(tmp_path / "config.yaml")) as start_url:
         yield start_url

@@ -22,7 +22,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import unused_port
 from jsonschema.validators import validator_for
 
 from federation.sandbox import SandboxBank, SandboxClient, serve_sandbox
@@ -42,6 +41,7 @@ from tests.flows.harness import (
     make_config,
     run_proxy,
 )
+from tests.ports import free_port
 
 ACR_BANKID = "urn:merchant:acr:bankid"
 BANKID_CLIENT = "merchant-bankid"
@@ -145,7 +145,7 @@ async def bankid_world(redis_url: str, store_prefix: str) -> AsyncIterator[BankI
         http = await stack.enter_async_context(aiohttp.ClientSession())
 
         async def build(id_token: bool = False, **overrides: Any) -> BankIdWorld:
-            port = unused_port()
+            port = free_port()
             issuer = f"http://127.0.0.1:{port}"
             bankid = SandboxBank(clients=[SandboxClient(BANKID_CLIENT, [], "client_secret_basic",
                                                         secret=BANKID_SECRET)])  # fmt: skip

@@ -21,7 +21,6 @@ import aiohttp
 import jwt
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import unused_port
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from jwcrypto import jwk
 
@@ -45,6 +44,7 @@ from proxy.observability.tracing import Tracing
 from proxy.ops.keys import generate_signing_key
 from proxy.ops.reload import apply_config
 from proxy.web.server import ProxyRunner
+from tests.ports import free_port
 
 APP_REDIRECT = "https://app.merchant.example/auth/callback"
 ACR_A = "urn:merchant:acr:bank-a"
@@ -438,7 +438,7 @@ class World:
 
     async def another_proxy(self) -> Proxy:
         """A second instance with the same config (same Redis, same keys)."""
-        port = unused_port()
+        port = free_port()
         config = dataclasses.replace(self.proxy.config, issuer=self.proxy.issuer)
         await self.stack.enter_async_context(run_proxy(config, port))
         return Proxy(f"http://127.0.0.1:{port}", config, self.proxy.http)
@@ -461,7 +461,7 @@ async def world_factory(redis_url: str, store_prefix: str) -> AsyncIterator[Worl
             bank_c_overrides: Mapping[str, Any] | None = None,
             tracing: Tracing | None = None,
         ) -> World:
-            port = unused_port()
+            port = free_port()
             issuer = f"http://127.0.0.1:{port}"
             key = bank_client_key()
             public_jwks = {"keys": [key.export(private_key=False, as_dict=True)]}

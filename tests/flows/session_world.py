@@ -14,7 +14,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import unused_port
 
 from federation.sandbox import (
     SandboxBank,
@@ -33,6 +32,7 @@ from tests.flows.harness import (
     make_config,
     run_proxy,
 )
+from tests.ports import free_port
 from tests.session_broker import ACR_ITSME, new_broker, session_settings
 
 
@@ -45,7 +45,7 @@ class SessionWorld:
 
     async def another_proxy(self) -> Proxy:
         """A second instance with the same config (same Redis, keys and issuer)."""
-        port = unused_port()
+        port = free_port()
         await self.stack.enter_async_context(run_proxy(self.proxy.config, port))
         return Proxy(f"http://127.0.0.1:{port}", self.proxy.config, self.proxy.http)
 
@@ -87,7 +87,7 @@ async def session_world(redis_url: str, store_prefix: str
 
         async def build(api: Mapping[str, Any] | None = None, lifetimes: Lifetimes | None = None,
                         store: StoreSettings | None = None, **itsme: Any) -> SessionWorld:
-            port = unused_port()
+            port = free_port()
             issuer = f"http://127.0.0.1:{port}"
             broker = new_broker(f"{issuer}/callback/itsme")
             await stack.enter_async_context(serve_broker(broker))

@@ -8,8 +8,6 @@ import asyncio
 import dataclasses
 from typing import Any
 
-from aiohttp.test_utils import unused_port
-
 from tests.flows.harness import (
     ACR_A,
     ACR_C,
@@ -23,6 +21,7 @@ from tests.flows.harness import (
     app_redirect_params,
     run_proxy,
 )
+from tests.ports import free_port
 
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 # BankID's device_info: URL-safe base64 of {"p":"ios","ma":"Apple","mo":"iPhone11,2"}
@@ -253,7 +252,7 @@ async def test_a_login_at_a_bank_another_instance_no_longer_has(
     world = await ciba_world(world_factory)
     world.ciba.ciba_decision = "approve"
     url, login = await start(world)
-    port = unused_port()
+    port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     config = dataclasses.replace(
         world.proxy.config, issuer=world.proxy.issuer,

@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 import aiohttp
 import jwt
 from aiohttp import web
-from aiohttp.test_utils import unused_port
 
 from proxy.config.settings import Lifetimes
 from tests.flows.harness import (
@@ -31,6 +30,7 @@ from tests.flows.harness import (
     WorldFactory,
 )
 from tests.flows.nginx import gateway_config, running_nginx
+from tests.ports import free_port
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Api:
 
 @asynccontextmanager
 async def api_server() -> AsyncIterator[Api]:
-    api = Api(unused_port())
+    api = Api(free_port())
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", api.handle)
     runner = web.AppRunner(app)
@@ -64,7 +64,7 @@ async def api_server() -> AsyncIterator[Api]:
 async def gateway(world: World, api: Api, folder: Path, credentials: tuple[str, str]
                   ) -> AsyncIterator[str]:  # fmt: skip
     """nginx for the resource server ``credentials``, in front of ``api``: its base URL."""
-    port = unused_port()
+    port = free_port()
     proxy_port = int(urlsplit(world.proxy.issuer).port or 0)
     config = gateway_config(folder, port=port, proxy_port=proxy_port, api_port=api.port,
                             credentials=credentials)

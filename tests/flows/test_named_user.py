@@ -15,7 +15,6 @@ import re
 
 import aiohttp
 import redis.asyncio as aioredis
-from aiohttp.test_utils import unused_port
 
 from proxy.config.settings import LoginHintLimit
 from tests.flows.harness import (
@@ -33,6 +32,7 @@ from tests.flows.harness import (
     query_of,
     run_proxy,
 )
+from tests.ports import free_port
 
 NAMING = [{"login_hint": "alice"}, {"login_hint_token": "permission-token"},
           {"binding_message": "A1B2"}]  # fmt: skip
@@ -131,7 +131,7 @@ def picker_links(html: str) -> dict[str, str]:
 
 async def test_logins_per_hint_are_limited(world_factory: WorldFactory, redis_url: str) -> None:
     world = await ciba_world(world_factory)
-    port = unused_port()
+    port = free_port()
     config = dataclasses.replace(world.proxy.config,
                                  login_hint_limit=LoginHintLimit(logins=2, window=60))
     await world.stack.enter_async_context(run_proxy(config, port))

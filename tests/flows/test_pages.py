@@ -11,7 +11,6 @@ import re
 from urllib.parse import urlencode
 
 import aiohttp
-from aiohttp.test_utils import unused_port
 
 from tests.flows.harness import (
     ACR_C,
@@ -24,6 +23,7 @@ from tests.flows.harness import (
     new_request,
     run_proxy,
 )
+from tests.ports import free_port
 
 HOME = "https://shop.merchant.example/"
 
@@ -44,7 +44,7 @@ async def with_homes(world: World) -> Proxy:
     config = world.proxy.config
     clients = tuple(dataclasses.replace(c, client_name="Merchant Shop", client_uri=HOME)
                     for c in config.clients)
-    port = unused_port()
+    port = free_port()
     config = dataclasses.replace(config, clients=clients)
     await world.stack.enter_async_context(run_proxy(config, port))
     return Proxy(f"http://127.0.0.1:{port}", config, world.proxy.http)

@@ -15,7 +15,6 @@ import aiohttp
 import jwt
 import pytest
 import redis.asyncio as aioredis
-from aiohttp.test_utils import unused_port
 
 from federation.sandbox import serve_broker
 from proxy.app import MAX_BODY
@@ -52,6 +51,7 @@ from tests.flows.harness import (
     query_of,
     run_proxy,
 )
+from tests.ports import free_port
 from tests.session_broker import ACR_ITSME, new_broker, session_settings
 
 ERROR = "invalid_authorization_details"
@@ -375,7 +375,7 @@ async def test_what_a_request_leaves_in_the_store(bankid_world: BankIdWorldFacto
 async def test_a_session_bank_takes_none(redis_url: str, store_prefix: str) -> None:
     """itsme through a broker's REST session API has no place for them: refused before
     the session is created."""
-    port = unused_port()
+    port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     broker = new_broker(f"{issuer}/callback/itsme")
     async with serve_broker(broker), aiohttp.ClientSession() as http:

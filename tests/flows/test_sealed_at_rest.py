@@ -16,7 +16,6 @@ import secrets
 from typing import Any
 
 import redis.asyncio
-from aiohttp.test_utils import unused_port
 from structlog.testing import capture_logs
 
 from proxy.config.keys import token_key_id
@@ -32,6 +31,7 @@ from tests.flows.harness import (
     app_redirect_params,
     run_proxy,
 )
+from tests.ports import free_port
 
 
 async def redis_dump(world: World) -> str:
@@ -48,7 +48,7 @@ async def redis_dump(world: World) -> str:
 async def instance(world: World, *keys: bytes) -> Proxy:
     """Another instance of the world's proxy (same issuer, same Redis) whose
     keys.token_encryption is ``keys``: the first encrypts."""
-    port = unused_port()
+    port = free_port()
     base = world.proxy.config
     config = dataclasses.replace(base, keys=dataclasses.replace(
         base.keys, token_encryption=keys[0], token_decryption=keys[1:]))

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import unused_port
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from proxy.observability.tracing import Tracing
 from tests.flows.harness import World, WorldFactory
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,7 +47,7 @@ async def otlp_sink(port: int) -> AsyncIterator[list[ExportTraceServiceRequest]]
 async def test_otel_variables_send_a_logins_spans_over_otlp(
     world_factory: WorldFactory, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    port = unused_port()
+    port = free_port()
     for name in [n for n in os.environ if n.startswith("OTEL_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")

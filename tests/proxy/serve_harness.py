@@ -17,7 +17,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import unused_port
 
 from federation.sandbox import SandboxBank, SandboxClient
 from proxy.ops.keys import generate_signing_key
@@ -172,6 +171,3 @@ async def wait_until_serving(http: aiohttp.ClientSession, issuer: str, served: S
         await asyncio.sleep(0.05)
     pytest.fail(f"app2app-proxy serve did not start:\n{served.log_file.read_text()}")
 
-
-def free_port() -> int:
-    return unused_port()

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import unused_port
 
 from proxy.config import load_config
 from proxy.config.settings import Config
 from proxy.ops.cli import main
 from proxy.ops.demo import DEMO_ENV, DEMO_SECRETS, _prepare, banner, demo_servers, use_ports
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def demo_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Config, Ports]]:
     """config.yaml as `demo` reads it, on free ports (as --proxy-port etc. set them)."""
-    ports = Ports(unused_port(), unused_port(), unused_port())
+    ports = Ports(free_port(), free_port(), free_port())
     clean_environment(monkeypatch)
     shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
     shutil.copytree(ROOT / "docs" / "schemas", tmp_path / "docs" / "schemas")
@@ -215,8 +215,8 @@ def test_a_port_in_use_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         taken.listen()
         port = taken.getsockname()[1]
         code = main(["demo", "--config", str(tmp_path / "config.yaml"), "--proxy-port",
-                     str(port), "--bank-port", str(unused_port()), "--app-port",
-                     str(unused_port())])
+                     str(port), "--bank-port", str(free_port()), "--app-port",
+                     str(free_port())])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
     assert err == [f"demo: 127.0.0.1:{port} (the proxy) is already in use: stop what listens "

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -30,6 +29,7 @@ from proxy.ops.cli import DRAIN_DELAY, SHUTDOWN_TIMEOUT
 from proxy.ops.keys import generate_signing_key
 from proxy.store.base import Store
 from proxy.store.redis import RedisStore
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "docs" / "deploy"
@@ -64,13 +64,6 @@ def _k8s(kind: str, name: str | None = None) -> dict[str, Any]:
 def _compose() -> dict[str, Any]:
     [compose] = _documents(DEPLOY / "compose.yaml")
     return compose  # type: ignore[no-any-return]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _raw_config() -> Any:
@@ -252,7 +245,7 @@ def acl_redis(tmp_path: Path) -> Iterator[str]:
     args = [
         f">{password}" if arg.startswith(">") else arg for arg in _redis_command()[1:]
     ]
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [executable, *args, "--port", str(port), "--bind", "127.0.0.1",
          "--dir", str(tmp_path), "--save", ""],

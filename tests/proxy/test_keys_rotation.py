@@ -15,7 +15,6 @@ from typing import Any
 import jwt
 import pytest
 import yaml
-from aiohttp.test_utils import unused_port
 from jwcrypto import jwk
 from structlog.testing import capture_logs
 
@@ -26,6 +25,7 @@ from proxy.oauth.jose import NoSigningKey, Signer
 from proxy.ops.cli import main
 from proxy.ops.keys import generate_signing_key
 from tests.flows.harness import PUBLIC, Proxy, WorldFactory, b64, run_proxy, world_factory
+from tests.ports import free_port
 
 __all__ = ["world_factory"]  # the fixture, for the login test
 
@@ -265,7 +265,7 @@ async def test_id_token_verifies_with_jwks_across_activation(world_factory: Worl
     keys = Keys(signing=(dataclasses.replace(old, not_after=due), SigningKey(NEW, not_before=due)),
                 token_encryption=config.keys.token_encryption)
     rotating = dataclasses.replace(config, keys=keys)
-    port = unused_port()
+    port = free_port()
     await world.stack.enter_async_context(run_proxy(rotating, port))
     other = Proxy(f"http://127.0.0.1:{port}", rotating, world.proxy.http)
 

@@ -31,7 +31,8 @@ from proxy.oauth.services import SERVICES
 from proxy.ops.reload import reload_config
 from proxy.web.server import ProxyRunner
 from tests.flows.harness import PUBLIC, Proxy, app_redirect_params, new_request
-from tests.proxy.serve_harness import ConfigFile, acr, free_port, sandbox_bank
+from tests.ports import free_port
+from tests.proxy.serve_harness import ConfigFile, acr, sandbox_bank
 
 OLD_CLIENT = "merchant-old"
 NEW_CLIENT = "merchant-new"

@@ -19,9 +19,9 @@ from federation.sandbox import serve_sandbox
 from proxy.web.responses import SERVER
 from proxy.web.server import LINGERING_TIME
 from tests.flows.harness import PUBLIC
+from tests.ports import free_port
 from tests.proxy.serve_harness import (
     ConfigFile,
-    free_port,
     sandbox_bank,
     start_serve,
     wait_until_serving,

@@ -16,10 +16,10 @@ import pytest
 
 from federation.sandbox import SandboxBank, serve_sandbox
 from tests.flows.harness import PUBLIC, new_request
+from tests.ports import free_port
 from tests.proxy.serve_harness import (
     ConfigFile,
     Served,
-    free_port,
     sandbox_bank,
     start_serve,
     wait_until_serving,

@@ -9,11 +9,11 @@ import uuid
 from typing import Any
 
 import jwt
-from aiohttp.test_utils import unused_port
 from jwcrypto import jwk
 
 from proxy.config.settings import ClientSettings, Config, ResourceServer
 from tests.flows.harness import APP_REDIRECT, Proxy, World, run_proxy
+from tests.ports import free_port
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 HASHED = ("merchant-hashed", "hashed-secret-" + "h" * 24)
@@ -54,7 +54,7 @@ def extra_clients(config: Config) -> Config:
 
 async def proxy_with(world: World, config: Config) -> Proxy:
     """Another instance on the world's Redis, with ``config``."""
-    port = unused_port()
+    port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     config = dataclasses.replace(config, issuer=issuer)
     for bank_id, bank in (("bank-a", world.bank_a), ("bank-b", world.bank_b)):

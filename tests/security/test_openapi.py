@@ -37,7 +37,6 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from aiohttp.test_utils import unused_port
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import Case, CheckContext, GenerationMode
@@ -80,6 +79,7 @@ from tests.flows.harness import (
     query_of,
     run_proxy,
 )
+from tests.ports import free_port
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 SCHEMA = schemathesis.openapi.from_path(
@@ -410,7 +410,7 @@ async def test_rate_limited_operation(world_factory: WorldFactory, label: str) -
     """With rate limits configured, the refusals (429, Retry-After) are documented too."""
     world = await ciba_world(world_factory)
     known = await known_values(world, label)
-    port = unused_port()
+    port = free_port()
     limits = RateLimits(per_address=dict.fromkeys(set(LIMITED.values()), 5))
     config = dataclasses.replace(world.proxy.config, rate_limits=limits)
     await world.stack.enter_async_context(run_proxy(config, port))

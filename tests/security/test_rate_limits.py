@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 import jwt
-from aiohttp.test_utils import make_mocked_request, unused_port
+from aiohttp.test_utils import make_mocked_request
 from jwcrypto import jwk
 
 from proxy.config.settings import RateLimits, StoreSettings
@@ -33,6 +33,7 @@ from tests.flows.harness import (
     WorldFactory,
     run_proxy,
 )
+from tests.ports import free_port
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 BAD_GRANT = {"grant_type": "authorization_code", "code": "nope", "client_id": PUBLIC,
@@ -42,7 +43,7 @@ BAD_GRANT = {"grant_type": "authorization_code", "code": "nope", "client_id": PU
 
 async def limited(world: World, **limits: Any) -> Proxy:
     """Another instance of the world's proxy (same Redis, same issuer), with rate limits."""
-    port = unused_port()
+    port = free_port()
     config = dataclasses.replace(world.proxy.config, rate_limits=RateLimits(**limits))
     await world.stack.enter_async_context(run_proxy(config, port))
     return Proxy(f"http://127.0.0.1:{port}", config, world.proxy.http)

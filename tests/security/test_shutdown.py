@@ -21,7 +21,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import unused_port
 
 from federation.sandbox import SandboxBank, SandboxClient, serve_sandbox
 from proxy.config import load_config
@@ -34,6 +33,7 @@ from tests.flows.harness import (
     new_request,
     run_proxy,
 )
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BANK_SECRET = "bank-a-secret-" + "s" * 20
@@ -100,7 +100,7 @@ async def wait_until_serving(http: aiohttp.ClientSession, issuer: str,
 async def test_sigterm_drains_then_finishes_in_flight_logins(
     tmp_path: Path, redis_url: str, store_prefix: str, stack: AsyncExitStack
 ) -> None:
-    port = unused_port()
+    port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     bank = SandboxBank(clients=[SandboxClient(
         "merchant-at-a", [f"{issuer}/callback/bank-a"], "client_secret_basic",
@@ -171,7 +171,7 @@ async def test_sigterm_drains_then_finishes_in_flight_logins(
         await http.get(f"{issuer}/healthz")
 
     # nothing lost: another instance on the same Redis redeems the code
-    other_port = unused_port()
+    other_port = free_port()
     await stack.enter_async_context(run_proxy(load_config(config_file), other_port))
     other = Proxy(f"http://127.0.0.1:{other_port}", load_config(config_file), http)
     tokens = await other.exchange(login)

@@ -16,10 +16,10 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import unused_port
 
 from proxy.config.settings import RateLimits
 from tests.flows.harness import APP_REDIRECT, PUBLIC, Login, World, run_proxy
+from tests.ports import free_port
 
 FORM = "application/x-www-form-urlencoded"
 MARK = "zq7marker"  # a value no fixed text holds: found in a description, it was echoed
@@ -193,7 +193,7 @@ async def test_one_request_with_aiohttp_defaults(world: World) -> None:
 async def test_the_rate_limiter_reads_an_odd_form_the_same_way(world: World) -> None:
     """The per-client limit reads the claimed client_id from the form before the handler
     does: an undecodable form or an unknown charset is the handler's invalid_request."""
-    port = unused_port()
+    port = free_port()
     config = dataclasses.replace(world.proxy.config,
                                  rate_limits=RateLimits(per_client={"token": 100}))
     await world.stack.enter_async_context(run_proxy(config, port))
