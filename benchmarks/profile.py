@@ -5,7 +5,7 @@
 Starts what the suite starts (a private redis-server, the sandbox bank, the proxy as a
 ``serve --workers 1`` subprocess pinned to core 0), drives one endpoint with wrk from
 core 1 and records the proxy with ``py-spy record`` (locked in uv.lock, dependency group
-``bench``). Prints the functions with the most samples, by own time and by time including
+``bench``), pausing it for each sample so that every stack is whole. Prints the functions with the most samples, by own time and by time including
 callees, and writes the raw collapsed stacks (for a flame graph: ``flamegraph.pl`` or
 speedscope.app) to ``--out``, by default under ``benchmarks/out/``, which git ignores:
 profiles carry the machine's paths and are never committed.
@@ -37,6 +37,14 @@ def ensure_py_spy() -> str:
         raise SystemExit("py-spy is missing from this environment: run benchmarks/run or "
                          "scripts/test once, which install .venv from uv.lock")
     return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system) a process has used: proc(5), /proc/PID/stat fields
+    14 and 15, in clock ticks. Per request, it moves less with a busy machine than req/s
+    does (time spent waiting for a core is not counted)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def summarize(collapsed: Path, top: int) -> str:
@@ -116,18 +124,23 @@ async def drive(args: argparse.Namespace, setup: fx.Setup, rs: fx.RedisServer,
             codes = fx.clone_codes(rs.client(), await minter.code(), int(args.duration * 4000))
             lines_file.write_text("\n".join(bench.exchange_body(c) for c in codes) + "\n")
         if args.no_sample:
-            result = await run_wrk(url, lines_file, script, method=method,
-                                   duration=args.duration, connections=args.connections,
-                                   headers=headers, cpus=bench.LOAD_CPU)
-            print(f"{args.endpoint}: {result.rps:.0f} req/s, p50 {result.p50_ms:.2f} ms, "
-                  f"p99 {result.p99_ms:.2f} ms, errors {result.errors} (not sampled)")
+            for _ in range(args.repeat):
+                before = cpu_seconds(pid)
+                result = await run_wrk(url, lines_file, script, method=method,
+                                       duration=args.duration, connections=args.connections,
+                                       headers=headers, cpus=bench.LOAD_CPU)
+                used = cpu_seconds(pid) - before
+                print(f"{args.endpoint}: {result.rps:.0f} req/s, p50 {result.p50_ms:.2f} ms, "
+                      f"p99 {result.p99_ms:.2f} ms, errors {result.errors}, "
+                      f"{1e6 * used / max(result.requests, 1):.1f} µs of server CPU per "
+                      f"request (not sampled)")
             return
         collapsed = args.out or OUT / f"profile-{args.endpoint}.txt"
         collapsed.parent.mkdir(parents=True, exist_ok=True)
         spy = await asyncio.create_subprocess_exec(
             py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "500",
             "--duration", str(round(args.duration)), "--output", str(collapsed),
-            "--nonblocking", "--function", stdout=asyncio.subprocess.DEVNULL,
+            "--function", stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL)
         result = await run_wrk(url, lines_file, script, method=method,
                                duration=args.duration, connections=args.connections,
@@ -151,7 +164,10 @@ def main() -> int:
     parser.add_argument("--out", type=Path,
                         help="where the collapsed stacks go (default: benchmarks/out/)")
     parser.add_argument("--no-sample", action="store_true",
-                        help="only the wrk figures, without py-spy attached")
+                        help="only the wrk figures and the server's CPU time per request, "
+                             "without py-spy attached")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="with --no-sample: this many runs, one line each")
     args = parser.parse_args()
     ensure_wrk()
     if len(os.sched_getaffinity(0)) >= 2:
