@@ -5,10 +5,12 @@
 Starts what the suite starts (a private redis-server, the sandbox bank, the proxy as a
 ``serve --workers 1`` subprocess pinned to core 0), drives one endpoint with wrk from
 core 1 and records the proxy with ``py-spy record`` (locked in uv.lock, dependency group
-``bench``), pausing it for each sample so that every stack is whole. Prints the functions with the most samples, by own time and by time including
-callees, and writes the raw collapsed stacks (for a flame graph: ``flamegraph.pl`` or
-speedscope.app) to ``--out``, by default under ``benchmarks/out/``, which git ignores:
-profiles carry the machine's paths and are never committed.
+``bench``), pausing it for each sample so that every stack is whole. Prints the
+functions with the most samples, by own time and by time including callees, and writes
+the raw collapsed stacks (for a flame graph: ``flamegraph.pl`` or speedscope.app) to
+``--out``, by default under ``benchmarks/out/``, which git ignores: profiles carry the
+machine's paths and are never committed. ``--no-sample``: only wrk's figures and the
+server's CPU time per request.
 """
 
 from __future__ import annotations

@@ -37,32 +37,55 @@ class Record:
     kind: ClassVar[str]
 
     def to_json(self) -> dict[str, Any]:
-        names, optional = _layout(type(self))
-        data = {name: getattr(self, name) for name in names}
-        for name in optional:
+        layout = _layout(type(self))
+        data = {name: getattr(self, name) for name in layout.names}
+        for name in layout.optional:
             if data[name] is None:
                 del data[name]
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:
-        names, _ = _layout(cls)
-        values = {
-            k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names
-        }
-        return cls(**values)
+        """The record a store's JSON holds: its fields (a JSON array read as a tuple),
+        anything else ignored (a field a later version added), a missing field without a
+        default refused (TypeError, as the dataclass's constructor would). Built without
+        the frozen dataclass's ``__init__``, which sets each field through
+        ``object.__setattr__``: a grant took 3.5 µs, and introspection decodes two
+        records per request."""
+        layout = _layout(cls)
+        values = dict(layout.defaults)
+        for key, value in data.items():
+            if key in layout.names:
+                values[key] = tuple(value) if isinstance(value, list) else value
+        if len(values) != len(layout.names):
+            missing = sorted(layout.names - values.keys())
+            raise TypeError(f"{cls.__name__} record without {', '.join(missing)}")
+        record = object.__new__(cls)
+        record.__dict__.update(values)
+        return record
 
 
-_LAYOUTS: dict[type, tuple[frozenset[str], tuple[str, ...]]] = {}
+@dataclass(frozen=True)
+class _Layout:
+    names: frozenset[str]
+    optional: tuple[str, ...]  # the fields that default to None
+    defaults: Mapping[str, Any]  # every field with a default (none has a default_factory)
 
 
-def _layout(cls: type) -> tuple[frozenset[str], tuple[str, ...]]:
-    """A record class's field names, and those that default to None (found once)."""
+_LAYOUTS: dict[type, _Layout] = {}
+
+
+def _layout(cls: type) -> _Layout:
+    """A record class's fields, found once."""
     layout = _LAYOUTS.get(cls)
     if layout is None:
         fields = dataclasses.fields(cls)
-        layout = (frozenset(f.name for f in fields),
-                  tuple(f.name for f in fields if f.default is None))
+        if any(f.default_factory is not dataclasses.MISSING for f in fields):
+            raise TypeError(f"{cls.__name__}: a record's defaults are plain values")
+        layout = _Layout(frozenset(f.name for f in fields),
+                         tuple(f.name for f in fields if f.default is None),
+                         {f.name: f.default for f in fields
+                          if f.default is not dataclasses.MISSING})
         _LAYOUTS[cls] = layout
     return layout
 

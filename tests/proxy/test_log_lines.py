@@ -9,7 +9,10 @@ import io
 import json
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,12 +21,14 @@ from structlog.testing import capture_logs
 from proxy.observability.logs import (
     bind_context,
     configure_logging,
+    flush_logs,
     logger,
     request_started,
     reset_logging,
 )
 
 log = logger("tests.logs")  # made before the configuration below, as a module's logger is
+ROOT = Path(__file__).resolve().parents[2]
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
 
@@ -36,6 +41,7 @@ def buffer() -> Iterator[io.StringIO]:
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    flush_logs()  # the lines of a loop's round wait for its end: tests below
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
@@ -124,3 +130,110 @@ def test_loggers_follow_a_reconfiguration_and_capture_logs() -> None:
     assert [line["event"] for line in lines(first)] == ["to the first"]
     assert [line["event"] for line in lines(second)] == ["to the second"]
     assert [entry["event"] for entry in captured] == ["captured"]
+
+
+class Writes(io.StringIO):
+    """A stream that keeps each write: what reached the file in one system call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return super().write(text)
+
+
+async def test_the_lines_of_one_round_of_the_loop_are_written_together_when_it_ends() -> None:
+    stream = Writes()
+    configure_logging("info", stream)
+    try:
+        log.info("one")
+        log.info("two")
+        assert stream.writes == []  # the round is still running
+        await asyncio.sleep(0)  # it ends: the lines go out
+        assert stream.writes == [stream.getvalue()] and stream.getvalue().count("\n") == 2
+        # three requests' lines in the next round: one write
+        tasks = [asyncio.create_task(_log_one(n)) for n in range(3)]
+        await asyncio.sleep(0)  # they ran before this; their flush comes after
+        assert len(stream.writes) == 1
+        await asyncio.gather(*tasks)
+        assert len(stream.writes) == 2 and stream.writes[1].count("\n") == 3
+        assert [line.get("n") for line in lines(stream)] == [None, None, 0, 1, 2]
+    finally:
+        reset_logging()
+
+
+async def _log_one(n: int) -> None:
+    log.info("request", n=n)
+
+
+def test_outside_a_running_loop_a_line_is_written_at_once() -> None:
+    stream = Writes()
+    configure_logging("info", stream)
+    try:
+        log.info("start-up")
+        assert len(stream.writes) == 1 and json.loads(stream.writes[0])["event"] == "start-up"
+    finally:
+        reset_logging()
+
+
+def test_a_write_holds_whole_lines_and_at_most_pipe_buf_bytes_but_for_a_longer_line() -> None:
+    import select
+
+    stream = Writes()
+    configure_logging("info", stream)
+
+    async def many() -> None:
+        for n in range(40):
+            log.info("line", n=n, padding="x" * 300)
+        log.info("long", padding="y" * (2 * select.PIPE_BUF))
+        log.info("after")
+
+    try:
+        asyncio.run(many())
+    finally:
+        reset_logging()
+    assert len(stream.writes) > 3
+    for text in stream.writes:
+        assert text.endswith("\n")
+        assert len(text) <= select.PIPE_BUF or text.count("\n") == 1
+    written = [json.loads(line) for text in stream.writes for line in text.splitlines()]
+    assert [line.get("n") for line in written[:40]] == list(range(40))
+    assert [line["event"] for line in written[40:]] == ["long", "after"]
+
+
+def test_a_line_left_by_a_loop_that_closed_comes_out_first_with_the_next() -> None:
+    stream = Writes()
+    configure_logging("info", stream)
+
+    async def last_words() -> None:
+        log.info("first")
+
+    try:
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(last_words())
+        loop.close()  # its flush never ran
+        asyncio.run(last_words())
+        log.info("outside")
+    finally:
+        reset_logging()
+    assert [line["event"] for line in lines(stream)] == ["first", "first", "outside"]
+
+
+def test_a_line_still_waiting_at_exit_is_written(tmp_path: Path) -> None:
+    script = """
+import asyncio, os, sys
+from proxy.observability.logs import configure_logging, logger
+configure_logging("info")
+async def main():
+    logger("t").info("last")
+    os.write(1, b"before the end\\n")
+    sys.exit(0)  # ends the loop before its round is over
+asyncio.run(main())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=ROOT, check=False, timeout=30)
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()
+    assert first == "before the end" and json.loads(second)["event"] == "last"
