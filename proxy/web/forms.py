@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from urllib.parse import parse_qsl
 
 from aiohttp import web
-from multidict import MultiDict, MultiMapping
+from multidict import MultiMapping
 
 from proxy.oauth.errors import OAuthError
 
@@ -47,12 +48,12 @@ async def read_body(request: web.Request) -> None:
                          detail="the connection closed before the body was complete") from None
 
 
-def single_values(params: MultiMapping[str]) -> dict[str, str]:
+def single_values(params: MultiMapping[str] | Iterable[tuple[str, str]]) -> dict[str, str]:
     """RFC 6749 §3.1: "Parameters sent without a value MUST be treated as if they were
     omitted from the request." and "Request and response parameters MUST NOT be included
     more than once." """
     values: dict[str, str] = {}
-    for key, value in params.items():
+    for key, value in params.items() if isinstance(params, MultiMapping) else params:
         if key in values:
             raise OAuthError("invalid_request", "a parameter appears more than once",
                              detail=f"repeated parameter {key[:64]!r}")
@@ -84,4 +85,4 @@ async def read_params(request: web.Request) -> dict[str, str]:
     except UnicodeDecodeError as exc:
         raise OAuthError("invalid_request", "the form must be UTF-8 (RFC 6749 Appendix B)",
                          detail=f"{type(exc).__name__} at byte {exc.start}") from exc
-    return single_values(MultiDict(pairs))
+    return single_values(pairs)

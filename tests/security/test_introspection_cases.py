@@ -8,6 +8,8 @@ tests/flows/test_tokens.py::test_introspection_visibility_of_the_bank_token.
 
 from __future__ import annotations
 
+import dataclasses
+
 import aiohttp
 
 from tests.flows.harness import RS_PLAIN, World
@@ -72,3 +74,29 @@ async def test_resource_server_with_private_key_jwt(world: World) -> None:
     foreign = assertion(RS_JWT, "https://elsewhere.example", RS_KEY)
     wrong_aud = await proxy.post("/introspect", {**form, "client_assertion": foreign})
     assert wrong_aud.status == 401
+
+
+async def test_a_resource_server_known_by_its_header_still_needs_the_right_one(
+    world: World,
+) -> None:
+    """The registry remembers the Basic headers it verified: what it remembers lets in only
+    that exact header, never a wrong secret, never two methods, never past a reload."""
+    token = (await world.proxy.tokens())["access_token"]
+    assert (await world.proxy.introspect(token))["active"] is True  # the header is known now
+    wrong = await world.proxy.post("/introspect", {"token": token},
+                                   auth=(RS_PLAIN[0], RS_PLAIN[1] + "x"))
+    assert (wrong.status, (await wrong.json())["error"]) == (401, "invalid_client")
+    two = await world.proxy.post(
+        "/introspect", {"token": token, "client_assertion_type": ASSERTION_TYPE,
+                        "client_assertion": assertion(RS_JWT, world.proxy.issuer, RS_KEY)},
+        auth=RS_PLAIN)
+    assert (two.status, (await two.json())["error"]) == (400, "invalid_request")
+
+    changed = tuple(dataclasses.replace(rs, client_secret=RS_PLAIN[1] + "-rotated")
+                    if rs.client_id == RS_PLAIN[0] else rs
+                    for rs in world.proxy.config.resource_servers)
+    world.reload(dataclasses.replace(world.proxy.config, resource_servers=changed))
+    old = await world.proxy.post("/introspect", {"token": token}, auth=RS_PLAIN)
+    assert (old.status, (await old.json())["error"]) == (401, "invalid_client")
+    new = await world.proxy.introspect(token, (RS_PLAIN[0], RS_PLAIN[1] + "-rotated"))
+    assert new["active"] is True

@@ -103,12 +103,13 @@ def test_single_values_refuses_repeats_and_drops_empty_values(pairs: list[tuple[
     """RFC 6749 §3.1: parameters "MUST NOT be included more than once"; one "sent without
     a value MUST be treated as if [it] were omitted"."""
     names = [name for name, _ in pairs]
-    err = oauth_error(single_values, MultiDict(pairs))
-    if len(set(names)) < len(names):
-        assert err is not None and (err.error, err.status) == ("invalid_request", 400)
-    else:
-        assert err is None
-        assert single_values(MultiDict(pairs)) == {k: v for k, v in pairs if v != ""}
+    for params in (MultiDict(pairs), pairs):  # a query's MultiDict, a form's parsed pairs
+        err = oauth_error(single_values, params)
+        if len(set(names)) < len(names):
+            assert err is not None and (err.error, err.status) == ("invalid_request", 400)
+        else:
+            assert err is None
+            assert single_values(params) == {k: v for k, v in pairs if v != ""}
 
 
 # -- proxy.oauth.authorize_checks: redirect_uri_matches ---------------------------------
