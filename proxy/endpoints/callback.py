@@ -29,7 +29,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
     if svc.bank(bank_id) is None:
         raise OAuthError("invalid_request", "no bank is configured at this callback", status=404)
     bind_context(bank_id=bank_id)
-    params = single_values(request.query)
+    params = single_values(request.query.items())
     state = params.get("state")
     if state is None:
         raise OAuthError("invalid_request", "the bank's response has no state")

@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from urllib.parse import parse_qsl
 
 from aiohttp import web
-from multidict import MultiMapping
 
 from proxy.oauth.errors import OAuthError
 
@@ -48,12 +47,12 @@ async def read_body(request: web.Request) -> None:
                          detail="the connection closed before the body was complete") from None
 
 
-def single_values(params: MultiMapping[str] | Iterable[tuple[str, str]]) -> dict[str, str]:
+def single_values(params: Iterable[tuple[str, str]]) -> dict[str, str]:
     """RFC 6749 §3.1: "Parameters sent without a value MUST be treated as if they were
     omitted from the request." and "Request and response parameters MUST NOT be included
     more than once." """
     values: dict[str, str] = {}
-    for key, value in params.items() if isinstance(params, MultiMapping) else params:
+    for key, value in params:
         if key in values:
             raise OAuthError("invalid_request", "a parameter appears more than once",
                              detail=f"repeated parameter {key[:64]!r}")
@@ -71,7 +70,7 @@ async def read_params(request: web.Request) -> dict[str, str]:
     in the body would be "included more than once": the endpoints' URLs have no query
     of their own (discovery), so a POST that has one is refused."""
     if request.method == "GET":
-        return single_values(request.query)
+        return single_values(request.query.items())
     if request.content_type != FORM:
         raise OAuthError("invalid_request", f"send the parameters as {FORM}")
     if request.query:

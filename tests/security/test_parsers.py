@@ -103,7 +103,7 @@ def test_single_values_refuses_repeats_and_drops_empty_values(pairs: list[tuple[
     """RFC 6749 §3.1: parameters "MUST NOT be included more than once"; one "sent without
     a value MUST be treated as if [it] were omitted"."""
     names = [name for name, _ in pairs]
-    for params in (MultiDict(pairs), pairs):  # a query's MultiDict, a form's parsed pairs
+    for params in (MultiDict(pairs).items(), pairs):  # a query's, a form's parsed pairs
         err = oauth_error(single_values, params)
         if len(set(names)) < len(names):
             assert err is not None and (err.error, err.status) == ("invalid_request", 400)
