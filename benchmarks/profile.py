@@ -122,11 +122,16 @@ async def drive(args: argparse.Namespace, setup: fx.Setup, rs: fx.RedisServer,
         # warm up (connections, caches), then record while wrk runs
         await run_wrk(url, lines_file, script, method=method, duration=1,
                       connections=args.connections, headers=headers, cpus=bench.LOAD_CPU)
-        if args.endpoint == "token":  # the warm-up used codes: start the list afresh
-            codes = fx.clone_codes(rs.client(), await minter.code(), int(args.duration * 4000))
-            lines_file.write_text("\n".join(bench.exchange_body(c) for c in codes) + "\n")
+        async def fresh_codes() -> None:
+            if args.endpoint == "token":  # each run uses codes up: a new list for the next
+                codes = fx.clone_codes(rs.client(), await minter.code(),
+                                       int(args.duration * 4000))
+                lines_file.write_text("\n".join(bench.exchange_body(c) for c in codes) + "\n")
+
+        await fresh_codes()
         if args.no_sample:
             for _ in range(args.repeat):
+                await fresh_codes()
                 before = cpu_seconds(pid)
                 result = await run_wrk(url, lines_file, script, method=method,
                                        duration=args.duration, connections=args.connections,

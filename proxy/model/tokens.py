@@ -20,7 +20,15 @@ CHALLENGE = "a2a_ch_"  # POST /challenge, signed into a device-key JWT
 
 def new_value(prefix: str = "") -> str:
     """256 bits from :mod:`secrets`, base64url without padding, after ``prefix``."""
-    return prefix + secrets.token_urlsafe(32)
+    return prefix + new_values(1)[0]
+
+
+def new_values(count: int) -> list[str]:
+    """``count`` values of 256 bits each, base64url without padding, from one draw of
+    :mod:`secrets` (the operating system's generator; a draw is a system call, and a code
+    exchange chooses four values)."""
+    drawn = secrets.token_bytes(32 * count)
+    return [b64url(drawn[start:start + 32]) for start in range(0, 32 * count, 32)]
 
 
 def b64url(data: bytes) -> str:
@@ -39,14 +47,15 @@ def new_grant_id() -> str:
     return GRANT + secrets.token_urlsafe(16)
 
 
-def new_grant_value(prefix: str, grant_id: str) -> str:
+def new_grant_value(prefix: str, grant_id: str, secret: str | None = None) -> str:
     """``{prefix}{grant}.{secret}``: an access token (``a2a_at_``) or a code (``a2a_ac_``)
     that names its grant, so that the token's record and its grant's are read in one
     round trip (introspection: one MGET; a code exchange: the consume and the grant's
     read in one batch). The secret part is 256 bits from :mod:`secrets`; the grant part is
     an identifier, not a credential: it opens nothing on its own, and the store's key is
-    the hash of the whole value, so another grant part names no record."""
-    return f"{prefix}{grant_id.removeprefix(GRANT)}.{new_value()}"
+    the hash of the whole value, so another grant part names no record. ``secret``: one
+    of :func:`new_values`, drawn with others."""
+    return f"{prefix}{grant_id.removeprefix(GRANT)}.{secret or new_value()}"
 
 
 def grant_of(prefix: str, value: str) -> str | None:

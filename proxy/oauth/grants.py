@@ -38,7 +38,7 @@ from proxy.model.tokens import (
     grant_of,
     new_grant_id,
     new_grant_value,
-    new_value,
+    new_values,
 )
 from proxy.oauth import rar
 from proxy.oauth.claims import released
@@ -198,11 +198,14 @@ class Chosen:
 
     @classmethod
     def new(cls, grant_id: str, now: int, *, device: bool = False) -> Chosen:
-        """``device``: also a device_secret and a sid (a code exchange)."""
+        """``device``: also a device_secret and a sid (a code exchange). All drawn at once."""
         if not device:
-            return cls(new_grant_value(ACCESS_TOKEN, grant_id), new_value(REFRESH_TOKEN), now)
-        return cls(new_grant_value(ACCESS_TOKEN, grant_id), new_value(REFRESH_TOKEN), now,
-                   new_value(DEVICE_SECRET), new_value())
+            access, refresh = new_values(2)
+            return cls(new_grant_value(ACCESS_TOKEN, grant_id, access), REFRESH_TOKEN + refresh,
+                       now)
+        access, refresh, device_secret, sid = new_values(4)
+        return cls(new_grant_value(ACCESS_TOKEN, grant_id, access), REFRESH_TOKEN + refresh,
+                   now, DEVICE_SECRET + device_secret, sid)
 
 
 def _check_code(record: Code, client: ClientSettings, form: Mapping[str, str],

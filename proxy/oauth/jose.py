@@ -57,6 +57,9 @@ def key_alg(key: jwk.JWK) -> str:
     return _ALG_BY_KEY[(params["kty"], params.get("crv"))]
 
 
+_JWS = jwt.PyJWS()
+
+
 class SigningJWK:
     """One private key, ready to sign: the ``kid`` and ``alg`` it signs with."""
 
@@ -68,9 +71,12 @@ class SigningJWK:
                                     algorithm=self.alg).key
 
     def sign(self, claims: Mapping[str, Any], typ: str = "JWT") -> str:
-        return jwt.encode(
-            dict(claims), self._pyjwk.key, algorithm=self.alg, headers={"kid": self.kid, "typ": typ}
-        )
+        """A compact JWS of ``claims`` (RFC 7515 §7.1). The claims' JSON is orjson's, as
+        compact as pyjwt's own (which takes the standard library's encoder, several times
+        slower, for every ID token); pyjwt writes the header and signs."""
+        return _JWS.encode(orjson.dumps(claims if isinstance(claims, dict) else dict(claims)),
+                           self._pyjwk.key, algorithm=self.alg,
+                           headers={"kid": self.kid, "typ": typ})
 
     def half_hash(self, value: str) -> str:
         """OIDC Core §3.1.3.6 at_hash: "the base64url encoding of the left-most half of the
