@@ -151,11 +151,14 @@ class LineWriter:
         chunk: list[str] = []
         size = 0
         for line in lines:
-            if chunk and size + len(line) > select.PIPE_BUF:
+            # PIPE_BUF counts bytes: a line's characters are its bytes when all are ASCII
+            # (isascii reads a flag CPython keeps), and otherwise fewer
+            length = len(line) if line.isascii() else len(line.encode())
+            if chunk and size + length > select.PIPE_BUF:
                 self._write("".join(chunk))
                 chunk, size = [], 0
             chunk.append(line)
-            size += len(line)
+            size += length
         if chunk:
             self._write("".join(chunk))
 

@@ -186,7 +186,7 @@ def test_a_write_holds_whole_lines_and_at_most_pipe_buf_bytes_but_for_a_longer_l
 
     async def many() -> None:
         for n in range(40):
-            log.info("line", n=n, padding="x" * 300)
+            log.info("line", n=n, padding="x" * 300 if n % 2 else "ë" * 300)  # 2 bytes each
         log.info("long", padding="y" * (2 * select.PIPE_BUF))
         log.info("after")
 
@@ -197,7 +197,7 @@ def test_a_write_holds_whole_lines_and_at_most_pipe_buf_bytes_but_for_a_longer_l
     assert len(stream.writes) > 3
     for text in stream.writes:
         assert text.endswith("\n")
-        assert len(text) <= select.PIPE_BUF or text.count("\n") == 1
+        assert len(text.encode()) <= select.PIPE_BUF or text.count("\n") == 1
     written = [json.loads(line) for text in stream.writes for line in text.splitlines()]
     assert [line.get("n") for line in written[:40]] == list(range(40))
     assert [line["event"] for line in written[40:]] == ["long", "after"]
