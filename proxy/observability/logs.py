@@ -100,7 +100,9 @@ class _Render:
         line["timestamp"] = f"{clock[1]}.{int((now - second) * 1_000_000):06d}Z"
         if "exc_info" in line:
             line = structlog.processors.format_exc_info(logger, method, line)
-        return orjson.dumps(line, default=_unencodable).decode()
+        # a dict with keys that are not strings (an int, an enum) is written, not refused:
+        # a log line must never fail the request that writes it
+        return orjson.dumps(line, default=_unencodable, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 class LineWriter:

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+import select
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -179,8 +180,6 @@ def test_outside_a_running_loop_a_line_is_written_at_once() -> None:
 
 
 def test_a_write_holds_whole_lines_and_at_most_pipe_buf_bytes_but_for_a_longer_line() -> None:
-    import select
-
     stream = Writes()
     configure_logging("info", stream)
 
@@ -237,3 +236,10 @@ asyncio.run(main())
     assert done.returncode == 0, done.stderr
     first, second = done.stdout.splitlines()
     assert first == "before the end" and json.loads(second)["event"] == "last"
+
+
+def test_a_value_json_has_no_form_for_is_written_not_refused(buffer: io.StringIO) -> None:
+    log.info("odd", counts={1: "one"}, thing=object(), error=ValueError("x"))
+    (line,) = lines(buffer)
+    assert line["counts"] == {"1": "one"}
+    assert line["thing"].startswith("<object object") and line["error"] == "ValueError('x')"
