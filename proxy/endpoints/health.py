@@ -11,8 +11,11 @@ from aiohttp import web
 
 from federation.protocol import BankAdapter
 from proxy.oauth.services import SERVICES
+from proxy.observability.logs import logger
 from proxy.store import StoreUnavailable
 from proxy.web.responses import json_response
+
+log = logger("proxy.health")
 
 
 class Drain:
@@ -61,7 +64,10 @@ async def readyz(request: web.Request) -> web.StreamResponse:
     banks = {bank_id: dict(s) for bank_id, s in zip(svc.adapters, statuses, strict=True)}
     try:
         await svc.store.ping()
-    except StoreUnavailable:
+    except StoreUnavailable as exc:
+        # the operator learns why the instance is out of the load balancer: the error's
+        # class and the store's host (redacted URL), as every request's outage is logged
+        log.error("store_unavailable", detail=str(exc))
         body: dict[str, Any] = {
             "error": "temporarily_unavailable",
             "error_description": "the store is not answering",

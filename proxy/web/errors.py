@@ -142,7 +142,13 @@ def error_response(request: web.Request, exc: Exception) -> web.StreamResponse:
     :func:`proxy.app.request_middleware`, calls this for every exception); a redirect
     or other non-error HTTPException is raised again for aiohttp to send."""
     if isinstance(exc, OAuthError):
-        log.info("oauth_error", error=exc.error, detail=exc.detail or exc.description)
+        if isinstance(exc.__cause__, StoreUnavailable):
+            # a store outage answered with the client's redirect (``raise unavailable(target)
+            # from exc``): logged as every outage is, naming what failed (the error's class
+            # and its host, never a value), not as the client's error
+            log.error("store_unavailable", detail=str(exc.__cause__))
+        else:
+            log.info("oauth_error", error=exc.error, detail=exc.detail or exc.description)
         return render(request, exc)
     if isinstance(exc, StoreUnavailable):
         log.error("store_unavailable", detail=str(exc))

@@ -9,6 +9,8 @@ unroutable addresses, no timing of a server restart).
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import re
 import resource
 import time
@@ -423,7 +425,8 @@ async def _timed(call: Call) -> tuple[aiohttp.ClientResponse, float]:
 
 @pytest.mark.parametrize("fault", ["refused", "blackholed"])
 async def test_every_endpoint_answers_503_fast_while_redis_is_out(
-    world_factory: WorldFactory, front: RedisFront, store_prefix: str, fault: str
+    world_factory: WorldFactory, front: RedisFront, store_prefix: str, fault: str,
+    log_buffer: io.StringIO,
 ) -> None:
     world: World = await world_factory(
         store=StoreSettings(url=front.url, prefix=store_prefix), ciba=True
@@ -439,6 +442,18 @@ async def test_every_endpoint_answers_503_fast_while_redis_is_out(
     for name, (resp, took) in zip(names, results, strict=True):
         assert took < OUTAGE_BOUND, (name, took)
         await _assert_unavailable(name, resp)
+    # the operator is told what failed, once per request, whether the answer was a 503 or
+    # the client's error redirect: the store's error class, never as a client's error
+    lines = [json.loads(line) for line in log_buffer.getvalue().splitlines()]
+    outages = [line for line in lines if line["event"] == "store_unavailable"]
+    assert len({line["request_id"] for line in outages}) == len(names), outages
+    expected = "ConnectionError" if fault == "refused" else "TimeoutError"
+    for line in outages:
+        assert line["level"] == "error"
+        assert line["detail"].startswith(f"Redis store {front.url}"), line
+        assert f"unavailable: {expected}: " in line["detail"], line
+    assert not [line for line in lines if line["event"] == "oauth_error"
+                and line.get("error") == "temporarily_unavailable"]
 
     await front.restore()
     tokens = await world.proxy.tokens()
