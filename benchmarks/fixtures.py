@@ -159,6 +159,13 @@ class Setup:
         return self.folder / "keys" / "signing.pem"
 
 
+# lifetimes (seconds) of what the runs use: longer than a whole run, the bank's tokens
+# longer still, so that a refresh never goes to the bank (it does when the bank's access
+# token would expire before the new access token)
+ACCESS_TOKEN_LIFETIME = 3 * 3600
+BANK_TOKEN_LIFETIME = 2 * ACCESS_TOKEN_LIFETIME
+
+
 def write_config(setup: Setup) -> None:
     """config.yaml for ``serve``: one sandbox bank, one public client, one resource
     server; no rate limits (a limit would measure the limiter)."""
@@ -175,6 +182,9 @@ keys:
   signing: [{{file: keys/signing.jwk}}]
   token_encryption: {b64(secrets.token_bytes(32))}
 subject: {{type: pairwise, salt: bench-salt}}
+# the tokens minted at the start must outlive the run (the default 300 s did not: the
+# later runs measured fast "active: false" answers and 401s); the bank's outlive them
+lifetimes: {{access_token: {ACCESS_TOKEN_LIFETIME}}}
 banks:
   - id: bank-a
     acr_values: [{ACR}]
@@ -289,11 +299,25 @@ def tail(log: Path) -> str:
     return log.read_text()[-3000:]
 
 
-def proxy_command(setup: Setup, *, workers: int, cpus: str | None, log_level: str
-                  ) -> list[str]:  # fmt: skip
-    return pinned([sys.executable, "-m", "proxy", "serve", "--config", str(setup.config_path),
+def proxy_command(setup: Setup, *, workers: int, cpus: str | None, log_level: str,
+                  config: Path | None = None, port: int | None = None) -> list[str]:
+    """``config``, ``port``: another config file than the setup's, another port than its."""
+    return pinned([sys.executable, "-m", "proxy", "serve",
+                   "--config", str(config or setup.config_path),
+                   *(["--port", str(port)] if port is not None else []),
                    "--workers", str(workers), "--log-level", log_level,
                    "--drain-delay", "0", "--shutdown-timeout", "1"], cpus)
+
+
+def config_on_db(setup: Setup, db: int) -> Path:
+    """A copy of the setup's config.yaml (same keys, clients, banks) whose store is
+    database ``db`` of the same redis-server; beside it, so its relative key files hold."""
+    url = setup.redis_url.rsplit("/", 1)[0] + f"/{db}"
+    text = setup.config_path.read_text()
+    assert f'url: "{setup.redis_url}"' in text
+    path = setup.folder / f"config-db{db}.yaml"
+    path.write_text(text.replace(f'url: "{setup.redis_url}"', f'url: "{url}"'))
+    return path
 
 
 def bare_command(setup: Setup, port: int, sizes: dict[str, int], cpus: str | None,
@@ -348,7 +372,7 @@ class Minter:
                              "family_name": "Sandbox"},
                      acr="urn:sandbox:loa:high", amr=("pwd",), auth_time=now),
             BankTokens(access_token=secrets.token_urlsafe(at_len)[:at_len],
-                       expires_at=now + 7200,
+                       expires_at=now + BANK_TOKEN_LIFETIME,
                        refresh_token=secrets.token_urlsafe(rt_len)[:rt_len],
                        scope="openid profile"),
         )
@@ -535,6 +559,21 @@ def clone_sample(client: redis.Redis, templates: Templates, count: int, ttl: int
             pipe.execute()
     pipe.execute()
     return tokens
+
+
+def copy_sample(client: redis.Redis, tokens: list[str], db: int) -> None:
+    """The records of :func:`clone_sample`'s ``tokens`` (grant and access token), copied
+    with their TTLs into database ``db`` of the same server (Redis ``COPY ... DB``)."""
+    pipe = client.pipeline(transaction=False)
+    for i, token in enumerate(tokens):
+        grant_id = grant_of(ACCESS_TOKEN, token)
+        assert grant_id is not None
+        for key in (record_key(PREFIX, Grant.kind, grant_id),
+                    record_key(PREFIX, AccessToken.kind, token)):
+            pipe.copy(key, key, destination_db=db)
+        if i % 5000 == 4999:
+            pipe.execute()
+    assert all(pipe.execute())
 
 
 def clone_population(client: redis.Redis, templates: Templates, count: int, ttl: int,
