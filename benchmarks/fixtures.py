@@ -572,8 +572,8 @@ def copy_sample(client: redis.Redis, tokens: list[str], db: int) -> None:
                     record_key(PREFIX, AccessToken.kind, token)):
             pipe.copy(key, key, destination_db=db)
         if i % 5000 == 4999:
-            pipe.execute()
-    assert all(pipe.execute())
+            assert all(pipe.execute()), "a key was already in the database"
+    assert all(pipe.execute()), "a key was already in the database"
 
 
 def clone_population(client: redis.Redis, templates: Templates, count: int, ttl: int,
