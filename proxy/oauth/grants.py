@@ -51,6 +51,7 @@ from proxy.oauth.subject import merchant_subject, subject_space
 from proxy.observability import audit
 from proxy.observability.logs import logger
 from proxy.observability.tracing import continue_trace, current_traceparent
+from proxy.store import Consumed
 
 log = logger("proxy.grants")
 
@@ -367,13 +368,19 @@ async def _resume_exchange(
     elapsed = svc.moment() - consumed_at
     if elapsed > IN_FLIGHT + svc.config.lifetimes.refresh_grace:
         raise invalid_grant("the authorization code is unknown or expired")
-    try:
-        chosen = Chosen(**svc.cipher.decrypt(str(marker["note"][PENDING])))
-    except Unreadable as exc:  # sealed with a key since removed
-        raise invalid_grant("the authorization code is unknown or expired") from exc
+    chosen = _sealed(svc, marker, "the authorization code is unknown or expired")
     log.info("code_exchange_resumed", grant_fingerprint=fingerprint(grant_id),
              after_ms=round(elapsed * 1000))  # fmt: skip
     return record, chosen
+
+
+def _sealed(svc: Services, marker: Mapping[str, Any], refusal: str) -> Chosen:
+    """The tokens a consume marker's note holds, sealed (``refusal``: the invalid_grant's
+    description when they were sealed with a key since removed)."""
+    try:
+        return Chosen(**svc.cipher.decrypt(str(marker["note"][PENDING])))
+    except Unreadable as exc:
+        raise invalid_grant(refusal) from exc
 
 
 async def _replayed(svc: Services, client: ClientSettings, grant_id: str) -> NoReturn:
@@ -508,6 +515,7 @@ async def refresh(
     # not use it up; checked again on what the consume took.
     grant: Grant | None = None
     opened: BankTokens | None = None  # the bank tokens of ``grant``, once decrypted
+    chosen: Chosen | None = None
     existing = await svc.store.find(RefreshToken.kind, token)
     if existing is not None:
         found = await svc.store.find(Grant.kind, existing["grant_id"])
@@ -515,16 +523,43 @@ async def refresh(
             grant = Grant.from_json(found)
             _check_refresh(form, client, grant, existing.get("jkt"), jkt)
             opened = _bank_tokens(svc, grant)  # sealed with a key since removed: refused
-    consumed = await svc.store.consume(RefreshToken.kind, token, now=svc.moment(),
-                                       marker_ttl=None)
+        # the tokens this rotation issues, chosen before the consume and sealed in its
+        # marker (as a code exchange's): a rotation the store interrupts is finished by
+        # the client's retry with these same tokens (_refresh_again)
+        chosen = Chosen.new(str(existing["grant_id"]), svc.now())
+    consumed = await _consume_refresh(svc, token, chosen)
     if consumed is None:
         raise invalid_grant("the refresh token is unknown or expired")
     if consumed.replay:
-        return await _retry_within_grace(svc, client, token, consumed.payload, jkt)
+        return await _refresh_again(svc, client, form, token, consumed.payload, jkt)
     rt = RefreshToken.from_json(consumed.payload)
+    if chosen is None or existing is None or existing["grant_id"] != rt.grant_id:
+        # the token was given back (a rotation the bank did not answer) between the find
+        # and the consume: nothing was sealed, so a retry is told apart as before it was
+        chosen = Chosen.new(rt.grant_id, svc.now())
     if grant is None or grant.grant_id != rt.grant_id:
         grant, opened = await _live_grant(svc, rt.grant_id), None
     scope = _check_refresh(form, client, grant, rt.jkt, jkt)
+    return await _rotate(svc, client, form, token, rt, grant, scope, chosen, opened, jkt)
+
+
+async def _consume_refresh(svc: Services, token: str, chosen: Chosen | None
+                           ) -> Consumed | None:  # fmt: skip
+    """The single-use consume of a refresh token; its marker keeps the record and, sealed,
+    the tokens ``chosen`` for the rotation (None: no note)."""
+    note = None if chosen is None else {PENDING: svc.cipher.encrypt(chosen.to_dict())}
+    return await svc.store.consume(RefreshToken.kind, token, now=svc.moment(),
+                                   marker_ttl=None, note=note)
+
+
+async def _rotate(
+    svc: Services, client: ClientSettings, form: Mapping[str, str], token: str,
+    rt: RefreshToken, grant: Grant, scope: tuple[str, ...], chosen: Chosen,
+    opened: BankTokens | None, jkt: str | None,
+) -> dict[str, Any]:
+    """What a rotation does once its refresh token is consumed (or a retry that finishes
+    an interrupted one): the bank's tokens refreshed when due, the new tokens written once
+    each, the pair kept for ``refresh_grace``, then the token marked rotated."""
     try:
         grant = await _refresh_bank_tokens(svc, grant, opened)
     except BankError as exc:
@@ -542,17 +577,88 @@ async def refresh(
         raise invalid_grant("the grant was revoked")
     # RFC 9449 §5: the refreshed access token is bound to this request's proof key
     response = await mint(svc, grant, scope, nonce=None, jkt=jkt,
-                          refresh_jkt=refresh_binding(client, jkt),
+                          refresh_jkt=refresh_binding(client, jkt), chosen=chosen,
                           details=rar.for_token(form, grant))
-    issued(grant, response)
     pair = {**response, "exp": svc.now() + int(response["expires_in"])}
     rotated = RotatedPair(grant.grant_id, client.client_id, svc.cipher.encrypt(pair), jkt=jkt)
     await svc.store.upsert(
         RotatedPair.kind, token, rotated.to_json(), svc.config.lifetimes.refresh_grace + 1
     )
+    # From here on the token is rotated: a later use is a retry inside refresh_grace, then
+    # a reuse. If this write fails the client gets a 503, and its retry finishes the rotation.
+    await svc.store.settle(RefreshToken.kind, token, {ISSUED: True})
+    issued(grant, response)
     return response
 
 
+# The longest a rotation's store calls can run after its consume: four (the grant's write,
+# the tokens', the pair's, the settle), each ended within about a second by the Redis
+# store's timeouts (proxy.store.redis).
+ROTATION_IN_FLIGHT = 4.0
+
+
+def refresh_in_flight(svc: Services, grant: Grant) -> float:
+    """The longest a rotation can still be running after its consume: its store calls,
+    and the bank's refresh when it was due (the bank's ``timeout``)."""
+    bank = svc.bank(grant.bank_id)
+    return ROTATION_IN_FLIGHT + (bank.timeout if bank is not None else 0.0)
+
+
+async def _refresh_again(
+    svc: Services, client: ClientSettings, form: Mapping[str, str], token: str,
+    marker: Mapping[str, Any], jkt: str | None,
+) -> dict[str, Any]:
+    """A refresh token whose consume marker is found. Rotated (its marker settled, or of
+    an older version): a retry inside ``refresh_grace``, else a reuse
+    (:func:`_retry_within_grace`). Not rotated yet (the marker still holds the tokens the
+    first use chose): the first use is still running, or the store interrupted it and its
+    client got a 503, which invites this retry. The same client with the same DPoP key
+    waits for the first use while it may run: its pair, once written, is handed out. Once
+    the first use is surely over without one, the retry finishes that rotation with the
+    tokens it chose, each written once, up to ``refresh_grace`` later (the access token's
+    iat is the first use's); after that the token is refused, and nothing is revoked
+    (nothing was issued)."""
+    arrived = svc.moment()
+    started = time.monotonic()
+    record = marker.get("record")
+    if PENDING not in (marker.get("note") or {}) or not isinstance(record, Mapping):
+        return await _retry_within_grace(svc, client, token, marker, jkt, arrived=arrived)
+    rt = RefreshToken.from_json(record)
+    grant = await _live_grant(svc, rt.grant_id)
+    scope = _check_refresh(form, client, grant, rt.jkt, jkt)
+    consumed_at = float(marker.get("consumed_at") or 0)
+    bound = refresh_in_flight(svc, grant)
+    while svc.moment() - consumed_at <= bound and time.monotonic() - started <= bound:
+        await asyncio.sleep(_POLL)
+        pair, live = await svc.store.find_many(
+            [(RotatedPair.kind, token), (RefreshToken.kind, token)])
+        if pair is not None:  # the first use rotated it while this one waited
+            return await _retry_within_grace(svc, client, token, marker, jkt, arrived=None)
+        if live is not None:
+            # the first use gave the token back (the bank did not answer): it is live
+            # again, and the client's next try is a rotation of its own
+            raise OAuthError("temporarily_unavailable", "the refresh token's rotation did not "
+                             "finish; retry", status=503, headers={"Retry-After": "1"})
+    if svc.moment() - consumed_at > bound + svc.config.lifetimes.refresh_grace:
+        raise invalid_grant("the refresh token's rotation was interrupted too long ago; "
+                            "log in again")
+    # The first use is surely over. A consume finds its marker as it was (or the token
+    # given back, or the marker a settle has just changed).
+    fresh = Chosen.new(rt.grant_id, svc.now())
+    again = await _consume_refresh(svc, token, fresh)
+    if again is None:
+        raise invalid_grant("the refresh token is unknown or expired")
+    if not again.replay:  # the token was given back, and this consume took it
+        return await _rotate(svc, client, form, token, RefreshToken.from_json(again.payload),
+                             grant, scope, fresh, None, jkt)
+    note = again.payload.get("note") or {}
+    if note.get(PENDING) != (marker.get("note") or {}).get(PENDING):
+        return await _retry_within_grace(svc, client, token, again.payload, jkt, arrived=None)
+    chosen = _sealed(svc, again.payload, "the refresh token's rotation cannot be finished; "
+                     "log in again")
+    log.info("refresh_resumed", grant_fingerprint=fingerprint(rt.grant_id),
+             after_ms=round((svc.moment() - consumed_at) * 1000))
+    return await _rotate(svc, client, form, token, rt, grant, scope, chosen, None, jkt)
 async def _refresh_bank_tokens(svc: Services, grant: Grant,
                                opened: BankTokens | None = None) -> Grant:  # fmt: skip
     """Refresh at the bank when its access token would expire before the new merchant
@@ -586,13 +692,16 @@ def _bank_tokens(svc: Services, grant: Grant) -> BankTokens:
 
 async def _retry_within_grace(
     svc: Services, client: ClientSettings, token: str, marker: Mapping[str, Any],
-    jkt: str | None,
+    jkt: str | None, *, arrived: float | None,
 ) -> dict[str, Any]:
     """A refresh token used again: inside ``refresh_grace`` the client gets the pair the
     first use produced (a lost response is retried) when it proves the same DPoP key the
     first use did (if it proved one); after it, RFC 9700 §4.14.2: the
     authorization server "cannot determine which party submitted the invalid refresh
-    token, it will revoke the active refresh token", here the whole grant."""
+    token, it will revoke the active refresh token", here the whole grant.
+
+    ``arrived``: when this request came (None: while the first use was still rotating the
+    token, so it is no reuse, however long it waited)."""
     grant_id = marker.get("grant_id")
     grace = svc.config.lifetimes.refresh_grace
     if grant_id is None:
@@ -600,7 +709,7 @@ async def _retry_within_grace(
     # to the millisecond on both sides (Services.moment, the marker's consumed_at): a
     # reuse 2.6 s after the first use is outside a refresh_grace of 2
     consumed_at = float(marker.get("consumed_at") or 0)
-    if svc.moment() - consumed_at > grace:
+    if arrived is not None and arrived - consumed_at > grace:
         await svc.store.revoke_grant(grant_id)
         audit.refresh_reused(client.client_id, grant_id)
         audit.token_revoked("grant", "refresh_reuse", grant_id)
