@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 
 from proxy.config.settings import StoreSettings
-from proxy.oauth.grants import IN_FLIGHT
+from proxy.oauth.grants import IN_FLIGHT, ROTATION_IN_FLIGHT
 from proxy.store import StoreUnavailable, open_store
 from proxy.store.redis import RedisStore
 from tests.flows.faults import Clock, clock
@@ -358,6 +358,48 @@ async def test_a_code_exchange_redis_interrupted_is_finished_by_its_retry(
     assert replay.status == 400
     assert (await replay.json())["error"] == "invalid_grant"
     assert await proxy.introspect(tokens["access_token"]) == {"active": False}
+
+
+# (fault, command, skip): after its two reads (MGET), a refresh sends its consume
+# (EVALSHA), the grant's write (EVALSHA), the tokens (two SET NX), the pair kept for
+# refresh_grace (SET), then the settle that marks the token rotated (EVALSHA)
+REFRESH_INTERRUPTIONS = {
+    "the consume's reply is lost": ("drop", "EVALSHA", 0),
+    "Redis stalls on the token writes": ("delay", "SET", 0),
+    "Redis stalls on the pair (a plain SET lost is sent again)": ("delay", "SET", 2),
+    "the settle never reaches Redis": ("lose", "EVALSHA", 2),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFRESH_INTERRUPTIONS))
+async def test_a_refresh_redis_interrupted_is_finished_by_its_retry(
+    world_factory: WorldFactory, front: RedisFront, store_prefix: str, clock: Clock, case: str
+) -> None:
+    """RFC 9700 §4.14.2 revokes a rotated refresh token used again; a rotation that
+    answered 503 gave no tokens, so the client's retry gets them, and the login goes on."""
+    world: World = await world_factory(store=StoreSettings(url=front.url, prefix=store_prefix))
+    world.bank_a.access_token_lifetime = 3600  # the rotation does not go to the bank
+    proxy = world.proxy
+    tokens = await proxy.tokens()
+    assert (await proxy.refresh((await proxy.tokens())["refresh_token"])).status == 200
+    fault, command, skip = REFRESH_INTERRUPTIONS[case]
+    if fault == "drop":
+        front.drop_reply_to(command, skip=skip)
+    elif fault == "delay":
+        front.delay_reply_to(command, 1.0, skip=skip)  # twice the store's socket timeout
+    else:
+        front.lose(command, skip=skip)
+    started = time.monotonic()
+    first = await proxy.refresh(tokens["refresh_token"])
+    assert first.status == 503, await first.text()
+    assert time.monotonic() - started < OUTAGE_BOUND
+
+    clock.advance(ROTATION_IN_FLIGHT + max(b.timeout for b in proxy.config.banks) + 1)
+    retry = await proxy.refresh(tokens["refresh_token"])
+    assert retry.status == 200, await retry.text()
+    rotated = await retry.json()
+    assert (await proxy.introspect(rotated["access_token"]))["active"] is True
+    assert (await proxy.refresh(rotated["refresh_token"])).status == 200
 
 
 # --- Redis refused or blackholed: every endpoint that needs it answers 503 within 1 s
