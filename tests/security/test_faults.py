@@ -323,6 +323,17 @@ INTERRUPTIONS = {
 }
 
 
+def interrupt(front: RedisFront, fault: str, command: str, skip: int) -> None:
+    """Arm one fault on the ``skip``-th next ``command``: its reply dropped, delayed past
+    the store's socket timeout, or the command lost before it reaches Redis."""
+    if fault == "drop":
+        front.drop_reply_to(command, skip=skip)
+    elif fault == "delay":
+        front.delay_reply_to(command, 1.0, skip=skip)  # twice the store's socket timeout
+    else:
+        front.lose(command, skip=skip)
+
+
 @pytest.mark.parametrize("case", sorted(INTERRUPTIONS))
 async def test_a_code_exchange_redis_interrupted_is_finished_by_its_retry(
     world_factory: WorldFactory, front: RedisFront, store_prefix: str, clock: Clock, case: str
@@ -334,13 +345,7 @@ async def test_a_code_exchange_redis_interrupted_is_finished_by_its_retry(
     proxy = world.proxy
     await proxy.tokens()  # scripts loaded and connections open: only the exchange's fail
     login = await proxy.login()
-    fault, command, skip = INTERRUPTIONS[case]
-    if fault == "drop":
-        front.drop_reply_to(command, skip=skip)
-    elif fault == "delay":
-        front.delay_reply_to(command, 1.0, skip=skip)  # twice the store's socket timeout
-    else:
-        front.lose(command, skip=skip)
+    interrupt(front, *INTERRUPTIONS[case])
     started = time.monotonic()
     first = await proxy.exchange(login)
     assert first.status == 503, await first.text()
@@ -382,13 +387,7 @@ async def test_a_refresh_redis_interrupted_is_finished_by_its_retry(
     proxy = world.proxy
     tokens = await proxy.tokens()
     assert (await proxy.refresh((await proxy.tokens())["refresh_token"])).status == 200
-    fault, command, skip = REFRESH_INTERRUPTIONS[case]
-    if fault == "drop":
-        front.drop_reply_to(command, skip=skip)
-    elif fault == "delay":
-        front.delay_reply_to(command, 1.0, skip=skip)  # twice the store's socket timeout
-    else:
-        front.lose(command, skip=skip)
+    interrupt(front, *REFRESH_INTERRUPTIONS[case])
     started = time.monotonic()
     first = await proxy.refresh(tokens["refresh_token"])
     assert first.status == 503, await first.text()
