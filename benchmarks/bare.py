@@ -17,7 +17,14 @@
   grant's, one AES-GCM decryption (the bank tokens' expiry), one ES256 signature (the ID
   token), one AES-GCM encryption (the rotated pair kept for a retry), and one pipeline of
   four SETs (grant, access token, refresh token, the pair), each value of the proxy's size;
-- ``GET /authorize``: one SET of a transaction-sized value, then a 302.
+- ``GET /authorize``: one SET of a transaction-sized value, then a 302;
+- ``POST /floor``: the form read and a constant body of the introspection answer's size
+  sent back: no Redis, no crypto. Not a ceiling: what aiohttp itself costs an
+  introspection-shaped request, the part of every figure here no handler can shed;
+- ``POST /floor/get``: the form read and one GET of the token's key through the proxy's
+  own auto-pipelining (:class:`proxy.store.redis.Batcher`, what the proxy's store sends
+  its commands with), its value sent back: the least an introspection that reads Redis
+  can do here, no crypto, no checks, no log line.
 
 No middleware, no logging: what aiohttp, redis-py and the crypto cost at the least.
 """
@@ -38,12 +45,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from proxy.ops.serving import event_loop
+from proxy.store.redis import Batcher
 
 REDIS = web.AppKey("redis", Redis)
 KEY = web.AppKey("key", object)
 PREFIX = web.AppKey("prefix", str)
 SIZES = web.AppKey("sizes", dict)
 AEAD = web.AppKey("aead", AESGCM)
+FLOOR = web.AppKey("floor", bytes)  # the floor's answer
+BATCHER = web.AppKey("batcher", Batcher)  # the floor's GET
 SEALED = web.AppKey("sealed", tuple)  # (iv, ciphertext + tag, aad) of the bank tokens' size
 # the AAD of a sealed value: the JWE's encoded protected header, as the proxy uses it
 AAD = b"eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0"
@@ -55,6 +65,17 @@ async def introspect(request: web.Request) -> web.Response:
     if raw is None:
         return web.json_response({"active": False})
     return web.Response(body=raw, content_type="application/json")
+
+
+async def floor(request: web.Request) -> web.Response:
+    await request.post()
+    return web.Response(body=request.app[FLOOR], content_type="application/json")
+
+
+async def floor_get(request: web.Request) -> web.Response:
+    form = await request.post()
+    raw = await request.app[BATCHER].send("GET", f"{request.app[PREFIX]}at:{form['token']!s}")
+    return web.Response(body=raw or request.app[FLOOR], content_type="application/json")
 
 
 async def introspect_bank(request: web.Request) -> web.Response:
@@ -158,6 +179,7 @@ def create_app(redis_url: str, prefix: str, key_pem: bytes, sizes: dict[str, int
     app = web.Application()
     app[PREFIX] = prefix
     app[SIZES] = sizes
+    app[FLOOR] = b'{"active":true,"x":"' + b"x" * max(0, sizes["at"] - 22) + b'"}'
     app[KEY] = jwt.algorithms.ECAlgorithm(jwt.algorithms.ECAlgorithm.SHA256).prepare_key(key_pem)
     app[AEAD] = AESGCM(AESGCM.generate_key(256))
     iv = os.urandom(12)
@@ -166,6 +188,7 @@ def create_app(redis_url: str, prefix: str, key_pem: bytes, sizes: dict[str, int
     async def resources(app: web.Application) -> AsyncIterator[None]:
         pool = BlockingConnectionPool.from_url(redis_url, max_connections=64, timeout=0.5)
         app[REDIS] = Redis.from_pool(pool)
+        app[BATCHER] = Batcher(app[REDIS])
         yield
         await app[REDIS].aclose()
 
@@ -173,6 +196,8 @@ def create_app(redis_url: str, prefix: str, key_pem: bytes, sizes: dict[str, int
     app.router.add_post("/introspect", introspect)
     app.router.add_post("/introspect/bank", introspect_bank)
     app.router.add_post("/introspect/jwt", introspect_jwt)
+    app.router.add_post("/floor", floor)
+    app.router.add_post("/floor/get", floor_get)
     app.router.add_get("/userinfo", userinfo)
     app.router.add_post("/token", token)
     app.router.add_post("/token/refresh", refresh)

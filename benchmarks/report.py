@@ -53,6 +53,7 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
             add(f"{name} vs node oidc-provider", f"{proxy['rps']:.0f}",
                 f"{peer['rps']:.0f} (peer)", f"{ratio:.2f}x",
                 f">= {need}x" if need else "(none)", need is None or ratio >= need)
+    rows += _floor(r)
     half = r.get("introspect proxy @ half peak")
     bare_half = r.get("introspect bare @ proxy's half-peak pace")
     if half and bare_half:
@@ -102,6 +103,52 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     if "memory_per_login_real_path" in r:
         add("Redis bytes per fresh login (also the code's 5-min replay marker)",
             f"{r['memory_per_login_real_path']}", "-", "-", "(none)", True)
+    return rows
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2] if values else 0.0
+
+
+# the floors of the bank-token rounds (the bare app's /floor and /floor/get)
+FLOORS = (
+    ("floor", "aiohttp's floor (the form read, the same bytes answered; no Redis, no crypto)",
+     "an app that only reads the form"),
+    ("floor get", "the floor with one GET batched as the proxy's store batches it (no "
+     "crypto, no checks, no log line)", "an app that only reads the form and does one GET"),
+)
+
+
+def _floor(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """The bank-token run beside the floors, and what the peer target asks of the proxy's
+    time above each, each the median of the rounds' figures. Per request, the proxy
+    spends ``1/R`` and a floor ``1/F``; at 1.5x the peer (``P``) the proxy would spend
+    ``1/(1.5 P)``, so of its time above the floor, ``1 - (1/(1.5 P) - 1/F) / (1/R - 1/F)``
+    would have to go: all of it, and more, where ``1.5 P >= F``."""
+    key = "introspect bank token"
+    proxy, peer = r.get(f"{key} proxy"), r.get(f"{key} peer")
+    rows: list[dict[str, Any]] = []
+    for side, name, least in FLOORS:
+        floor = r.get(f"{key} {side}")
+        if not (proxy and floor):
+            continue
+        rows.append({"figure": f"introspection req/s with the bank token vs {name}",
+                     "proxy": f"{proxy['rps']:.0f}", "ceiling": f"{floor['rps']:.0f} ({side})",
+                     "ratio": f"{r.get(f'{key} ratio to {side}', 0.0):.2f}x",
+                     "target": "(none)", "met": True})
+        if not peer:
+            continue
+        rounds = list(zip(proxy["rounds_rps"], peer["rounds_rps"], floor["rounds_rps"],
+                          strict=True))
+        share = _median([PEER_TARGET * p / f for _, p, f in rounds if f])
+        cut = _median([1 - (1 / (PEER_TARGET * p) - 1 / f) / (1 / x - 1 / f)
+                       for x, p, f in rounds if x and p and f and x < f])
+        rows.append({
+            "figure": f"{PEER_TARGET}x the peer / {side}",
+            "proxy": (f"faster than {least}" if share >= 1 else
+                      f"{cut:.0%} of the proxy's time above the {side} would have to go"),
+            "ceiling": f"{floor['rps']:.0f} ({side})", "ratio": f"{share:.2f}x",
+            "target": "(none)", "met": True})
     return rows
 
 
