@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import json
 import os
@@ -441,17 +442,19 @@ def clone_refresh_tokens(client: redis.Redis, refresh_token: str, count: int) ->
     """``count`` refresh tokens, each with its own grant: copies of the records a login
     wrote for ``refresh_token`` with new ids, set by a pipeline."""
     record = read_record(client, RefreshToken.kind, refresh_token)
-    grant = read_record(client, Grant.kind, record["grant_id"])
-    ttl = int(client.ttl(record_key(PREFIX, Grant.kind, record["grant_id"])))
+    template = RefreshToken.of(refresh_token, record)
+    grant = read_record(client, Grant.kind, template.grant_id)
+    ttl = int(client.ttl(record_key(PREFIX, Grant.kind, template.grant_id)))
     tokens = []
     pipe = client.pipeline(transaction=False)
     for i in range(count):
         grant_id = new_grant_id()
-        token = new_value(REFRESH_TOKEN)
+        token = new_grant_value(REFRESH_TOKEN, grant_id)  # it names its grant
         pipe.set(record_key(PREFIX, Grant.kind, grant_id),
                  json.dumps({**grant, "grant_id": grant_id}, separators=(",", ":")), ex=ttl)
-        pipe.set(record_key(PREFIX, RefreshToken.kind, token),
-                 json.dumps({**record, "grant_id": grant_id}, separators=(",", ":")), ex=ttl)
+        pipe.set(record_key(PREFIX, RefreshToken.kind, token), json.dumps(
+            dataclasses.replace(template, grant_id=grant_id).stored(token),
+            separators=(",", ":")), ex=ttl)
         tokens.append(token)
         if i % 5000 == 4999:
             pipe.execute()
@@ -527,7 +530,8 @@ class Templates:
         grant_id = grant_of(ACCESS_TOKEN, access_token)
         assert grant_id is not None
         grant = read_record(client, Grant.kind, grant_id)
-        rt = {"grant_id": grant_id, "iat": at["iat"], "exp": at["iat"] + 2592000}
+        # as the proxy writes it: the refresh token's value names the grant
+        rt = {"iat": at["iat"], "exp": at["iat"] + 2592000}
         if refresh_token is not None:
             rt = read_record(client, RefreshToken.kind, refresh_token)
         return cls(grant, at, rt)

@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
+from proxy.model.tokens import REFRESH_TOKEN, grant_of
+
 
 class Record:
     """A record is stored as a JSON object of its fields; a field that is None and whose
@@ -251,7 +253,13 @@ class AccessToken(Record):
 @dataclass(frozen=True)
 class RefreshToken(Record):
     """Its client and scope are its grant's (a refresh token always carries the whole
-    scope of the grant; a refresh may ask for less for the access token it mints)."""
+    scope of the grant; a refresh may ask for less for the access token it mints).
+
+    The token's value names its grant (:func:`proxy.model.tokens.new_grant_value`), so
+    its record does not repeat it (Redis memory per live token: docs/performance.md);
+    a token issued before it did (``a2a_rt_`` and the secret alone) keeps a record
+    that holds ``grant_id``. Read and written with the token: :meth:`of`,
+    :meth:`stored`."""
 
     kind: ClassVar[str] = "rt"
     grant_id: str
@@ -259,6 +267,32 @@ class RefreshToken(Record):
     exp: int
     # RFC 9449 §5: a public client's refresh token is bound to its DPoP key
     jkt: str | None = None
+
+    @classmethod
+    def of(cls, token: str, data: Mapping[str, Any]) -> RefreshToken:
+        """The record of refresh token ``token``: of the grant the token names, or the
+        one its record holds (a token of the older form). TypeError if neither."""
+        if "grant_id" in data:
+            return cls.from_json(data)
+        named = grant_of(REFRESH_TOKEN, token)
+        if named is None:
+            raise TypeError("RefreshToken record without grant_id")
+        return cls.from_json({**data, "grant_id": named})
+
+    def stored(self, token: str) -> dict[str, Any]:
+        """What the store keeps for ``token``: without ``grant_id`` when the token names
+        this grant, with it for a token of the older form."""
+        data = self.to_json()
+        if grant_of(REFRESH_TOKEN, token) == self.grant_id:
+            del data["grant_id"]
+        return data
+
+    @staticmethod
+    def grant_named(token: str, data: Mapping[str, Any]) -> str | None:
+        """The grant of a refresh token's record or consume marker (whose ``grant_id``
+        is the record's, None for a token that names its grant), or None."""
+        held = data.get("grant_id")
+        return held if isinstance(held, str) else grant_of(REFRESH_TOKEN, token)
 
 
 @dataclass(frozen=True)

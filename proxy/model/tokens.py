@@ -48,13 +48,15 @@ def new_grant_id() -> str:
 
 
 def new_grant_value(prefix: str, grant_id: str, secret: str | None = None) -> str:
-    """``{prefix}{grant}.{secret}``: an access token (``a2a_at_``) or a code (``a2a_ac_``)
-    that names its grant, so that the token's record and its grant's are read in one
-    round trip (introspection: one MGET; a code exchange: the consume and the grant's
-    read in one batch). The secret part is 256 bits from :mod:`secrets`; the grant part is
-    an identifier, not a credential: it opens nothing on its own, and the store's key is
-    the hash of the whole value, so another grant part names no record. ``secret``: one
-    of :func:`new_values`, drawn with others."""
+    """``{prefix}{grant}.{secret}``: an access token (``a2a_at_``), a refresh token
+    (``a2a_rt_``) or a code (``a2a_ac_``) that names its grant, so that the token's record
+    and its grant's are read in one round trip (introspection: one MGET; a code exchange:
+    the consume and the grant's read in one batch; a refresh: the token's and the grant's
+    records in one MGET), and the token's record need not repeat the grant's id. The
+    secret part is 256 bits from :mod:`secrets`; the grant part is an identifier, not a
+    credential: it opens nothing on its own, and the store's key is the hash of the whole
+    value, so another grant part names no record. ``secret``: one of :func:`new_values`,
+    drawn with others."""
     return f"{prefix}{grant_id.removeprefix(GRANT)}.{secret or new_value()}"
 
 

@@ -202,11 +202,12 @@ class Chosen:
         """``device``: also a device_secret and a sid (a code exchange). All drawn at once."""
         if not device:
             access, refresh = new_values(2)
-            return cls(new_grant_value(ACCESS_TOKEN, grant_id, access), REFRESH_TOKEN + refresh,
-                       now)
+            return cls(new_grant_value(ACCESS_TOKEN, grant_id, access),
+                       new_grant_value(REFRESH_TOKEN, grant_id, refresh), now)
         access, refresh, device_secret, sid = new_values(4)
-        return cls(new_grant_value(ACCESS_TOKEN, grant_id, access), REFRESH_TOKEN + refresh,
-                   now, DEVICE_SECRET + device_secret, sid)
+        return cls(new_grant_value(ACCESS_TOKEN, grant_id, access),
+                   new_grant_value(REFRESH_TOKEN, grant_id, refresh), now,
+                   DEVICE_SECRET + device_secret, sid)
 
 
 def _check_code(record: Code, client: ClientSettings, form: Mapping[str, str],
@@ -459,7 +460,7 @@ async def mint(
         response["id_token"] = id_token(svc, grant, access_token, nonce=nonce, scope=scope)
     if OFFLINE_ACCESS in grant.scope:
         rt = RefreshToken(grant.grant_id, iat, iat + lifetimes.refresh_token, jkt=refresh_jkt)
-        writes.append((RefreshToken.kind, chosen.refresh_token, rt.to_json(),
+        writes.append((RefreshToken.kind, chosen.refresh_token, rt.stored(chosen.refresh_token),
                        max(1, rt.exp - now)))  # fmt: skip
         response["refresh_token"] = chosen.refresh_token
     if write_once:  # one round trip either way
@@ -516,24 +517,32 @@ async def refresh(
     grant: Grant | None = None
     opened: BankTokens | None = None  # the bank tokens of ``grant``, once decrypted
     chosen: Chosen | None = None
-    existing = await svc.store.find(RefreshToken.kind, token)
-    if existing is not None:
-        found = await svc.store.find(Grant.kind, existing["grant_id"])
+    existing: RefreshToken | None = None
+    named = grant_of(REFRESH_TOKEN, token)
+    if named is not None:  # the token names its grant: both records in one round trip
+        data, found = await svc.store.find_many(
+            [(RefreshToken.kind, token), (Grant.kind, named)])
+    else:  # a token of the older form: its record names the grant
+        data = await svc.store.find(RefreshToken.kind, token)
+        found = None if data is None else await svc.store.find(
+            Grant.kind, RefreshToken.of(token, data).grant_id)
+    if data is not None:
+        existing = RefreshToken.of(token, data)
         if found is not None:
             grant = Grant.from_json(found)
-            _check_refresh(form, client, grant, existing.get("jkt"), jkt)
+            _check_refresh(form, client, grant, existing.jkt, jkt)
             opened = _bank_tokens(svc, grant)  # sealed with a key since removed: refused
         # the tokens this rotation issues, chosen before the consume and sealed in its
         # marker (as a code exchange's): a rotation the store interrupts is finished by
         # the client's retry with these same tokens (_refresh_again)
-        chosen = Chosen.new(str(existing["grant_id"]), svc.now())
+        chosen = Chosen.new(existing.grant_id, svc.now())
     consumed = await _consume_refresh(svc, token, chosen)
     if consumed is None:
         raise invalid_grant("the refresh token is unknown or expired")
     if consumed.replay:
         return await _refresh_again(svc, client, form, token, consumed.payload, jkt)
-    rt = RefreshToken.from_json(consumed.payload)
-    if chosen is None or existing is None or existing["grant_id"] != rt.grant_id:
+    rt = RefreshToken.of(token, consumed.payload)
+    if chosen is None or existing is None or existing.grant_id != rt.grant_id:
         # the token was given back (a rotation the bank did not answer) between the find
         # and the consume: nothing was sealed, so a retry is told apart as before it was
         chosen = Chosen.new(rt.grant_id, svc.now())
@@ -565,7 +574,7 @@ async def _rotate(
     except BankError as exc:
         if exc.error == "temporarily_unavailable":
             # nothing lost: the refresh token comes back as it was, the client retries
-            await svc.store.upsert(RefreshToken.kind, token, rt.to_json(),
+            await svc.store.upsert(RefreshToken.kind, token, rt.stored(token),
                                    max(1, rt.exp - svc.now()))
             raise OAuthError("temporarily_unavailable", exc.description, status=503,
                              headers={"Retry-After": "1"}, detail=exc.detail) from exc
@@ -623,7 +632,7 @@ async def _refresh_again(
     record = marker.get("record")
     if PENDING not in (marker.get("note") or {}) or not isinstance(record, Mapping):
         return await _retry_within_grace(svc, client, token, marker, jkt, arrived=arrived)
-    rt = RefreshToken.from_json(record)
+    rt = RefreshToken.of(token, record)
     grant = await _live_grant(svc, rt.grant_id)
     scope = _check_refresh(form, client, grant, rt.jkt, jkt)
     consumed_at = float(marker.get("consumed_at") or 0)
@@ -649,7 +658,7 @@ async def _refresh_again(
     if again is None:
         raise invalid_grant("the refresh token is unknown or expired")
     if not again.replay:  # the token was given back, and this consume took it
-        return await _rotate(svc, client, form, token, RefreshToken.from_json(again.payload),
+        return await _rotate(svc, client, form, token, RefreshToken.of(token, again.payload),
                              grant, scope, fresh, None, jkt)
     note = again.payload.get("note") or {}
     if note.get(PENDING) != (marker.get("note") or {}).get(PENDING):
@@ -702,7 +711,7 @@ async def _retry_within_grace(
 
     ``arrived``: when this request came (None: while the first use was still rotating the
     token, so it is no reuse, however long it waited)."""
-    grant_id = marker.get("grant_id")
+    grant_id = RefreshToken.grant_named(token, marker)
     grace = svc.config.lifetimes.refresh_grace
     if grant_id is None:
         raise invalid_grant("the refresh token is unknown or expired")
@@ -776,10 +785,11 @@ async def revoke(svc: Services, client: ClientSettings, token: str, hint: str | 
             current, rotated = await svc.store.find_many(
                 [(kind, token), (RotatedPair.kind, token)])
             data = current or rotated
-            found = None if data is None else await svc.store.find(Grant.kind, data["grant_id"])
-            if data is None or found is None:  # a grant gone takes its refresh token along
+            named = None if data is None else RefreshToken.grant_named(token, data)
+            found = None if named is None else await svc.store.find(Grant.kind, named)
+            if named is None or found is None:  # a grant gone takes its refresh token along
                 continue
-            client_id, grant_id = found["client_id"], data["grant_id"]
+            client_id, grant_id = found["client_id"], named
         # "verifies whether the token was issued to the client making the revocation
         # request. If this validation fails, the request is refused and the client is
         # informed of the error"; RFC 6749 §5.2 names the error for a grant "issued to

@@ -193,7 +193,7 @@ async def _source_of(svc: Services, client: ClientSettings, token: str,
     found = await svc.store.find(RefreshToken.kind, token)
     if found is None:
         raise invalid_grant("the refresh token is unknown, expired or already rotated")
-    rt = RefreshToken.from_json(found)
+    rt = RefreshToken.of(token, found)
     data = await svc.store.find(Grant.kind, rt.grant_id)
     if data is None:
         raise invalid_grant("the grant was revoked or has expired")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import jwt
 import pytest
 
 from proxy.config.settings import ClientSettings, Config, Lifetimes, StoreSettings
+from proxy.model.tokens import REFRESH_TOKEN, new_value
 from proxy.store import open_store
-from tests.flows.faults import Clock, clock
+from tests.flows.faults import Clock, FaultyStore, clock, faulty_store
 from tests.flows.harness import (
     ACR_A,
     APP,
@@ -28,7 +30,7 @@ from tests.flows.harness import (
 )
 from tests.security.cases import proxy_with
 
-__all__ = ["clock"]  # the fixture
+__all__ = ["clock", "faulty_store"]  # the fixtures
 
 
 async def test_code_replay_is_refused_and_revokes_the_first_tokens(world: World) -> None:
@@ -477,3 +479,72 @@ async def test_no_grace_answer_after_the_grant_is_revoked(
     retry = await world.proxy.refresh(tokens["refresh_token"])
     assert (retry.status, (await retry.json())["error"]) == (400, "invalid_grant")
     assert await world.proxy.introspect(pair["access_token"]) == {"active": False}
+
+
+async def test_a_refresh_token_names_its_grant_and_its_record_does_not_repeat_it(
+    world_factory: WorldFactory, store_url: StoreSettings | None,
+    faulty_store: Callable[[], FaultyStore],
+) -> None:
+    """``a2a_rt_{grant}.{secret}``: a refresh reads the token's record and the grant it
+    names together, and the record keeps no grant id (Redis bytes per live token). A
+    token whose grant part is changed names no record and uses up nothing."""
+    world: World = await world_factory(store=store_url)
+    first, second = await world.proxy.tokens(), await world.proxy.tokens()
+    grant_part, dot, secret = first["refresh_token"].removeprefix("a2a_rt_").partition(".")
+    assert dot and (len(grant_part), len(secret)) == (22, 43)
+    assert first["access_token"].startswith(f"a2a_at_{grant_part}.")
+    other_grant = second["refresh_token"].removeprefix("a2a_rt_").partition(".")[0]
+    record = await faulty_store().find("rt", first["refresh_token"])  # the proxy's own store
+    assert record is not None and set(record) == {"iat", "exp"}
+    for forged in (f"a2a_rt_{other_grant}.{secret}", f"a2a_rt_{grant_part}{secret}",
+                   f"a2a_rt_.{secret}", f"a2a_rt_{grant_part}.",
+                   f"a2a_at_{grant_part}.{secret}"):
+        resp = await world.proxy.refresh(forged)
+        assert (resp.status, (await resp.json())["error"]) == (400, "invalid_grant"), forged
+    resp = await world.proxy.refresh(first["refresh_token"])
+    assert resp.status == 200, await resp.text()
+    pair = await resp.json()
+    assert pair["refresh_token"].startswith(f"a2a_rt_{grant_part}.")
+    assert pair["refresh_token"] != first["refresh_token"]
+    assert (await world.proxy.refresh(second["refresh_token"])).status == 200
+
+
+async def test_a_refresh_token_of_the_older_form_keeps_working(
+    world_factory: WorldFactory, store_url: StoreSettings | None, clock: Clock,
+    faulty_store: Callable[[], FaultyStore],
+) -> None:
+    """A refresh token issued before refresh tokens named their grant (``a2a_rt_`` and
+    256 bits; its record holds ``grant_id``) is still one: it refreshes (to a token of
+    the new form), a retry inside refresh_grace gets the same pair, a use after it
+    revokes the grant (RFC 9700 §4.14.2), and /revoke of another revokes its grant."""
+    world: World = await world_factory(store=store_url, lifetimes=Lifetimes(refresh_grace=1))
+    store = faulty_store()  # the proxy's own store
+
+    async def older_form(tokens: dict[str, Any]) -> tuple[str, str]:
+        """A token of the older form for the login of ``tokens``, and its grant id."""
+        grant_id = "a2a_gr_" + tokens["refresh_token"].removeprefix("a2a_rt_").partition(".")[0]
+        record = await store.find("rt", tokens["refresh_token"])
+        assert record is not None
+        token = new_value(REFRESH_TOKEN)
+        await store.upsert("rt", token, {**record, "grant_id": grant_id}, 3600)
+        await store.destroy("rt", tokens["refresh_token"])
+        return token, grant_id
+
+    tokens, kept = await world.proxy.tokens(), await world.proxy.tokens()
+    old, grant_id = await older_form(tokens)
+    kept_old, _ = await older_form(kept)
+    resp = await world.proxy.refresh(old)
+    assert resp.status == 200, await resp.text()
+    pair = await resp.json()
+    assert pair["refresh_token"].startswith(grant_id.replace("a2a_gr_", "a2a_rt_") + ".")
+    retry = await world.proxy.refresh(old)
+    assert retry.status == 200
+    assert (await retry.json())["refresh_token"] == pair["refresh_token"]
+    clock.advance(1.1)
+    reuse = await world.proxy.refresh(old)
+    assert (reuse.status, (await reuse.json())["error"]) == (400, "invalid_grant")
+    assert await world.proxy.introspect(pair["access_token"]) == {"active": False}
+    assert (await world.proxy.introspect(kept["access_token"]))["active"] is True
+    revoked = await world.proxy.post("/revoke", {"token": kept_old, "client_id": PUBLIC})
+    assert revoked.status == 200
+    assert await world.proxy.introspect(kept["access_token"]) == {"active": False}

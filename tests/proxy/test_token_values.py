@@ -37,10 +37,10 @@ def test_an_exchange_chooses_four_different_values_of_their_kinds() -> None:
     chosen = Chosen.new(grant_id, 1700000000, device=True)
     assert chosen.access_token.startswith(ACCESS_TOKEN)
     assert grant_of(ACCESS_TOKEN, chosen.access_token) == grant_id
-    assert chosen.refresh_token.startswith(REFRESH_TOKEN)
+    assert grant_of(REFRESH_TOKEN, chosen.refresh_token) == grant_id
     assert chosen.device_secret is not None and chosen.device_secret.startswith(DEVICE_SECRET)
     secrets = [chosen.access_token.rpartition(".")[2],
-               chosen.refresh_token.removeprefix(REFRESH_TOKEN),
+               chosen.refresh_token.rpartition(".")[2],
                chosen.device_secret.removeprefix(DEVICE_SECRET), chosen.sid]
     assert len(set(secrets)) == 4 and all(B64URL_256.fullmatch(str(s)) for s in secrets)
     plain = Chosen.new(grant_id, 1700000000)
