@@ -98,10 +98,13 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     # used code's replay marker for 5 minutes, shown beside it
     if "memory_per_login_cloned" in r:
         live = r["memory_per_login_cloned"]
-        gone = r.get("expired_during_load", 0)
+        # keys already in the database before the load had their part of the key tables
+        # before it: not counted, so a run with many (every case) reads lower than the
+        # scale case alone (--only scale), which is the figure the target is about
+        held = r.get("keys_before_load")
         add("Redis bytes per live token (grant + access + refresh)", f"{live}" + (
-            f" ({gone} earlier keys expired during the load: low by their bytes)"
-            if gone else ""), "-", "-", "<= 1536", live <= 1536)
+            f" ({held} keys before the load)" if held is not None else ""), "-", "-",
+            "<= 1536", live <= 1536)
     if "memory_per_login_real_path" in r:
         add("Redis bytes per fresh login (also the code's 5-min replay marker)",
             f"{r['memory_per_login_real_path']}", "-", "-", "(none)", True)
