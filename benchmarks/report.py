@@ -18,6 +18,8 @@ P99_TARGET = 1.2
 # a whole login through the proxy over one straight at the sandbox bank (p50, same run):
 # 7.9x and 8.2x in the runs docs/performance.md records
 LOGIN_TARGET = 10.0
+# the population the bytes-per-live-token target is measured among
+SCALE_TARGET = 2_000_000
 
 
 def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
@@ -102,9 +104,14 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         # before it: not counted, so a run with many (every case) reads lower than the
         # scale case alone (--only scale), which is the figure the target is about
         held = r.get("keys_before_load")
+        # the key tables' share per key depends on how full their last doubling left
+        # them: the target is about 2 million logins (6 million keys), and a smaller
+        # population (--quick: 100 thousand) is shown without it
+        scale = r.get("settings", {}).get("scale_tokens", SCALE_TARGET)
         add("Redis bytes per live token (grant + access + refresh)", f"{live}" + (
             f" ({held} keys before the load)" if held is not None else ""), "-", "-",
-            "<= 1536", live <= 1536)
+            "<= 1536" if scale >= SCALE_TARGET else "(none: the target is at 2 M tokens)",
+            scale < SCALE_TARGET or live <= 1536)
     if "memory_per_login_real_path" in r:
         add("Redis bytes per fresh login (also the code's 5-min replay marker)",
             f"{r['memory_per_login_real_path']}", "-", "-", "(none)", True)
@@ -162,7 +169,7 @@ def markdown(r: dict[str, Any]) -> str:
            "|---|---|---|---|---|---|"]
     for row in targets(r):
         met = "met" if row["met"] else "**not met**"
-        if row["target"] == "(none)":
+        if row["target"].startswith("(none"):
             met = "-"
         out.append(f"| {row['figure']} | {row['proxy']} | {row['ceiling']} | {row['ratio']} "
                    f"| {row['target']} | {met} |")
