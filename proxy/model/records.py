@@ -272,9 +272,7 @@ class RefreshToken(Record):
     def of(cls, token: str, data: Mapping[str, Any]) -> RefreshToken:
         """The record of refresh token ``token``: of the grant the token names, or the
         one its record holds (a token of the older form). TypeError if neither."""
-        if "grant_id" in data:
-            return cls.from_json(data)
-        named = grant_of(REFRESH_TOKEN, token)
+        named = cls.grant_named(token, data)
         if named is None:
             raise TypeError("RefreshToken record without grant_id")
         return cls.from_json({**data, "grant_id": named})

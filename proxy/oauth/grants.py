@@ -517,17 +517,16 @@ async def refresh(
     grant: Grant | None = None
     opened: BankTokens | None = None  # the bank tokens of ``grant``, once decrypted
     chosen: Chosen | None = None
-    existing: RefreshToken | None = None
     named = grant_of(REFRESH_TOKEN, token)
     if named is not None:  # the token names its grant: both records in one round trip
         data, found = await svc.store.find_many(
             [(RefreshToken.kind, token), (Grant.kind, named)])
     else:  # a token of the older form: its record names the grant
-        data = await svc.store.find(RefreshToken.kind, token)
-        found = None if data is None else await svc.store.find(
-            Grant.kind, RefreshToken.of(token, data).grant_id)
-    if data is not None:
-        existing = RefreshToken.of(token, data)
+        data, found = await svc.store.find(RefreshToken.kind, token), None
+    existing = None if data is None else RefreshToken.of(token, data)
+    if existing is not None:
+        if named is None:
+            found = await svc.store.find(Grant.kind, existing.grant_id)
         if found is not None:
             grant = Grant.from_json(found)
             _check_refresh(form, client, grant, existing.jkt, jkt)
